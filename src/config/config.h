@@ -1,0 +1,210 @@
+// Owns the in-memory configuration: pgbouncer.ini-compatible settings plus poolguard's own section.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace poolguard::config {
+
+enum class PoolMode { kSession, kTransaction, kStatement };
+enum class AuthType { kTrust, kPlain, kMd5, kScramSha256, kAny, kHba, kCert };
+
+const char* to_string(PoolMode mode);
+const char* to_string(AuthType type);
+
+// Durations are kept in microseconds, as PgBouncer does; 0 means "disabled" where PgBouncer says so.
+using Micros = std::chrono::microseconds;
+
+// One entry of [databases]: `name = host=... port=... dbname=... user=... password=... pool_size=...`.
+struct DatabaseConfig {
+    std::string name;  // the name clients connect to
+    std::string host;  // empty = Unix socket in unix_socket_dir (PgBouncer's behaviour); may be a comma list
+    int port = 5432;
+    std::string dbname;           // server-side database name; defaults to `name` ("*": empty = client's)
+    std::string user;             // forced server user (force_user); empty = client's user
+    std::string password;         // password for `user`
+    std::string auth_user;        // per-database auth_user (issue 3)
+    std::string auth_dbname;      // per-database auth_dbname (issue 3)
+    std::string client_encoding;  // startup defaults sent to the server
+    std::string datestyle;
+    std::string timezone;
+    std::string application_name;
+    std::string connect_query;     // issue 3
+    std::optional<int> pool_size;  // overrides default_pool_size
+    std::optional<int> min_pool_size;
+    std::optional<int> reserve_pool;  // overrides reserve_pool_size (key reserve_pool or reserve_pool_size)
+    std::optional<PoolMode> pool_mode;
+    int max_db_connections = 0;  // 0 = unlimited (falls back to the global max_db_connections)
+    int line = 0;                // line in the file where it was defined, for messages
+};
+
+// One entry of [users]: `name = pool_mode=... max_user_connections=...`.
+struct UserConfig {
+    std::string name;
+    std::optional<PoolMode> pool_mode;
+    int max_user_connections = 0;  // 0 = global max_user_connections
+    int line = 0;                  // line in the file where it was defined, for messages
+};
+
+// A line kept verbatim for a component that interprets it itself ([poolguard] keys, unknown sections).
+struct RawEntry {
+    std::string key;  // lowercased in [poolguard]; as written elsewhere
+    std::string value;
+    std::string file;
+    int line = 0;
+};
+
+struct Config {
+    std::string file;  // path the configuration was loaded from
+
+    std::vector<DatabaseConfig> databases;  // in file order; "*" is the fallback (autodb) entry
+    std::vector<UserConfig> users;
+
+    // [pgbouncer] — names, defaults and units follow PgBouncer 1.18.
+    std::string logfile;
+    std::string pidfile;
+    std::vector<std::string> listen_addr;  // empty = no TCP listener; "*" = all addresses
+    int listen_port = 6432;
+    std::string unix_socket_dir = "/tmp";  // empty = no Unix socket
+    int unix_socket_mode = 0777;
+    std::string unix_socket_group;
+    std::string user;  // drop privileges (accepted, not used)
+    int peer_id = 0;   // PgBouncer peering (accepted, not used)
+
+    AuthType auth_type = AuthType::kMd5;
+    std::string auth_file;
+    std::string auth_hba_file;
+    std::string auth_user;
+    std::string auth_query = "SELECT usename, passwd FROM pg_shadow WHERE usename=$1";
+    std::string auth_dbname;
+
+    PoolMode pool_mode = PoolMode::kSession;
+    int max_client_conn = 100;
+    int default_pool_size = 20;
+    int min_pool_size = 0;
+    int reserve_pool_size = 0;
+    Micros reserve_pool_timeout{5'000'000};
+    int max_db_connections = 0;    // 0 = unlimited
+    int max_user_connections = 0;  // 0 = unlimited
+    bool server_round_robin = false;
+    int max_prepared_statements =
+        0;  // 0 = off; PgBouncer 1.18 has none (1.21 added it with 0, 1.22+ uses 200)
+
+    std::vector<std::string> ignore_startup_parameters;
+    bool disable_pqexec = false;
+    bool application_name_add_host = false;
+    std::string conffile;
+    std::string service_name;
+    std::string job_name;
+    int stats_period = 60;  // seconds
+
+    std::string server_reset_query = "DISCARD ALL";
+    bool server_reset_query_always = false;
+    std::string server_check_query = "select 1";
+    Micros server_check_delay{30'000'000};
+    bool server_fast_close = false;
+    Micros server_lifetime{3'600'000'000};
+    Micros server_idle_timeout{600'000'000};
+    Micros server_connect_timeout{15'000'000};
+    Micros server_login_retry{15'000'000};
+    Micros client_login_timeout{60'000'000};
+    Micros autodb_idle_timeout{3'600'000'000};
+    Micros dns_max_ttl{15'000'000};
+    Micros dns_nxdomain_ttl{15'000'000};
+    Micros dns_zone_check_period{0};
+    std::string resolv_conf;  // accepted, not used
+    Micros query_timeout{0};
+    Micros query_wait_timeout{120'000'000};
+    Micros cancel_wait_timeout{10'000'000};
+    Micros client_idle_timeout{0};
+    Micros idle_transaction_timeout{0};
+    Micros suspend_timeout{10'000'000};
+
+    bool log_connections = true;
+    bool log_disconnections = true;
+    bool log_pooler_errors = true;
+    bool log_stats = true;
+    int verbose = 0;
+    bool syslog = false;
+    std::string syslog_ident = "pgbouncer";
+    std::string syslog_facility = "daemon";
+
+    std::vector<std::string> admin_users;
+    std::vector<std::string> stats_users;
+
+    int pkt_buf = 4096;
+    int max_packet_size = 2147483647;
+    int listen_backlog = 128;
+    int sbuf_loopcnt = 5;
+    int so_reuseport = 0;
+    int tcp_defer_accept = 1;
+    int tcp_socket_buffer = 0;
+    int tcp_keepalive = 1;
+    int tcp_keepcnt = 0;
+    int tcp_keepidle = 0;
+    int tcp_keepintvl = 0;
+    int tcp_user_timeout = 0;
+
+    std::string client_tls_sslmode = "disable";
+    std::string client_tls_key_file, client_tls_cert_file, client_tls_ca_file;
+    std::string client_tls_protocols = "secure", client_tls_ciphers = "fast", client_tls_ecdhcurve = "auto",
+                client_tls_dheparams = "auto";
+    std::string server_tls_sslmode = "disable";  // PgBouncer 1.18's default (1.20 changed it to prefer)
+    std::string server_tls_key_file, server_tls_cert_file, server_tls_ca_file;
+    std::string server_tls_protocols = "secure", server_tls_ciphers = "fast";
+
+    // [poolguard] — poolguard's own options.
+    int worker_threads = 0;   // 0 = one per core
+    std::string http_listen;  // "host:port"; empty = no HTTP endpoint
+    // Every [poolguard] line in file order (including the ones above), so a component can read its own
+    // keys; the loader warns about keys it does not know itself.
+    std::vector<RawEntry> poolguard_entries;
+    // Lines of sections the loader does not interpret (e.g. [peers], [classes]), by lowercased section name.
+    std::map<std::string, std::vector<RawEntry>> extra_sections;
+
+    // Where the setting of each effective pool parameter lives, resolved for one (database, user).
+    PoolMode effective_pool_mode(const DatabaseConfig& db, const UserConfig* user) const;
+    int effective_pool_size(const DatabaseConfig& db) const;
+    int effective_min_pool_size(const DatabaseConfig& db) const;
+    int effective_max_db_connections(const DatabaseConfig& db) const;
+    int effective_max_user_connections(const UserConfig* user) const;
+    int effective_reserve_pool_size(const DatabaseConfig& db) const;
+
+    const DatabaseConfig* find_database(const std::string& name) const;  // exact name, else "*", else null
+    const UserConfig* find_user(const std::string& name) const;
+    // The entry a client asking for `name` gets: the exact entry, else a copy of "*" named `name` whose
+    // dbname is `name` unless "*" sets one; nullopt when neither exists.
+    std::optional<DatabaseConfig> resolve_database(const std::string& name) const;
+    // The last [poolguard] value for `key` (lowercase), or null.
+    const RawEntry* poolguard_option(const std::string& key) const;
+};
+
+// A warning found while loading (unknown parameter, accepted-but-ignored parameter, ...).
+struct LoadWarning {
+    std::string file;
+    int line = 0;  // 0 when the warning is about the file as a whole
+    std::string message;
+};
+
+// "<file>:<line>: <message>" (or "<file>: <message>"), for logs.
+std::string format_warning(const LoadWarning& warning);
+
+struct LoadResult {
+    Config config;
+    std::vector<LoadWarning> warnings;
+};
+
+// Loads a pgbouncer.ini-compatible file (with %include). An invalid value is an error whose message names
+// file, line and parameter, e.g. "/etc/pg.ini:12: invalid value 'abc' for max_client_conn: not an integer".
+Result<LoadResult> load_config(const std::string& path);
+
+// Parses the same format from a string (for tests); `name` is used as the file name in messages.
+Result<LoadResult> parse_config(const std::string& text, const std::string& name);
+
+}  // namespace poolguard::config

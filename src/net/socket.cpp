@@ -1,0 +1,91 @@
+// Owns the socket type used for both TCP and Unix connections and helpers to open and tune them.
+#include "net/socket.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+
+namespace poolguard::net {
+
+
+asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
+                                                  std::chrono::milliseconds timeout) {
+    auto executor = co_await asio::this_coro::executor;
+    Socket socket(executor);
+    asio::steady_timer timer(executor);
+    std::vector<asio::generic::stream_protocol::endpoint> endpoints;
+    const std::string target = host.empty() ? std::string("/var/run/postgresql") : host;
+    if (target.front() == '/') {
+        endpoints.emplace_back(asio::local::stream_protocol::endpoint(target + "/.s.PGSQL." + std::to_string(port)));
+    } else {
+        asio::ip::tcp::resolver resolver(executor);
+        auto [ec, results] = co_await resolver.async_resolve(target, std::to_string(port), use_nothrow);
+        if (ec) co_return fail("could not resolve host \"" + target + "\": " + ec.message(), sqlstate::kConnectionFailure);
+        for (const auto& r : results) endpoints.emplace_back(r.endpoint());
+    }
+    std::error_code last;
+    for (const auto& ep : endpoints) {
+        socket = Socket(executor);
+        bool timed_out = false;
+        timer.expires_after(timeout);
+        timer.async_wait([&](std::error_code ec) {
+            if (!ec) {
+                timed_out = true;
+                std::error_code ignored;
+                socket.cancel(ignored);
+            }
+        });
+        auto [ec] = co_await socket.async_connect(ep, use_nothrow);
+        timer.cancel();
+        if (!ec) {
+            tune_socket(socket);
+            co_return std::move(socket);
+        }
+        last = timed_out ? asio::error::timed_out : ec;
+    }
+    co_return fail("could not connect to server " + target + ":" + std::to_string(port) + ": " + last.message(),
+                   sqlstate::kConnectionFailure);
+}
+
+void tune_socket(Socket& socket) {
+    const int family = socket.local_endpoint().protocol().family();
+    if (family == AF_INET || family == AF_INET6) {
+        int one = 1;
+        ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    }
+}
+
+std::string peer_address(const Socket& socket, int* port_out) {
+    std::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    if (ec) return "?";
+    const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (sa->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        if (port_out) *port_out = ntohs(in->sin_port);
+        return buf;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        ::inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+        if (port_out) *port_out = ntohs(in6->sin6_port);
+        return buf;
+    }
+    if (port_out) *port_out = 0;
+    return "unix";
+}
+
+}  // namespace poolguard::net
+
+namespace poolguard::net {
+bool send_now(Socket& socket, std::string_view data) {
+    if (!socket.is_open()) return false;
+    const ssize_t n = ::send(socket.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n == static_cast<ssize_t>(data.size());
+}
+}  // namespace poolguard::net

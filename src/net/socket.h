@@ -1,0 +1,36 @@
+// Owns the socket type used for both TCP and Unix connections and helpers to open and tune them.
+#pragma once
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <chrono>
+#include <string>
+
+#include "common/error.h"
+
+namespace poolguard::net {
+
+// Completion token for the hot path: errors come back as values (no exceptions on the data plane).
+inline constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+// One type for TCP and Unix-domain stream sockets, so sessions do not care which the peer used.
+using Socket = asio::generic::stream_protocol::socket;
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+
+// Connects to a PostgreSQL server: `host` starting with '/' is a Unix socket directory (file .s.PGSQL.<port>).
+asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
+                                                  std::chrono::milliseconds timeout);
+
+// TCP_NODELAY and keepalive on TCP sockets; no-op on Unix sockets.
+void tune_socket(Socket& socket);
+
+// "1.2.3.4:5678" or "unix" for logs and SHOW CLIENTS.
+std::string peer_address(const Socket& socket, int* port_out = nullptr);
+
+}  // namespace poolguard::net
+
+namespace poolguard::net {
+// Best-effort immediate send of a small final message (an ErrorResponse before closing): never blocks,
+// never raises SIGPIPE; returns false when the bytes could not all be handed to the kernel.
+bool send_now(Socket& socket, std::string_view data);
+}  // namespace poolguard::net

@@ -1,0 +1,29 @@
+// Owns LinkedClient, the narrow view a server connection has of the client it is serving.
+#pragma once
+
+#include <string>
+
+#include "net/socket.h"
+#include "protocol/pg/messages.h"
+
+namespace poolguard::pool {
+
+// A server connection linked to a client relays the server's bytes into this client's socket and reports
+// events back through these calls. The session layer implements it; the pool never sees session internals.
+class LinkedClient {
+public:
+    virtual ~LinkedClient() = default;
+    virtual net::Socket& client_socket() = 0;
+    // The server reported a new value of a parameter the client tracks (after a SET by the client).
+    virtual void on_server_parameter(const std::string& name, const std::string& value) = 0;
+    // The server finished the client's work and went back to the pool (transaction/statement boundary).
+    virtual void on_server_released() = 0;
+    // The server connection failed while serving this client; the client must be told and closed.
+    virtual void on_server_lost(const protocol::pg::ErrorFields& error) = 0;
+    // Statement mode: the client opened a transaction block; it gets `error` and is closed.
+    virtual void on_protocol_refusal(const protocol::pg::ErrorFields& error) = 0;
+    // Bytes relayed to the client, for statistics.
+    virtual void on_bytes_to_client(size_t n) = 0;
+};
+
+}  // namespace poolguard::pool

@@ -1,0 +1,292 @@
+// Owns Pool: the server connections of one (database, user) pair, the FIFO of clients waiting for one,
+// and the limits that decide when another connection may be opened.
+#include "pool/pool.h"
+
+#include <spdlog/spdlog.h>
+
+#include "pool/pool_manager.h"
+
+namespace poolguard::pool {
+
+
+Pool::Pool(PoolManager& manager, asio::any_io_executor executor, std::string database, std::string user,
+           PoolSettings settings)
+    : manager_(manager),
+      executor_(std::move(executor)),
+      database_(std::move(database)),
+      user_(std::move(user)),
+      settings_(std::move(settings)) {}
+
+Pool::~Pool() {
+    *alive_ = false;
+    for (auto& [id, s] : servers_) s->detach_pool();
+}
+
+PoolCounters Pool::counters() const {
+    PoolCounters c;
+    for (const auto& [id, s] : servers_) {
+        switch (s->state()) {
+            case ServerConnection::State::kIdle: ++c.idle; break;
+            case ServerConnection::State::kActive: ++c.active; break;
+            case ServerConnection::State::kConnecting: ++c.connecting; break;
+            case ServerConnection::State::kCleanup: ++c.cleanup; break;
+            case ServerConnection::State::kClosed: break;
+        }
+    }
+    c.waiting = static_cast<int>(waiters_.size());
+    c.served = served_;
+    c.wait_timeouts = wait_timeouts_;
+    c.login_failures = login_failures_;
+    return c;
+}
+
+ServerPtr Pool::take_idle() {
+    while (!idle_.empty()) {
+        ServerPtr s;
+        if (manager_.config().server_round_robin) {
+            s = idle_.front();
+            idle_.pop_front();
+        } else {
+            s = idle_.back();
+            idle_.pop_back();
+        }
+        // A backend terminated while idle has its FATAL/EOF waiting in the socket: never hand that out.
+        if (s->has_unexpected_input()) {
+            s->close("server connection closed or sent data while idle");
+            continue;
+        }
+        s->set_state(ServerConnection::State::kActive);
+        ++served_;
+        return s;
+    }
+    return nullptr;
+}
+
+asio::awaitable<Result<ServerPtr>> Pool::acquire() {
+    if (waiters_.empty()) {
+        if (auto s = take_idle()) co_return s;
+    }
+    if (servers_.empty() && last_login_error_ && Clock::now() < login_blocked_until_) {
+        // Logins keep failing: tell the client the server's own reason now instead of making it wait.
+        co_return std::unexpected(*last_login_error_);
+    }
+    Waiter waiter(executor_);
+    if (settings_.query_wait_timeout.count() > 0)
+        waiter.timer.expires_after(settings_.query_wait_timeout);
+    else
+        waiter.timer.expires_at(asio::steady_timer::time_point::max());
+    waiters_.push_back(&waiter);
+    auto alive = alive_;
+    open_for_waiters();
+    if (!waiter.server && !waiter.error) co_await waiter.timer.async_wait(net::use_nothrow);
+    if (!*alive) co_return fail("pool was removed", sqlstate::kAdminShutdown);
+    waiters_.remove(&waiter);
+    if (waiter.server) co_return waiter.server;
+    if (waiter.error) co_return std::unexpected(*waiter.error);
+    ++wait_timeouts_;
+    co_return fail("query_wait_timeout", sqlstate::kTooManyConnections);
+}
+
+void Pool::hand_to_waiter(Waiter* waiter, const ServerPtr& server) {
+    waiter->server = server;
+    server->set_state(ServerConnection::State::kActive);
+    ++served_;
+    waiter->timer.cancel();
+}
+
+bool Pool::over_capacity() const {
+    return static_cast<int>(servers_.size()) > settings_.pool_size + settings_.reserve_pool_size;
+}
+
+void Pool::put_back(const ServerPtr& server) {
+    if (server->closed()) return;
+    server->unlink();
+    server->touch();
+    if (manager_.shutting_down() && waiters_.empty()) {
+        server->close("poolguard is shutting down");
+        return;
+    }
+    const auto age = Clock::now() - server->created_at();
+    const bool too_old = settings_.server_lifetime.count() > 0 && age > settings_.server_lifetime;
+    if (!waiters_.empty() && !too_old) {
+        Waiter* w = waiters_.front();
+        waiters_.pop_front();
+        hand_to_waiter(w, server);
+        return;
+    }
+    if (too_old || over_capacity() || static_cast<int>(servers_.size()) > settings_.pool_size) {
+        server->close(too_old ? "server_lifetime reached" : "pool size reduced");
+        return;
+    }
+    server->set_state(ServerConnection::State::kIdle);
+    idle_.push_back(server);
+}
+
+void Pool::maybe_release(const ServerPtr& server) {
+    LinkedClient* client = server->linked_client();
+    if (!client) return;
+    const bool shutdown = manager_.shutting_down();
+    if (settings_.mode == config::PoolMode::kSession && !shutdown) return;
+    if (server->at_release_point()) {
+        server->unlink();
+        client->on_server_released();
+        release(server, false);
+        return;
+    }
+    if (settings_.mode == config::PoolMode::kStatement && server->tx_status() != 'I' && !server->busy_for_client()) {
+        server->unlink();
+        client->on_protocol_refusal(protocol::pg::ErrorFields{
+            "ERROR", sqlstate::kFeatureNotSupported, "transaction blocks not allowed in statement pooling mode",
+            {}, "use pool_mode = transaction for this database, or run the statements without BEGIN"});
+        release(server, true);
+    }
+}
+
+void Pool::release(const ServerPtr& server, bool client_gone) {
+    server->unlink();
+    if (server->closed()) return;
+    if (client_gone && server->busy_for_client()) {
+        // A query is still running (or a COPY or a half-sent message): the stream cannot be resumed cleanly.
+        server->send_cancel();
+        server->close("client disconnected while its query was running");
+        return;
+    }
+    const bool reset = (settings_.mode == config::PoolMode::kSession || settings_.reset_always) &&
+                       !settings_.reset_query.empty();
+    if (server->tx_status() != 'I' || reset) {
+        server->begin_cleanup(reset, settings_.reset_query);
+        return;
+    }
+    put_back(server);
+}
+
+void Pool::on_server_closed(const ServerPtr& server) {
+    if (servers_.erase(server->id()) == 0) return;
+    std::erase(idle_, server);
+    spdlog::info("S-{}: {}/{} closing server connection (pid {}): {}", server->id(), database_, user_,
+                 server->backend_pid(), server->close_reason());
+    manager_.on_slot_freed(database_, settings_.target.user);
+}
+
+bool Pool::can_open(bool allow_reserve) {
+    if (manager_.shutting_down()) return false;
+    if (Clock::now() < login_blocked_until_) return false;
+    const int limit = settings_.pool_size + (allow_reserve ? settings_.reserve_pool_size : 0);
+    if (static_cast<int>(servers_.size()) >= limit) return false;
+    if (settings_.max_db_connections > 0 &&
+        manager_.database_server_count(database_) >= settings_.max_db_connections) {
+        if (!manager_.evict_idle_for(*this, true)) return false;
+    }
+    if (settings_.max_user_connections > 0 &&
+        manager_.user_server_count(settings_.target.user) >= settings_.max_user_connections) {
+        if (!manager_.evict_idle_for(*this, false)) return false;
+    }
+    return true;
+}
+
+void Pool::open_for_waiters() {
+    while (static_cast<int>(waiters_.size()) > connecting_) {
+        bool reserve = false;
+        if (settings_.reserve_pool_size > 0) {
+            const auto waited = Clock::now() - waiters_.front()->since;
+            reserve = waited >= settings_.reserve_pool_timeout;
+        }
+        if (!can_open(reserve)) break;
+        open_one();
+    }
+}
+
+void Pool::open_one() {
+    auto server = std::make_shared<ServerConnection>(executor_, this, manager_.next_server_id());
+    servers_.emplace(server->id(), server);
+    ++connecting_;
+    auto alive = alive_;
+    asio::co_spawn(
+        executor_,
+        [this, server, alive, target = settings_.target]() -> asio::awaitable<void> {
+            auto status = co_await server->connect(target);
+            if (!*alive) {
+                server->close("pool was removed");
+                co_return;
+            }
+            on_connect_result(server, status);
+        },
+        asio::detached);
+}
+
+void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
+    --connecting_;
+    if (!status) {
+        servers_.erase(server->id());
+        ++login_failures_;
+        last_login_error_ = status.error();
+        login_blocked_until_ = Clock::now() + settings_.server_login_retry;
+        spdlog::warn("S-{}: {}/{} server login failed: {} ({})", server->id(), database_, user_,
+                     status.error().message, status.error().sqlstate);
+        // Fail fast: the clients that no in-flight login can serve get the server's own error now.
+        while (static_cast<int>(waiters_.size()) > connecting_ && servers_.size() == static_cast<size_t>(connecting_)) {
+            Waiter* w = waiters_.back();
+            waiters_.pop_back();
+            w->error = status.error();
+            w->timer.cancel();
+        }
+        manager_.on_slot_freed(database_, settings_.target.user);
+        return;
+    }
+    last_login_error_.reset();
+    login_blocked_until_ = {};
+    if (server_parameters_.empty()) server_parameters_ = server->reported_parameters();
+    spdlog::info("S-{}: {}/{} new server connection to {}:{} (pid {})", server->id(), database_, user_,
+                 settings_.target.host, settings_.target.port, server->backend_pid());
+    put_back(server);
+    open_for_waiters();
+}
+
+void Pool::apply_settings(PoolSettings settings) {
+    settings_ = std::move(settings);
+    // A smaller pool: idle servers beyond the new size go now; active ones when they come back.
+    while (!idle_.empty() && static_cast<int>(servers_.size()) > settings_.pool_size) {
+        auto s = idle_.front();
+        idle_.pop_front();
+        s->close("pool size reduced");
+    }
+    open_for_waiters();
+}
+
+bool Pool::evict_one_idle(const std::string& reason) {
+    if (idle_.empty()) return false;
+    auto s = idle_.front();
+    idle_.pop_front();
+    s->close(reason);
+    return true;
+}
+
+void Pool::close_all(const std::string& reason) {
+    auto copy = servers_;
+    for (auto& [id, s] : copy) s->close(reason);
+}
+
+void Pool::tick() {
+    const auto now = Clock::now();
+    // Idle timeout and lifetime, oldest-used first, keeping min_pool_size.
+    for (auto it = idle_.begin(); it != idle_.end();) {
+        auto s = *it;
+        const bool too_old =
+            settings_.server_lifetime.count() > 0 && now - s->created_at() > settings_.server_lifetime;
+        const bool idle_too_long = settings_.server_idle_timeout.count() > 0 &&
+                                   now - s->last_used() > settings_.server_idle_timeout &&
+                                   static_cast<int>(servers_.size()) > settings_.min_pool_size;
+        if (too_old || idle_too_long) {
+            it = idle_.erase(it);
+            s->close(too_old ? "server_lifetime reached" : "server_idle_timeout reached");
+        } else {
+            ++it;
+        }
+    }
+    // Waiters past reserve_pool_timeout may use the reserve pool.
+    open_for_waiters();
+    // min_pool_size: open ahead so the first clients do not pay for the login.
+    while (static_cast<int>(servers_.size()) < settings_.min_pool_size && can_open(false)) open_one();
+}
+
+}  // namespace poolguard::pool

@@ -1,0 +1,126 @@
+// Owns Pool: the server connections of one (database, user) pair, the FIFO of clients waiting for one,
+// and the limits that decide when another connection may be opened.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "config/config.h"
+#include "pool/server_connection.h"
+
+namespace poolguard::pool {
+
+class PoolManager;
+
+// The effective settings of one pool, recomputed from the configuration at start and on every reload.
+struct PoolSettings {
+    config::PoolMode mode = config::PoolMode::kSession;
+    int pool_size = 20;
+    int min_pool_size = 0;
+    int reserve_pool_size = 0;
+    std::chrono::microseconds reserve_pool_timeout{5'000'000};
+    int max_db_connections = 0;
+    int max_user_connections = 0;
+    std::chrono::microseconds query_wait_timeout{120'000'000};
+    std::string reset_query = "DISCARD ALL";
+    bool reset_always = false;
+    std::chrono::microseconds server_lifetime{3'600'000'000};
+    std::chrono::microseconds server_idle_timeout{600'000'000};
+    std::chrono::microseconds server_login_retry{15'000'000};
+    ServerTarget target;
+};
+
+// Counters shown by logs, metrics and (later) SHOW POOLS.
+struct PoolCounters {
+    int idle = 0;
+    int active = 0;
+    int connecting = 0;
+    int cleanup = 0;
+    int waiting = 0;
+    uint64_t served = 0;      // servers handed to clients
+    uint64_t wait_timeouts = 0;
+    uint64_t login_failures = 0;
+};
+
+class Pool {
+public:
+    Pool(PoolManager& manager, asio::any_io_executor executor, std::string database, std::string user,
+         PoolSettings settings);
+    ~Pool();
+
+    // Waits (FIFO) for a clean server. Fails with 53300 query_wait_timeout, or with the server's own login
+    // error while logins keep failing.
+    asio::awaitable<Result<ServerPtr>> acquire();
+
+    // The relay found the linked client's work finished: hand the server back (transaction/statement mode).
+    void maybe_release(const ServerPtr& server);
+    // The client is done with the server (unlinks first); `client_gone` when it disconnected.
+    void release(const ServerPtr& server, bool client_gone);
+    // A clean server is ready for the next client.
+    void put_back(const ServerPtr& server);
+    void on_server_closed(const ServerPtr& server);
+
+    void apply_settings(PoolSettings settings);
+    // Periodic work: idle timeout, lifetime, min_pool_size, reserve pool.
+    void tick();
+    // Another pool of the same database/user freed a slot: open connections for waiters if now possible.
+    void kick() { open_for_waiters(); }
+    // Closes one idle server to make room elsewhere; false when none is idle.
+    bool evict_one_idle(const std::string& reason);
+    void close_all(const std::string& reason);
+
+    const std::string& database() const { return database_; }
+    const std::string& user() const { return user_; }
+    const PoolSettings& settings() const { return settings_; }
+    config::PoolMode mode() const { return settings_.mode; }
+    int server_count() const { return static_cast<int>(servers_.size()); }
+    bool has_waiters() const { return !waiters_.empty(); }
+    PoolCounters counters() const;
+    // ParameterStatus values a new client is told (from the first server login), empty until one logged in.
+    const std::map<std::string, std::string>& server_parameters() const { return server_parameters_; }
+
+private:
+    struct Waiter {
+        explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
+        asio::steady_timer timer;
+        ServerPtr server;
+        std::optional<Error> error;
+        Clock::time_point since = Clock::now();
+    };
+
+    ServerPtr take_idle();
+    void open_for_waiters();
+    bool can_open(bool allow_reserve);
+    void open_one();
+    void on_connect_result(const ServerPtr& server, const Status& status);
+    void hand_to_waiter(Waiter* waiter, const ServerPtr& server);
+    bool over_capacity() const;
+
+    PoolManager& manager_;
+    asio::any_io_executor executor_;
+    std::string database_;
+    std::string user_;
+    PoolSettings settings_;
+
+    std::unordered_map<uint64_t, ServerPtr> servers_;  // every server of this pool that is not closed
+    std::deque<ServerPtr> idle_;                       // most recently used at the back
+    std::list<Waiter*> waiters_;                        // FIFO
+    int connecting_ = 0;
+    std::optional<Error> last_login_error_;
+    Clock::time_point login_blocked_until_{};
+    std::map<std::string, std::string> server_parameters_;
+    uint64_t served_ = 0;
+    uint64_t wait_timeouts_ = 0;
+    uint64_t login_failures_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace poolguard::pool

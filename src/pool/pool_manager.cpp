@@ -1,0 +1,133 @@
+// Owns PoolManager: every Pool by (database, user), the database- and user-wide connection limits that
+// span pools, the periodic janitor, and applying a reloaded configuration to live pools.
+#include "pool/pool_manager.h"
+
+#include <spdlog/spdlog.h>
+
+namespace poolguard::pool {
+
+
+PoolManager::PoolManager(asio::any_io_executor executor, std::shared_ptr<const config::Config> config)
+    : executor_(executor), config_(std::move(config)), janitor_timer_(executor) {}
+
+PoolManager::~PoolManager() { stop(); }
+
+PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const std::string& user,
+                                       const std::string& server_secret) const {
+    const auto& c = *config_;
+    const config::UserConfig* user_cfg = c.find_user(user);
+    PoolSettings s;
+    s.mode = c.effective_pool_mode(db, user_cfg);
+    s.pool_size = c.effective_pool_size(db);
+    s.min_pool_size = c.effective_min_pool_size(db);
+    s.reserve_pool_size = db.reserve_pool.value_or(c.reserve_pool_size);
+    s.reserve_pool_timeout = c.reserve_pool_timeout;
+    s.max_db_connections = c.effective_max_db_connections(db);
+    s.max_user_connections = c.effective_max_user_connections(user_cfg);
+    s.query_wait_timeout = c.query_wait_timeout;
+    s.reset_query = c.server_reset_query;
+    s.reset_always = c.server_reset_query_always;
+    s.server_lifetime = c.server_lifetime;
+    s.server_idle_timeout = c.server_idle_timeout;
+    s.server_login_retry = c.server_login_retry;
+    s.target.host = db.host;
+    s.target.port = db.port;
+    s.target.dbname = db.dbname.empty() ? db.name : db.dbname;
+    s.target.user = db.user.empty() ? user : db.user;
+    s.target.secret = !db.user.empty() && !db.password.empty() ? db.password : server_secret;
+    if (db.user.empty() && !db.password.empty()) s.target.secret = db.password;
+    s.target.connect_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(c.server_connect_timeout.count() > 0
+                                                                  ? c.server_connect_timeout
+                                                                  : std::chrono::microseconds(15'000'000));
+    if (!db.client_encoding.empty()) s.target.startup_params.emplace_back("client_encoding", db.client_encoding);
+    if (!db.datestyle.empty()) s.target.startup_params.emplace_back("datestyle", db.datestyle);
+    if (!db.timezone.empty()) s.target.startup_params.emplace_back("timezone", db.timezone);
+    if (!db.application_name.empty())
+        s.target.startup_params.emplace_back("application_name", db.application_name);
+    return s;
+}
+
+Pool& PoolManager::get_or_create(const config::DatabaseConfig& db, const std::string& user,
+                                 const std::string& server_secret) {
+    auto key = std::make_pair(db.name, user);
+    auto it = pools_.find(key);
+    if (it != pools_.end()) {
+        // The secret can change (auth_file edited); the next connection uses the new one.
+        auto& known = secrets_[key];
+        if (known != server_secret) {
+            known = server_secret;
+            it->second->apply_settings(settings_for(db, user, server_secret));
+        }
+        return *it->second;
+    }
+    secrets_[key] = server_secret;
+    auto pool = std::make_unique<Pool>(*this, executor_, db.name, user, settings_for(db, user, server_secret));
+    auto& ref = *pool;
+    pools_.emplace(key, std::move(pool));
+    return ref;
+}
+
+int PoolManager::database_server_count(const std::string& database) const {
+    int n = 0;
+    for (const auto& [key, pool] : pools_)
+        if (key.first == database) n += pool->server_count();
+    return n;
+}
+
+int PoolManager::user_server_count(const std::string& user) const {
+    int n = 0;
+    for (const auto& [key, pool] : pools_)
+        if (pool->settings().target.user == user) n += pool->server_count();
+    return n;
+}
+
+void PoolManager::on_slot_freed(const std::string& database, const std::string& user) {
+    for (auto& [key, pool] : pools_) {
+        if (!pool->has_waiters()) continue;
+        if (key.first == database || pool->settings().target.user == user) pool->kick();
+    }
+}
+
+bool PoolManager::evict_idle_for(const Pool& requester, bool same_database) {
+    for (auto& [key, pool] : pools_) {
+        if (pool.get() == &requester) continue;
+        const bool match = same_database ? key.first == requester.database()
+                                         : pool->settings().target.user == requester.settings().target.user;
+        if (match && !pool->has_waiters() &&
+            pool->evict_one_idle("closing idle connection to make room for another pool"))
+            return true;
+    }
+    return false;
+}
+
+void PoolManager::reload(std::shared_ptr<const config::Config> config) {
+    config_ = std::move(config);
+    for (auto& [key, pool] : pools_) {
+        const auto* db = config_->find_database(key.first);
+        if (!db) {
+            spdlog::warn("database {} is no longer configured; its pool keeps serving connected clients",
+                         key.first);
+            continue;
+        }
+        pool->apply_settings(settings_for(*db, key.second, secrets_[key]));
+    }
+}
+
+void PoolManager::start_janitor() { asio::co_spawn(executor_, janitor_loop(), asio::detached); }
+
+void PoolManager::stop() {
+    stopped_ = true;
+    janitor_timer_.cancel();
+}
+
+asio::awaitable<void> PoolManager::janitor_loop() {
+    while (!stopped_) {
+        janitor_timer_.expires_after(std::chrono::milliseconds(250));
+        co_await janitor_timer_.async_wait(net::use_nothrow);
+        if (stopped_) co_return;
+        for (auto& [key, pool] : pools_) pool->tick();
+    }
+}
+
+}  // namespace poolguard::pool

@@ -1,0 +1,58 @@
+// Owns PoolManager: every Pool by (database, user), the database- and user-wide connection limits that
+// span pools, the periodic janitor, and applying a reloaded configuration to live pools.
+#pragma once
+
+#include <asio.hpp>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "pool/pool.h"
+
+namespace poolguard::pool {
+
+class PoolManager {
+public:
+    PoolManager(asio::any_io_executor executor, std::shared_ptr<const config::Config> config);
+    ~PoolManager();
+
+    // The pool for a client of `database` (a [databases] entry name) logging in as `user`.
+    // `server_secret` is the password poolguard will use to log in to the server when the database entry
+    // does not force a user with its own password.
+    Pool& get_or_create(const config::DatabaseConfig& db, const std::string& user, const std::string& server_secret);
+
+    // Connections (all states) to one database / as one server user across pools, for the shared limits.
+    int database_server_count(const std::string& database) const;
+    int user_server_count(const std::string& user) const;
+    // A server closed: pools held back by a database/user-wide limit may now open one.
+    void on_slot_freed(const std::string& database, const std::string& user);
+    // Closes an idle server in another pool of the same database (or user) to make room; false if none.
+    bool evict_idle_for(const Pool& requester, bool same_database);
+
+    void reload(std::shared_ptr<const config::Config> config);
+    void start_janitor();
+    void stop();
+
+    uint64_t next_server_id() { return ++server_ids_; }
+    const config::Config& config() const { return *config_; }
+    bool shutting_down() const { return shutting_down_; }
+    void set_shutting_down() { shutting_down_ = true; }
+    const std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>>& pools() const { return pools_; }
+
+private:
+    PoolSettings settings_for(const config::DatabaseConfig& db, const std::string& user,
+                              const std::string& server_secret) const;
+    asio::awaitable<void> janitor_loop();
+
+    asio::any_io_executor executor_;
+    std::shared_ptr<const config::Config> config_;
+    std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
+    std::map<std::pair<std::string, std::string>, std::string> secrets_;  // pool key -> server secret
+    uint64_t server_ids_ = 0;
+    bool shutting_down_ = false;
+    bool stopped_ = false;
+    asio::steady_timer janitor_timer_;
+};
+
+}  // namespace poolguard::pool

@@ -1,0 +1,448 @@
+// Owns ServerConnection: one connection to a PostgreSQL server — login, the relay of its replies to the
+// linked client, ReadyForQuery tracking, and the clean-up that makes it safe to hand to the next client.
+#include "pool/server_connection.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include "pool/pool.h"
+#include "protocol/pg/md5_auth.h"
+#include "protocol/pg/messages.h"
+#include "protocol/pg/scram.h"
+#include "protocol/pg/userlist.h"
+#include "protocol/pg/wire.h"
+
+namespace poolguard::pool {
+
+namespace pg = protocol::pg;
+
+namespace {
+constexpr uint32_t kMaxServerMessage = 0x7fffffff;
+constexpr uint32_t kMaxWholeServerMessage = 1 << 20;  // Z, S, E, G are small; anything bigger is bogus
+constexpr size_t kLoginMessageMax = 1 << 20;
+
+bool is_tracked_parameter(const std::string& lower) {
+    return lower == "client_encoding" || lower == "datestyle" || lower == "timezone" ||
+           lower == "standard_conforming_strings" || lower == "application_name";
+}
+
+std::string lowercase(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+}  // namespace
+
+ServerConnection::ServerConnection(asio::any_io_executor executor, Pool* pool, uint64_t id)
+    : socket_(executor),
+      pool_(pool),
+      id_(id),
+      in_(8 * 1024),
+      scanner_(kMaxServerMessage, kMaxWholeServerMessage),
+      created_at_(Clock::now()),
+      last_used_(created_at_) {
+    for (char t : {'Z', 'S', 'E', 'G', 'K'}) scanner_.set_whole(t);
+}
+
+ServerConnection::~ServerConnection() = default;
+
+asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
+    host_ = target.host;
+    port_ = target.port;
+    auto sock = co_await net::connect_to_server(target.host, target.port, target.connect_timeout);
+    if (!sock) co_return std::unexpected(sock.error());
+    socket_ = std::move(*sock);
+
+    // The whole login must finish within the connect timeout, or a silent server would hold a slot forever.
+    asio::steady_timer timer(socket_.get_executor());
+    bool timed_out = false;
+    timer.expires_after(target.connect_timeout);
+    timer.async_wait([this, &timed_out](std::error_code ec) {
+        if (!ec) {
+            timed_out = true;
+            std::error_code ignored;
+            socket_.close(ignored);
+        }
+    });
+    auto st = co_await login(target);
+    timer.cancel();
+    if (!st) {
+        if (timed_out) st = fail("server login timed out (server_connect_timeout)", sqlstate::kConnectionFailure);
+        std::error_code ignored;
+        socket_.close(ignored);
+        state_ = State::kClosed;
+        close_reason_ = st.error().message;
+        co_return st;
+    }
+    state_ = State::kActive;
+    created_at_ = last_used_ = Clock::now();
+    asio::co_spawn(socket_.get_executor(), relay_loop(), asio::detached);
+    co_return Status{};
+}
+
+asio::awaitable<Result<std::pair<char, std::string>>> ServerConnection::read_login_message() {
+    while (true) {
+        auto v = in_.view();
+        if (v.size() >= 5) {
+            const uint32_t len = pg::read_be32(v.data() + 1);
+            if (len < 4 || len > kLoginMessageMax)
+                co_return fail("server sent an invalid message during login", sqlstate::kProtocolViolation);
+            if (v.size() >= size_t{1} + len) {
+                std::pair<char, std::string> msg{v[0], std::string(v.substr(5, len - 4))};
+                in_.consume(size_t{1} + len);
+                co_return msg;
+            }
+            in_.reserve_unread(size_t{1} + len);
+        }
+        char* p = in_.write_ptr(4096);
+        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
+        if (ec) co_return fail("server closed the connection during login: " + ec.message(), sqlstate::kConnectionFailure);
+        in_.commit(n);
+    }
+}
+
+asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
+    std::string out;
+    std::vector<std::pair<std::string, std::string>> params{{"user", target.user}, {"database", target.dbname}};
+    for (const auto& p : target.startup_params) params.push_back(p);
+    pg::append_startup(out, params);
+    auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+    if (wec) co_return fail("could not send startup packet: " + wec.message(), sqlstate::kConnectionFailure);
+
+    std::optional<pg::ScramClient> scram;
+    const auto kind = pg::classify_secret(target.secret);
+    while (true) {
+        auto msg = co_await read_login_message();
+        if (!msg) co_return std::unexpected(msg.error());
+        const auto& [type, body] = *msg;
+        out.clear();
+        switch (type) {
+            case 'R': {
+                auto req = pg::parse_auth_request(body);
+                if (!req) co_return fail("malformed authentication request from server", sqlstate::kProtocolViolation);
+                switch (static_cast<pg::AuthRequest>(req->first)) {
+                    case pg::AuthRequest::kOk: break;
+                    case pg::AuthRequest::kCleartextPassword:
+                        if (kind != pg::SecretKind::kPlain || target.secret.empty())
+                            co_return fail("server asked for a cleartext password but poolguard has no plain password for user \"" +
+                                               target.user + "\"",
+                                           sqlstate::kInvalidPassword);
+                        pg::append_password(out, target.secret);
+                        break;
+                    case pg::AuthRequest::kMd5Password: {
+                        if (req->second.size() < 4 || kind == pg::SecretKind::kScramSha256 || target.secret.empty())
+                            co_return fail("server asked for md5 authentication but poolguard has no usable password for user \"" +
+                                               target.user + "\"",
+                                           sqlstate::kInvalidPassword);
+                        std::array<uint8_t, 4> salt;
+                        std::memcpy(salt.data(), req->second.data(), 4);
+                        pg::append_password(out, pg::md5_salted_response(target.secret, target.user, salt));
+                        break;
+                    }
+                    case pg::AuthRequest::kSasl: {
+                        auto mechs = pg::parse_sasl_mechanisms(req->second);
+                        if (std::find(mechs.begin(), mechs.end(), "SCRAM-SHA-256") == mechs.end())
+                            co_return fail("server offers no supported SASL mechanism", sqlstate::kFeatureNotSupported);
+                        if (kind != pg::SecretKind::kPlain || target.secret.empty())
+                            co_return fail("server asked for SCRAM authentication but poolguard has no plain password for user \"" +
+                                               target.user + "\"",
+                                           sqlstate::kInvalidPassword);
+                        scram.emplace(target.secret);
+                        pg::append_sasl_initial(out, "SCRAM-SHA-256", scram->client_first_message());
+                        break;
+                    }
+                    case pg::AuthRequest::kSaslContinue: {
+                        if (!scram) co_return fail("unexpected SASL continue from server", sqlstate::kProtocolViolation);
+                        auto final_msg = scram->handle_server_first(req->second);
+                        if (!final_msg) co_return std::unexpected(final_msg.error());
+                        pg::append_sasl_response(out, *final_msg);
+                        break;
+                    }
+                    case pg::AuthRequest::kSaslFinal: {
+                        if (!scram) co_return fail("unexpected SASL final from server", sqlstate::kProtocolViolation);
+                        auto st = scram->verify_server_final(req->second);
+                        if (!st) co_return std::unexpected(st.error());
+                        break;
+                    }
+                    default:
+                        co_return fail("server requested an unsupported authentication method (" +
+                                           std::to_string(req->first) + ")",
+                                       sqlstate::kFeatureNotSupported);
+                }
+                if (!out.empty()) {
+                    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+                    if (ec) co_return fail("could not send authentication: " + ec.message(), sqlstate::kConnectionFailure);
+                }
+                break;
+            }
+            case 'E': {
+                auto e = pg::parse_error_fields(body);
+                co_return fail(e.message, e.sqlstate.empty() ? sqlstate::kConnectionFailure : e.sqlstate);
+            }
+            case 'S': {
+                if (auto ps = pg::parse_parameter_status(body)) {
+                    reported_[ps->first] = ps->second;
+                    auto lower = lowercase(ps->first);
+                    if (is_tracked_parameter(lower)) params_[lower] = ps->second;
+                }
+                break;
+            }
+            case 'K': {
+                if (auto key = pg::parse_backend_key(body)) {
+                    backend_pid_ = key->first;
+                    backend_key_ = key->second;
+                }
+                break;
+            }
+            case 'N': break;
+            case 'Z':
+                if (!body.empty()) tx_status_ = body[0];
+                co_return Status{};
+            default:
+                co_return fail(std::string("unexpected message '") + type + "' from server during login",
+                               sqlstate::kProtocolViolation);
+        }
+    }
+}
+
+void ServerConnection::link(LinkedClient* client) {
+    client_ = client;
+    state_ = State::kActive;
+    last_used_ = Clock::now();
+}
+
+void ServerConnection::note_client_message(char type) {
+    switch (type) {
+        case 'Q':
+        case 'F':
+            ++expected_rfq_;
+            break;
+        case 'S':
+            ++expected_rfq_;
+            extended_open_ = false;
+            break;
+        case 'P':
+        case 'B':
+        case 'E':
+        case 'D':
+        case 'C':
+        case 'H':
+            extended_open_ = true;
+            break;
+        case 'c':
+        case 'f':
+            copy_in_ = false;
+            break;
+        default: break;
+    }
+}
+
+void ServerConnection::queue_internal_query(std::string_view sql) {
+    pg::append_query(pending_out_, sql);
+    ++swallow_rfq_;
+}
+
+void ServerConnection::begin_cleanup(bool reset_query, const std::string& reset_sql) {
+    state_ = State::kCleanup;
+    if (tx_status_ != 'I') queue_internal_query("ROLLBACK");
+    if (reset_query && !reset_sql.empty()) queue_internal_query(reset_sql);
+    if (pending_out_.empty()) {
+        finish_cleanup();
+        return;
+    }
+    auto self = shared_from_this();
+    auto data = std::make_shared<std::string>(std::move(pending_out_));
+    pending_out_.clear();
+    asio::async_write(socket_, asio::buffer(*data), [self, data](std::error_code ec, size_t) {
+        if (ec) self->close("could not send clean-up query: " + ec.message());
+    });
+}
+
+void ServerConnection::finish_cleanup() {
+    if (state_ != State::kCleanup) return;
+    if (tx_status_ != 'I') {
+        close("server still in a transaction after clean-up");
+        return;
+    }
+    if (!last_internal_error_.empty()) {
+        close("clean-up query failed: " + last_internal_error_);
+        return;
+    }
+    state_ = State::kActive;
+    if (pool_) pool_->put_back(shared_from_this());
+}
+
+void ServerConnection::send_cancel() {
+    if (backend_pid_ == 0) return;
+    auto host = host_;
+    auto port = port_;
+    auto pid = backend_pid_;
+    auto key = backend_key_;
+    asio::co_spawn(
+        socket_.get_executor(),
+        [host, port, pid, key]() -> asio::awaitable<void> {
+            auto sock = co_await net::connect_to_server(host, port, std::chrono::milliseconds(5000));
+            if (!sock) {
+                spdlog::warn("cancel request to server {}:{} failed: {}", host, port, sock.error().message);
+                co_return;
+            }
+            std::string out;
+            pg::append_cancel_request(out, pid, key);
+            co_await asio::async_write(*sock, asio::buffer(out), net::use_nothrow);
+            // The server closes the connection when done; wait for that so the cancel is delivered.
+            char b[16];
+            co_await sock->async_read_some(asio::buffer(b), net::use_nothrow);
+        },
+        asio::detached);
+}
+
+void ServerConnection::close(const std::string& reason) {
+    if (state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    close_reason_ = reason;
+    std::error_code ignored;
+    if (socket_.is_open()) {
+        std::string bye;
+        pg::append_terminate(bye);
+        net::send_now(socket_, bye);
+        socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+        socket_.close(ignored);
+    }
+    auto self = shared_from_this();
+    if (client_) {
+        auto* c = client_;
+        client_ = nullptr;
+        c->on_server_lost(pg::ErrorFields{"FATAL", sqlstate::kConnectionFailure, "server conn crashed?",
+                                          reason, {}});
+    }
+    if (pool_) pool_->on_server_closed(self);
+}
+
+bool ServerConnection::has_unexpected_input() const {
+    if (!in_.empty()) return true;
+    char b;
+    const ssize_t n = ::recv(const_cast<net::Socket&>(socket_).native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0;  // data (n > 0) or EOF (n == 0); EAGAIN gives -1
+}
+
+void ServerConnection::fail_linked(const std::string& message, const char* state) {
+    if (!client_) return;
+    auto* c = client_;
+    client_ = nullptr;
+    c->on_server_lost(pg::ErrorFields{"FATAL", state, message, {}, {}});
+}
+
+void ServerConnection::on_ready_for_query(char status, bool internal) {
+    tx_status_ = status;
+    if (internal) {
+        if (swallow_rfq_ > 0) --swallow_rfq_;
+        return;
+    }
+    if (expected_rfq_ > 0) --expected_rfq_;
+}
+
+asio::awaitable<void> ServerConnection::relay_loop() {
+    auto self = shared_from_this();
+    while (state_ != State::kClosed) {
+        // Parse what is buffered: a prefix of it goes to the linked client, then at most one dropped segment.
+        while (!in_.empty() && state_ != State::kClosed) {
+            const std::string_view v = in_.view();
+            size_t forward = 0;  // bytes at the front of v that go to the client
+            size_t drop = 0;     // bytes right after them that are swallowed
+            bool release_check = false;
+            bool need_more = false;
+            LinkedClient* target = client_;
+            while (forward < v.size()) {
+                auto seg = scanner_.next(v.substr(forward));
+                if (seg.kind == pg::SegmentKind::kNeedMore) {
+                    in_.reserve_unread(forward + scanner_.needed(v.substr(forward)));
+                    need_more = true;
+                    break;
+                }
+                if (seg.kind == pg::SegmentKind::kError) {
+                    fail_linked(std::string("server sent a malformed message: ") + scanner_.error(),
+                                sqlstate::kProtocolViolation);
+                    close(std::string("protocol error from server: ") + scanner_.error());
+                    co_return;
+                }
+                bool internal;
+                if (seg.kind == pg::SegmentKind::kRest) {
+                    internal = swallowing_current_;
+                } else {
+                    internal = swallow_rfq_ > 0;
+                    swallowing_current_ = internal;
+                }
+                const bool to_client = !internal && target != nullptr;
+                if (seg.kind == pg::SegmentKind::kWhole) {
+                    const auto body = seg.body();
+                    switch (seg.type) {
+                        case 'Z':
+                            on_ready_for_query(body.empty() ? 'I' : body[0], internal);
+                            if (!internal) release_check = true;
+                            break;
+                        case 'S':
+                            if (auto ps = pg::parse_parameter_status(body)) {
+                                auto lower = lowercase(ps->first);
+                                if (is_tracked_parameter(lower)) {
+                                    params_[lower] = ps->second;
+                                    if (to_client) target->on_server_parameter(lower, ps->second);
+                                }
+                            }
+                            break;
+                        case 'E': {
+                            if (internal || !target) {
+                                auto e = pg::parse_error_fields(body);
+                                if (internal) {
+                                    last_internal_error_ = e.sqlstate + " " + e.message;
+                                    spdlog::warn("server {} (pid {}): internal query failed: {} {}", id_,
+                                                 backend_pid_, e.sqlstate, e.message);
+                                }
+                                if (e.severity == "FATAL" || e.severity == "PANIC") {
+                                    close("server closed the connection: " + e.message);
+                                    co_return;
+                                }
+                            }
+                            break;
+                        }
+                        case 'G': copy_in_ = true; break;
+                        default: break;
+                    }
+                } else if (!to_client && !internal && seg.kind == pg::SegmentKind::kStart && seg.type != 'N' &&
+                           seg.type != 'A') {
+                    // Result data with nobody to receive it: the connection is out of step; never reuse it.
+                    close(std::string("unexpected message '") + seg.type + "' from an idle server");
+                    co_return;
+                }
+                if (to_client) {
+                    forward += seg.bytes.size();
+                    if (release_check) break;
+                } else {
+                    drop = seg.bytes.size();
+                    break;
+                }
+            }
+            if (forward > 0) {
+                auto [ec, n] = co_await asio::async_write(target->client_socket(), asio::buffer(v.data(), forward),
+                                                          net::use_nothrow);
+                if (state_ == State::kClosed) co_return;
+                if (!ec && client_ == target) target->on_bytes_to_client(n);
+                // A failed write means the client is gone; its session notices on its own read and cleans up.
+            }
+            in_.consume(forward + drop);
+            if (state_ == State::kCleanup && swallow_rfq_ == 0 && drop > 0) finish_cleanup();
+            if (release_check && client_ != nullptr && client_ == target && pool_) pool_->maybe_release(self);
+            if (need_more && forward == 0 && drop == 0) break;
+        }
+        if (state_ == State::kClosed) co_return;
+        in_.shrink_if_idle(64 * 1024);
+        char* p = in_.write_ptr(4096);
+        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
+        if (state_ == State::kClosed) co_return;
+        if (ec) {
+            close(ec == asio::error::eof ? "server closed the connection" : "server read failed: " + ec.message());
+            co_return;
+        }
+        in_.commit(n);
+    }
+}
+
+}  // namespace poolguard::pool

@@ -1,0 +1,141 @@
+// Owns ServerConnection: one connection to a PostgreSQL server — login, the relay of its replies to the
+// linked client, ReadyForQuery tracking, and the clean-up that makes it safe to hand to the next client.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+#include "net/byte_buffer.h"
+#include "net/socket.h"
+#include "pool/linked_client.h"
+#include "protocol/pg/frame_scanner.h"
+
+namespace poolguard::pool {
+
+class Pool;
+
+// Where and how to log in to a server.
+struct ServerTarget {
+    std::string host;  // empty or starting with '/' = Unix socket directory
+    int port = 5432;
+    std::string dbname;
+    std::string user;
+    std::string secret;  // plain password, "md5..." or "SCRAM-SHA-256$..." (empty: none known)
+    std::vector<std::pair<std::string, std::string>> startup_params;  // extra startup parameters
+    std::chrono::milliseconds connect_timeout{15000};
+};
+
+using Clock = std::chrono::steady_clock;
+
+class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
+public:
+    enum class State {
+        kConnecting,  // TCP connect + login in progress
+        kIdle,        // logged in, clean, in the pool's idle list
+        kActive,      // handed to a client (linked, or on its way to a waiter)
+        kCleanup,     // running ROLLBACK / server_reset_query before going back to the pool
+        kClosed,
+    };
+
+    ServerConnection(asio::any_io_executor executor, Pool* pool, uint64_t id);
+    ~ServerConnection();
+
+    // Connects and logs in; on success the relay loop starts and the connection is ready to be linked.
+    asio::awaitable<Status> connect(const ServerTarget& target);
+
+    // --- linking (all single-threaded on the pool's executor) ---
+    void link(LinkedClient* client);
+    void unlink() { client_ = nullptr; }
+    LinkedClient* linked_client() const { return client_; }
+
+    // Accounting of what the client sent, called by the session before it writes those bytes.
+    void note_client_message(char type);     // a client message starts
+    void note_client_partial(bool partial) { client_partial_ = partial; }
+    // Queues an internal query (SET, ROLLBACK, reset) whose replies are swallowed; written with the next flush.
+    void queue_internal_query(std::string_view sql);
+    std::string& pending_out() { return pending_out_; }
+
+    // True when nothing the client sent is still unanswered and the server is idle ('I').
+    bool at_release_point() const {
+        return expected_rfq_ == 0 && !extended_open_ && !client_partial_ && !copy_in_ && swallow_rfq_ == 0 &&
+               tx_status_ == 'I';
+    }
+    // Outstanding client work that cannot be cleanly abandoned (a query running, a COPY, a partial message).
+    bool busy_for_client() const { return expected_rfq_ > 0 || extended_open_ || client_partial_ || copy_in_; }
+    char tx_status() const { return tx_status_; }
+
+    // Starts the steps that bring this server back to a clean state, then returns it to the pool.
+    // `rollback` when the client left inside a transaction; `reset` runs server_reset_query.
+    void begin_cleanup(bool reset_query, const std::string& reset_sql);
+
+    // Asks the server backend to cancel its current query (new connection + CancelRequest).
+    void send_cancel();
+
+    // Closes the socket; the relay loop ends and the pool forgets this connection.
+    void close(const std::string& reason);
+
+    // Parameters the server reported (ParameterStatus), by lowercase name.
+    const std::map<std::string, std::string>& parameters() const { return params_; }
+    std::map<std::string, std::string> reported_parameters() const { return reported_; }
+
+    State state() const { return state_; }
+    void set_state(State s) { state_ = s; }
+    uint64_t id() const { return id_; }
+    uint32_t backend_pid() const { return backend_pid_; }
+    Clock::time_point created_at() const { return created_at_; }
+    Clock::time_point last_used() const { return last_used_; }
+    void touch() { last_used_ = Clock::now(); }
+    // True when the socket has bytes or EOF waiting while the server should be silent (idle in the pool).
+    bool has_unexpected_input() const;
+    net::Socket& socket() { return socket_; }
+    bool closed() const { return state_ == State::kClosed; }
+    const std::string& close_reason() const { return close_reason_; }
+    Pool* pool() const { return pool_; }
+    void detach_pool() { pool_ = nullptr; }
+
+private:
+    asio::awaitable<Status> login(const ServerTarget& target);
+    asio::awaitable<Result<std::pair<char, std::string>>> read_login_message();
+    asio::awaitable<void> relay_loop();
+    void on_ready_for_query(char status, bool internal);
+    void finish_cleanup();
+    void fail_linked(const std::string& message, const char* sqlstate);
+
+    net::Socket socket_;
+    Pool* pool_;
+    uint64_t id_;
+    State state_ = State::kConnecting;
+    LinkedClient* client_ = nullptr;
+    std::string close_reason_;
+
+    net::ByteBuffer in_;
+    protocol::pg::FrameScanner scanner_;
+    std::string pending_out_;  // internal queries waiting to be written ahead of client bytes
+
+    char tx_status_ = 'I';
+    int expected_rfq_ = 0;   // ReadyForQuery the client is owed
+    int swallow_rfq_ = 0;    // ReadyForQuery of internal queries, not shown to the client
+    bool extended_open_ = false;
+    bool client_partial_ = false;
+    bool copy_in_ = false;
+    bool swallowing_current_ = false;  // the message being streamed belongs to an internal query
+    std::string last_internal_error_;
+
+    std::map<std::string, std::string> params_;    // tracked session parameters as the server has them
+    std::map<std::string, std::string> reported_;  // every ParameterStatus seen at login (for clients)
+    uint32_t backend_pid_ = 0;
+    uint32_t backend_key_ = 0;
+    std::string host_;
+    int port_ = 0;
+    Clock::time_point created_at_;
+    Clock::time_point last_used_;
+};
+
+using ServerPtr = std::shared_ptr<ServerConnection>;
+
+}  // namespace poolguard::pool

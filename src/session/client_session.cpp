@@ -1,0 +1,558 @@
+// Owns ClientSession: one client connection from its startup packet to its close — login and
+// authentication, binding to a pooled server for each transaction, and relaying its messages.
+#include "session/client_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "protocol/pg/md5_auth.h"
+#include "protocol/pg/scram.h"
+#include "protocol/pg/userlist.h"
+#include "protocol/pg/wire.h"
+#include "session/proxy.h"
+
+namespace poolguard::session {
+
+namespace pg = protocol::pg;
+
+namespace {
+constexpr uint32_t kMaxWholeClientMessage = 1 << 20;
+constexpr size_t kMaxAuthMessage = 64 * 1024;
+
+// Session parameters poolguard keeps per client and re-applies on whichever server it gets.
+struct TrackedParam {
+    const char* lower;
+    const char* canonical;
+};
+constexpr TrackedParam kTracked[] = {
+    {"client_encoding", "client_encoding"},
+    {"datestyle", "DateStyle"},
+    {"timezone", "TimeZone"},
+    {"standard_conforming_strings", "standard_conforming_strings"},
+    {"application_name", "application_name"},
+};
+
+const TrackedParam* tracked(std::string_view lower) {
+    for (const auto& t : kTracked)
+        if (lower == t.lower) return &t;
+    return nullptr;
+}
+
+std::string lowercase(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+bool valid_frontend_type(char t) {
+    switch (t) {
+        case 'Q': case 'P': case 'B': case 'E': case 'D': case 'C': case 'H':
+        case 'S': case 'F': case 'X': case 'd': case 'c': case 'f':
+            return true;
+        default:
+            return false;
+    }
+}
+
+pg::ErrorFields fatal(std::string_view state, std::string message) {
+    return pg::ErrorFields{"FATAL", std::string(state), std::move(message), {}, {}};
+}
+}  // namespace
+
+ClientSession::ClientSession(Proxy& proxy, net::Socket socket, uint64_t id)
+    : proxy_(proxy),
+      socket_(std::move(socket)),
+      id_(id),
+      in_(8 * 1024),
+      scanner_(static_cast<uint32_t>(std::max(proxy.config().max_packet_size, 5)), kMaxWholeClientMessage),
+      connected_at_(std::chrono::steady_clock::now()) {
+    peer_ = net::peer_address(socket_, &peer_port_);
+}
+
+ClientSession::~ClientSession() = default;
+
+void ClientSession::close_socket() {
+    closing_ = true;
+    std::error_code ignored;
+    if (socket_.is_open()) {
+        socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+        socket_.close(ignored);
+    }
+}
+
+asio::awaitable<void> ClientSession::write_error(const pg::ErrorFields& error) {
+    std::string out;
+    pg::append_error(out, error);
+    co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+}
+
+asio::awaitable<void> ClientSession::run() {
+    auto self = shared_from_this();
+    proxy_.register_client(this, cancel_pid_, cancel_key_);
+    auto st = co_await read_startup();
+    if (st) {
+        logged_in_ = true;
+        if (proxy_.config().log_connections)
+            spdlog::info("C-{}: {}/{}@{}:{} login attempt: db={} user={} application_name={}", id_, database_,
+                         user_, peer_, peer_port_, database_, user_, vars_["application_name"]);
+        co_await relay();
+    } else if (!st.error().message.empty()) {
+        close_reason_ = st.error().message;
+    }
+    if (server_) {
+        auto s = server_;
+        server_ = nullptr;
+        if (pool_) pool_->release(s, true);
+    }
+    close_socket();
+    proxy_.unregister_client(this);
+    if (logged_in_ && proxy_.config().log_disconnections) {
+        const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - connected_at_).count();
+        spdlog::info("C-{}: {}/{}@{}:{} closing because: {} (age={:.0f}s)", id_, database_, user_, peer_,
+                     peer_port_, close_reason_, secs);
+    }
+}
+
+asio::awaitable<Status> ClientSession::read_startup() {
+    // Login must finish within client_login_timeout, or a silent client would hold a slot forever.
+    asio::steady_timer login_timer(socket_.get_executor());
+    const auto login_timeout = proxy_.config().client_login_timeout;
+    bool timed_out = false;
+    if (login_timeout.count() > 0) {
+        login_timer.expires_after(login_timeout);
+        login_timer.async_wait([this, &timed_out](std::error_code ec) {
+            if (!ec) {
+                timed_out = true;
+                std::string out;
+                pg::append_error(out, fatal(sqlstate::kProtocolViolation, "client_login_timeout"));
+                net::send_now(socket_, out);
+                close_socket();
+            }
+        });
+    }
+    struct CancelTimer {
+        asio::steady_timer& t;
+        ~CancelTimer() { t.cancel(); }
+    } cancel_guard{login_timer};
+
+    while (true) {
+        // A startup-phase packet: int32 length (including itself), then the rest.
+        char len_buf[4];
+        auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(len_buf), net::use_nothrow);
+        if (ec) co_return fail(timed_out ? "client_login_timeout" : "");
+        const uint32_t len = pg::read_be32(len_buf);
+        if (len < 8 || len > pg::kMaxStartupPacket) {
+            co_await write_error(fatal(sqlstate::kProtocolViolation, "invalid startup packet length"));
+            co_return fail("invalid startup packet length");
+        }
+        std::string packet(len, '\0');
+        std::memcpy(packet.data(), len_buf, 4);
+        auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(packet.data() + 4, len - 4),
+                                                   net::use_nothrow);
+        if (ec2) co_return fail("");
+        auto sp = pg::parse_startup_packet(packet);
+        if (!sp) {
+            co_await write_error(fatal(sp.error().sqlstate, sp.error().message));
+            co_return fail(sp.error().message);
+        }
+        switch (sp->kind) {
+            case pg::StartupKind::kSslRequest:
+            case pg::StartupKind::kGssEncRequest: {
+                // No TLS/GSS encryption yet: 'N' tells the client to continue in plain text.
+                char no = 'N';
+                auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(&no, 1), net::use_nothrow);
+                if (wec) co_return fail("");
+                continue;
+            }
+            case pg::StartupKind::kCancel:
+                logged_in_ = false;
+                proxy_.forward_cancel(sp->cancel_pid, sp->cancel_key);
+                co_return fail("");
+            case pg::StartupKind::kStartup: break;
+        }
+
+        const auto& cfg = proxy_.config();
+        if (static_cast<int>(proxy_.client_count()) > cfg.max_client_conn) {
+            co_await write_error(fatal(sqlstate::kTooManyConnections, "no more connections allowed (max_client_conn)"));
+            if (cfg.log_pooler_errors)
+                spdlog::warn("C-{}: {}:{} refused: no more connections allowed (max_client_conn={})", id_, peer_,
+                             peer_port_, cfg.max_client_conn);
+            co_return fail("no more connections allowed (max_client_conn)");
+        }
+
+        for (const auto& [key, value] : sp->params) {
+            const auto lower = lowercase(key);
+            if (lower == "user") {
+                user_ = value;
+            } else if (lower == "database") {
+                database_ = value;
+            } else if (tracked(lower)) {
+                vars_[lower] = value;
+            } else if (std::find(cfg.ignore_startup_parameters.begin(), cfg.ignore_startup_parameters.end(),
+                                 lower) != cfg.ignore_startup_parameters.end()) {
+                continue;
+            } else {
+                auto msg = "unsupported startup parameter: " + key;
+                co_await write_error(fatal(sqlstate::kProtocolViolation, msg));
+                co_return fail(msg);
+            }
+        }
+        if (user_.empty()) {
+            co_await write_error(fatal(sqlstate::kProtocolViolation, "no user name in startup packet"));
+            co_return fail("no user name in startup packet");
+        }
+        if (database_.empty()) database_ = user_;
+        break;
+    }
+
+    const auto& cfg = proxy_.config();
+    const auto* db = cfg.find_database(database_);
+    if (!db) {
+        auto msg = "no such database: " + database_;
+        co_await write_error(fatal(sqlstate::kInvalidCatalogName, msg));
+        if (cfg.log_pooler_errors) spdlog::warn("C-{}: {}:{} {}", id_, peer_, peer_port_, msg);
+        co_return fail(msg);
+    }
+
+    auto secret = proxy_.secret_for(user_);
+    auto st = co_await authenticate(secret.value_or(""));
+    if (!st) {
+        co_await write_error(fatal(st.error().sqlstate, st.error().message));
+        if (cfg.log_pooler_errors)
+            spdlog::warn("C-{}: {}/{}@{}:{} login failed: {}", id_, database_, user_, peer_, peer_port_,
+                         st.error().message);
+        co_return fail(st.error().message);
+    }
+    pool_ = &proxy_.pools().get_or_create(*db, user_, secret.value_or(""));
+    co_return co_await finish_login();
+}
+
+asio::awaitable<Result<std::pair<char, std::string>>> ClientSession::read_auth_message() {
+    char header[5];
+    auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(header), net::use_nothrow);
+    if (ec) co_return fail("client disconnected during authentication");
+    const uint32_t len = pg::read_be32(header + 1);
+    if (len < 4 || len > kMaxAuthMessage)
+        co_return fail("invalid message length during authentication", sqlstate::kProtocolViolation);
+    std::string body(len - 4, '\0');
+    auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(body), net::use_nothrow);
+    if (ec2) co_return fail("client disconnected during authentication");
+    co_return std::pair{header[0], std::move(body)};
+}
+
+asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
+    const auto& cfg = proxy_.config();
+    const auto failed = [this]() {
+        return fail("password authentication failed for user \"" + user_ + "\"", sqlstate::kInvalidPassword);
+    };
+    auto type = cfg.auth_type;
+    if (type == config::AuthType::kTrust || type == config::AuthType::kAny) co_return Status{};
+    if (type != config::AuthType::kPlain && type != config::AuthType::kMd5 && type != config::AuthType::kScramSha256)
+        co_return fail(std::string("auth_type ") + config::to_string(type) + " is not supported by poolguard yet",
+                       sqlstate::kFeatureNotSupported);
+
+    const auto kind = pg::classify_secret(secret);
+    // As PgBouncer does: a SCRAM verifier in the auth_file means SCRAM even under auth_type=md5.
+    bool use_scram = type == config::AuthType::kScramSha256 ||
+                     (type == config::AuthType::kMd5 && kind == pg::SecretKind::kScramSha256);
+    std::string out;
+    if (type == config::AuthType::kPlain) {
+        pg::append_auth_request(out, pg::AuthRequest::kCleartextPassword);
+        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+        if (ec) co_return fail("client disconnected during authentication");
+        auto msg = co_await read_auth_message();
+        if (!msg) co_return std::unexpected(msg.error());
+        if (msg->first != 'p') co_return fail("expected a password message", sqlstate::kProtocolViolation);
+        auto pw = pg::parse_password(msg->second);
+        if (!pw || secret.empty()) co_return failed();
+        bool ok = false;
+        switch (kind) {
+            case pg::SecretKind::kPlain: ok = *pw == secret; break;
+            case pg::SecretKind::kMd5: ok = pg::md5_password_secret(user_, *pw) == secret; break;
+            case pg::SecretKind::kScramSha256: {
+                auto parsed = pg::parse_scram_secret(secret);
+                if (parsed) {
+                    auto computed = pg::make_scram_secret(*pw, parsed->salt, parsed->iterations);
+                    ok = computed.stored_key == parsed->stored_key && computed.server_key == parsed->server_key;
+                }
+                break;
+            }
+        }
+        if (!ok) co_return failed();
+        co_return Status{};
+    }
+    if (!use_scram) {
+        // MD5 challenge. An unknown user still gets a challenge, so user names cannot be probed.
+        std::array<uint8_t, 4> salt;
+        const uint64_t r = std::random_device{}() ^ (uint64_t{cancel_key_} << 7);
+        std::memcpy(salt.data(), &r, 4);
+        pg::append_auth_request(out, pg::AuthRequest::kMd5Password,
+                                std::string_view(reinterpret_cast<const char*>(salt.data()), 4));
+        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+        if (ec) co_return fail("client disconnected during authentication");
+        auto msg = co_await read_auth_message();
+        if (!msg) co_return std::unexpected(msg.error());
+        if (msg->first != 'p') co_return fail("expected a password message", sqlstate::kProtocolViolation);
+        auto answer = pg::parse_password(msg->second);
+        if (!answer || secret.empty() || kind == pg::SecretKind::kScramSha256 ||
+            !pg::md5_verify(*answer, secret, user_, salt))
+            co_return failed();
+        co_return Status{};
+    }
+
+    // SCRAM-SHA-256.
+    std::optional<pg::ScramSecret> verifier;
+    if (kind == pg::SecretKind::kScramSha256) {
+        auto parsed = pg::parse_scram_secret(secret);
+        if (parsed) verifier = *parsed;
+    } else if (kind == pg::SecretKind::kPlain && !secret.empty()) {
+        verifier = proxy_.scram_secret_for_plain(user_, secret);
+    }
+    // Unknown user or an md5 secret (useless for SCRAM): run the exchange with a dummy verifier and fail.
+    const bool known = verifier.has_value();
+    if (!known) verifier = pg::scram_secret_for_plain_password("poolguard-no-such-user");
+    pg::ScramServer server(*verifier);
+    pg::append_sasl_mechanisms(out, {"SCRAM-SHA-256"});
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+    if (ec) co_return fail("client disconnected during authentication");
+    auto first = co_await read_auth_message();
+    if (!first) co_return std::unexpected(first.error());
+    if (first->first != 'p') co_return fail("expected SASL response", sqlstate::kProtocolViolation);
+    auto initial = pg::parse_sasl_initial(first->second);
+    if (!initial) co_return fail("malformed SASLInitialResponse message", sqlstate::kProtocolViolation);
+    if (initial->first != "SCRAM-SHA-256")
+        co_return fail("client selected an invalid SASL authentication mechanism", sqlstate::kProtocolViolation);
+    auto server_first = server.handle_client_first(initial->second);
+    if (!server_first) co_return std::unexpected(server_first.error());
+    out.clear();
+    pg::append_auth_request(out, pg::AuthRequest::kSaslContinue, *server_first);
+    auto [ec2, n2] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+    if (ec2) co_return fail("client disconnected during authentication");
+    auto final_msg = co_await read_auth_message();
+    if (!final_msg) co_return std::unexpected(final_msg.error());
+    if (final_msg->first != 'p') co_return fail("expected SASL response", sqlstate::kProtocolViolation);
+    auto server_final = server.handle_client_final(final_msg->second);
+    if (!server_final || !known) co_return failed();
+    out.clear();
+    pg::append_auth_request(out, pg::AuthRequest::kSaslFinal, *server_final);
+    auto [ec3, n3] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+    if (ec3) co_return fail("client disconnected during authentication");
+    co_return Status{};
+}
+
+asio::awaitable<Status> ClientSession::finish_login() {
+    // The client is told the server's parameters; the pool learns them from its first server login.
+    if (pool_->server_parameters().empty()) {
+        auto server = co_await pool_->acquire();
+        if (!server) {
+            co_await write_error(fatal(server.error().sqlstate.empty() ? sqlstate::kConnectionFailure
+                                                                       : server.error().sqlstate,
+                                       server.error().message));
+            co_return fail(server.error().message);
+        }
+        pool_->release(*server, false);
+    }
+    std::string out;
+    pg::append_auth_request(out, pg::AuthRequest::kOk);
+    for (const auto& [name, value] : pool_->server_parameters()) {
+        const auto lower = lowercase(name);
+        if (tracked(lower)) {
+            auto it = vars_.find(lower);
+            if (it == vars_.end()) {
+                vars_[lower] = value;  // the client takes the server default
+            } else {
+                pg::append_parameter_status(out, name, it->second);
+                continue;
+            }
+        }
+        pg::append_parameter_status(out, name, value);
+    }
+    pg::append_backend_key(out, cancel_pid_, cancel_key_);
+    pg::append_ready_for_query(out, 'I');
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+    if (ec) co_return fail("");
+    co_return Status{};
+}
+
+void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
+    std::string sql;
+    const auto& have = server.parameters();
+    for (const auto& t : kTracked) {
+        auto want = vars_.find(t.lower);
+        if (want == vars_.end()) continue;
+        auto it = have.find(t.lower);
+        if (it != have.end() && it->second == want->second) continue;
+        sql += "SET ";
+        sql += t.canonical;
+        sql += " = ";
+        sql += pg::quote_literal(want->second);
+        sql += ";";
+    }
+    if (!sql.empty()) server.queue_internal_query(sql);
+}
+
+asio::awaitable<Status> ClientSession::bind_server() {
+    if (proxy_.shutting_down()) {
+        co_await write_error(fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
+        co_return fail("poolguard is shutting down");
+    }
+    auto server = co_await pool_->acquire();
+    if (!server) {
+        const auto& e = server.error();
+        if (proxy_.config().log_pooler_errors)
+            spdlog::warn("C-{}: {}/{}@{}:{} pooler error: {}", id_, database_, user_, peer_, peer_port_, e.message);
+        co_await write_error(fatal(e.sqlstate.empty() ? sqlstate::kConnectionFailure : e.sqlstate, e.message));
+        co_return fail(e.message);
+    }
+    if (closing_ || !socket_.is_open()) {
+        pool_->release(*server, true);
+        co_return fail("client closed the connection while waiting");
+    }
+    server_ = *server;
+    server_->link(this);
+    queue_parameter_sync(*server_);
+    co_return Status{};
+}
+
+asio::awaitable<void> ClientSession::relay() {
+    while (true) {
+        // Every pass forwards all complete bytes, so each pass starts with a read.
+        {
+            char* p = in_.write_ptr(4096);
+            auto [ec, n] = co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
+            if (ec) {
+                if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
+                    close_reason_ == "client closed the connection")
+                    close_reason_ = "client read failed: " + ec.message();
+                co_return;
+            }
+            in_.commit(n);
+        }
+        std::string_view v = in_.view();
+        if (scanner_.at_boundary() && v.size() >= 1 && v[0] == 'X') {
+            close_reason_ = "client sent Terminate";
+            co_return;
+        }
+        if (!server_) {
+            auto st = co_await bind_server();
+            if (!st) {
+                close_reason_ = st.error().message;
+                co_return;
+            }
+        }
+        auto server = server_;
+        size_t forward = 0;
+        bool terminate = false;
+        while (forward < v.size()) {
+            auto seg = scanner_.next(v.substr(forward));
+            if (seg.kind == pg::SegmentKind::kNeedMore) {
+                in_.reserve_unread(forward + scanner_.needed(v.substr(forward)));
+                break;
+            }
+            if (seg.kind == pg::SegmentKind::kError || (seg.kind != pg::SegmentKind::kRest && !valid_frontend_type(seg.type))) {
+                std::string why = seg.kind == pg::SegmentKind::kError
+                                      ? std::string(scanner_.error())
+                                      : std::string("invalid frontend message type ") + std::to_string(static_cast<unsigned char>(seg.type));
+                if (forward > 0) co_await asio::async_write(server->socket(), asio::buffer(v.data(), forward), net::use_nothrow);
+                in_.consume(forward);
+                if (server_) {
+                    auto s = server_;
+                    server_ = nullptr;
+                    pool_->release(s, true);
+                }
+                co_await write_error(fatal(sqlstate::kProtocolViolation, "protocol violation: " + why));
+                close_reason_ = "protocol violation: " + why;
+                co_return;
+            }
+            if (seg.kind != pg::SegmentKind::kRest) {
+                if (seg.type == 'X') {
+                    terminate = true;
+                    break;
+                }
+                server->note_client_message(seg.type);
+            }
+            forward += seg.bytes.size();
+        }
+        server->note_client_partial(!scanner_.at_boundary());
+        if (forward > 0 || !server->pending_out().empty()) {
+            std::error_code ec;
+            if (!server->pending_out().empty()) {
+                std::string pending = std::move(server->pending_out());
+                server->pending_out().clear();
+                std::array<asio::const_buffer, 2> bufs{asio::buffer(pending), asio::buffer(v.data(), forward)};
+                auto [wec, wn] = co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
+                ec = wec;
+            } else {
+                auto [wec, wn] = co_await asio::async_write(server->socket(), asio::buffer(v.data(), forward),
+                                                            net::use_nothrow);
+                ec = wec;
+            }
+            in_.consume(forward);
+            // A failed write means the server died; its relay reports that to us through on_server_lost.
+            (void)ec;
+        }
+        if (terminate) {
+            close_reason_ = "client sent Terminate";
+            co_return;
+        }
+        if (closing_) co_return;
+    }
+}
+
+void ClientSession::on_server_parameter(const std::string& name, const std::string& value) {
+    if (tracked(name)) vars_[name] = value;
+}
+
+void ClientSession::on_server_released() {
+    server_ = nullptr;
+    if (proxy_.shutting_down()) {
+        std::string out;
+        pg::append_error(out, fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
+        net::send_now(socket_, out);
+        close_reason_ = "poolguard is shutting down";
+        close_socket();
+    }
+}
+
+void ClientSession::on_server_lost(const pg::ErrorFields& error) {
+    server_ = nullptr;
+    std::string out;
+    pg::append_error(out, error);
+    net::send_now(socket_, out);
+    close_reason_ = error.message + (error.detail.empty() ? "" : " (" + error.detail + ")");
+    close_socket();
+}
+
+void ClientSession::on_protocol_refusal(const pg::ErrorFields& error) {
+    server_ = nullptr;
+    std::string out;
+    auto e = error;
+    e.severity = "FATAL";
+    pg::append_error(out, e);
+    net::send_now(socket_, out);
+    close_reason_ = error.message;
+    close_socket();
+}
+
+void ClientSession::on_shutdown() {
+    if (server_) {
+        if (!server_->at_release_point()) return;  // a transaction is in flight: closed when it ends
+        auto s = server_;
+        server_ = nullptr;
+        s->unlink();
+        pool_->release(s, false);
+    }
+    std::string out;
+    pg::append_error(out, fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
+    net::send_now(socket_, out);
+    close_reason_ = "poolguard is shutting down";
+    close_socket();
+}
+
+void ClientSession::cancel_running_query() {
+    if (server_) server_->send_cancel();
+}
+
+}  // namespace poolguard::session

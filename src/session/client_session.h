@@ -1,0 +1,83 @@
+// Owns ClientSession: one client connection from its startup packet to its close — login and
+// authentication, binding to a pooled server for each transaction, and relaying its messages.
+#pragma once
+
+#include <asio.hpp>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+#include "net/byte_buffer.h"
+#include "net/socket.h"
+#include "pool/linked_client.h"
+#include "pool/pool.h"
+#include "protocol/pg/frame_scanner.h"
+#include "protocol/pg/messages.h"
+
+namespace poolguard::session {
+
+class Proxy;
+
+class ClientSession : public pool::LinkedClient, public std::enable_shared_from_this<ClientSession> {
+public:
+    ClientSession(Proxy& proxy, net::Socket socket, uint64_t id);
+    ~ClientSession() override;
+
+    asio::awaitable<void> run();
+
+    // pool::LinkedClient
+    net::Socket& client_socket() override { return socket_; }
+    void on_server_parameter(const std::string& name, const std::string& value) override;
+    void on_server_released() override;
+    void on_server_lost(const protocol::pg::ErrorFields& error) override;
+    void on_protocol_refusal(const protocol::pg::ErrorFields& error) override;
+    void on_bytes_to_client(size_t n) override { bytes_out_ += n; }
+
+    // Proxy is stopping: a client between transactions is told and closed now; one inside a transaction
+    // is closed when the transaction ends.
+    void on_shutdown();
+    // A CancelRequest carrying this client's key arrived.
+    void cancel_running_query();
+
+    uint64_t id() const { return id_; }
+    uint32_t cancel_pid() const { return cancel_pid_; }
+    uint32_t cancel_key() const { return cancel_key_; }
+    bool linked() const { return server_ != nullptr; }
+    bool logged_in() const { return logged_in_; }
+
+private:
+    asio::awaitable<Status> read_startup();
+    asio::awaitable<Status> authenticate(const std::string& secret);
+    asio::awaitable<Result<std::pair<char, std::string>>> read_auth_message();
+    asio::awaitable<Status> finish_login();
+    asio::awaitable<void> relay();
+    asio::awaitable<Status> bind_server();
+    asio::awaitable<void> write_error(const protocol::pg::ErrorFields& error);
+    void queue_parameter_sync(pool::ServerConnection& server);
+    void close_socket();
+    void handle_cancel_request(uint32_t pid, uint32_t key);
+
+    Proxy& proxy_;
+    net::Socket socket_;
+    uint64_t id_;
+    std::string peer_;
+    int peer_port_ = 0;
+    net::ByteBuffer in_;
+    protocol::pg::FrameScanner scanner_;
+
+    std::string user_;
+    std::string database_;
+    std::map<std::string, std::string> vars_;  // tracked session parameters (lowercase name -> value)
+    pool::Pool* pool_ = nullptr;
+    pool::ServerPtr server_;
+    bool logged_in_ = false;
+    bool closing_ = false;
+    uint32_t cancel_pid_ = 0;
+    uint32_t cancel_key_ = 0;
+    uint64_t bytes_out_ = 0;
+    std::chrono::steady_clock::time_point connected_at_;
+    std::string close_reason_ = "client closed the connection";
+};
+
+}  // namespace poolguard::session

@@ -1,0 +1,240 @@
+// Owns Proxy: the running pooler — listeners, the registry of clients (cancel keys, max_client_conn),
+// the auth_file secrets, the pools, configuration reload and graceful shutdown.
+#include "session/proxy.h"
+
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/logging.h"
+#include "protocol/pg/userlist.h"
+#include "session/client_session.h"
+
+namespace poolguard::session {
+
+
+Proxy::Proxy(asio::io_context& io, std::shared_ptr<const config::Config> config)
+    : io_(io), config_(std::move(config)) {
+    pools_ = std::make_unique<pool::PoolManager>(io_.get_executor(), config_);
+}
+
+Proxy::~Proxy() {
+    if (!unix_socket_path_.empty()) ::unlink(unix_socket_path_.c_str());
+}
+
+Status Proxy::load_auth_file(const config::Config& config) {
+    if (config.auth_file.empty()) {
+        secrets_.clear();
+        return {};
+    }
+    auto users = protocol::pg::load_userlist(config.auth_file);
+    if (!users) return std::unexpected(users.error());
+    secrets_ = std::move(*users);
+    return {};
+}
+
+Status Proxy::start() {
+    if (auto st = load_auth_file(*config_); !st) return st;
+    if (auto st = open_listeners(); !st) return st;
+    pools_->start_janitor();
+    for (auto& acceptor : acceptors_) asio::co_spawn(io_, accept_loop(*acceptor), asio::detached);
+    return {};
+}
+
+Status Proxy::open_listeners() {
+    const auto& cfg = *config_;
+    auto open = [&](const asio::generic::stream_protocol::endpoint& ep, bool tcp, const std::string& what) -> Status {
+        auto acceptor = std::make_unique<net::Acceptor>(io_);
+        std::error_code ec;
+        acceptor->open(ep.protocol(), ec);
+        if (!ec && tcp) {
+            int one = 1;
+            ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (cfg.so_reuseport) ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+            if (ep.protocol().family() == AF_INET6)
+                ::setsockopt(acceptor->native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        }
+        if (!ec) acceptor->bind(ep, ec);
+        if (!ec) acceptor->listen(cfg.listen_backlog, ec);
+        if (ec) return fail("could not listen on " + what + ": " + ec.message());
+        spdlog::info("listening on {}", what);
+        acceptors_.push_back(std::move(acceptor));
+        return {};
+    };
+    for (const auto& addr : cfg.listen_addr) {
+        std::vector<std::string> hosts;
+        if (addr == "*") {
+            hosts = {"0.0.0.0", "::"};
+        } else {
+            hosts = {addr};
+        }
+        for (const auto& host : hosts) {
+            std::error_code ec;
+            auto ip = asio::ip::make_address(host, ec);
+            if (ec) {
+                asio::ip::tcp::resolver resolver(io_);
+                auto results = resolver.resolve(host, std::to_string(cfg.listen_port), ec);
+                if (ec || results.empty()) return fail("could not resolve listen_addr " + host);
+                ip = results.begin()->endpoint().address();
+            }
+            asio::ip::tcp::endpoint tcp_ep(ip, static_cast<unsigned short>(cfg.listen_port));
+            auto st = open(asio::generic::stream_protocol::endpoint(tcp_ep), true,
+                           host + ":" + std::to_string(cfg.listen_port));
+            if (!st) {
+                if (addr == "*" && host == "::") {
+                    spdlog::warn("{}", st.error().message);  // no IPv6 on this host is fine for '*'
+                    continue;
+                }
+                return st;
+            }
+        }
+    }
+    if (!cfg.unix_socket_dir.empty()) {
+        const auto path = cfg.unix_socket_dir + "/.s.PGSQL." + std::to_string(cfg.listen_port);
+        // A stale socket file from a crashed run would block bind; a live one means another pooler owns it.
+        {
+            asio::local::stream_protocol::socket probe(io_);
+            std::error_code ec;
+            probe.connect(asio::local::stream_protocol::endpoint(path), ec);
+            if (!ec && !cfg.so_reuseport) return fail("unix socket " + path + " is in use by another process");
+            if (ec) ::unlink(path.c_str());
+        }
+        auto st = open(asio::generic::stream_protocol::endpoint(asio::local::stream_protocol::endpoint(path)), false,
+                       "unix:" + path);
+        if (!st) return st;
+        ::chmod(path.c_str(), static_cast<mode_t>(cfg.unix_socket_mode));
+        unix_socket_path_ = path;
+    }
+    if (acceptors_.empty()) return fail("no listeners configured (listen_addr and unix_socket_dir are both empty)");
+    return {};
+}
+
+asio::awaitable<void> Proxy::accept_loop(net::Acceptor& acceptor) {
+    while (!shutting_down_) {
+        auto [ec, socket] = co_await acceptor.async_accept(net::use_nothrow);
+        if (ec) {
+            if (ec == asio::error::operation_aborted || shutting_down_) co_return;
+            // Out of file descriptors and similar: back off instead of spinning, keep serving.
+            spdlog::error("accept failed: {}", ec.message());
+            asio::steady_timer t(io_, std::chrono::milliseconds(100));
+            co_await t.async_wait(net::use_nothrow);
+            continue;
+        }
+        net::tune_socket(socket);
+        auto client = std::make_shared<ClientSession>(*this, std::move(socket), ++next_client_id_);
+        asio::co_spawn(io_, client->run(), [](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::error("client session ended with an exception: {}", ex.what());
+            }
+        });
+    }
+}
+
+void Proxy::register_client(ClientSession* client, uint32_t& pid, uint32_t& key) {
+    do {
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(&pid), sizeof pid) != 1) pid = static_cast<uint32_t>(rng_());
+    } while (pid == 0 || clients_.contains(pid));
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&key), sizeof key) != 1) key = static_cast<uint32_t>(rng_());
+    clients_.emplace(pid, client);
+}
+
+void Proxy::unregister_client(ClientSession* client) {
+    auto it = clients_.find(client->cancel_pid());
+    if (it != clients_.end() && it->second == client) clients_.erase(it);
+}
+
+void Proxy::forward_cancel(uint32_t pid, uint32_t key) {
+    auto it = clients_.find(pid);
+    // Only the client's own key cancels, and only while that client holds a server: never someone else's query.
+    if (it == clients_.end() || it->second->cancel_key() != key) {
+        spdlog::debug("cancel request with an unknown key ignored");
+        return;
+    }
+    it->second->cancel_running_query();
+}
+
+std::optional<std::string> Proxy::secret_for(const std::string& user) const {
+    auto it = secrets_.find(user);
+    if (it == secrets_.end()) return std::nullopt;
+    return it->second;
+}
+
+const protocol::pg::ScramSecret& Proxy::scram_secret_for_plain(const std::string& user, const std::string& password) {
+    auto it = scram_cache_.find(user);
+    if (it == scram_cache_.end() || it->second.first != password) {
+        it = scram_cache_.insert_or_assign(user, std::pair{password, protocol::pg::scram_secret_for_plain_password(password)})
+                 .first;
+    }
+    return it->second.second;
+}
+
+void Proxy::reload() {
+    auto loaded = config::load_config(config_->file);
+    if (!loaded) {
+        spdlog::error("reload failed, keeping the old configuration: {}", loaded.error().message);
+        return;
+    }
+    for (const auto& w : loaded->warnings) spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
+    auto fresh = std::make_shared<const config::Config>(std::move(loaded->config));
+    if (fresh->listen_port != config_->listen_port || fresh->listen_addr != config_->listen_addr ||
+        fresh->unix_socket_dir != config_->unix_socket_dir)
+        spdlog::warn("listen_addr/listen_port/unix_socket_dir changes need a restart; keeping the old listeners");
+    if (fresh->logfile != config_->logfile || fresh->verbose != config_->verbose)
+        setup_logging(fresh->logfile, fresh->verbose);
+    if (auto st = load_auth_file(*fresh); !st) {
+        spdlog::error("reload: could not read auth_file, keeping the old one: {}", st.error().message);
+    }
+    config_ = fresh;
+    pools_->reload(config_);
+    spdlog::info("configuration reloaded from {}", config_->file);
+}
+
+void Proxy::shutdown_graceful() {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    pools_->set_shutting_down();
+    spdlog::info("got SIGTERM: no new connections; waiting for {} clients' transactions to finish",
+                 clients_.size());
+    for (auto& acceptor : acceptors_) {
+        std::error_code ignored;
+        acceptor->close(ignored);
+    }
+    if (!unix_socket_path_.empty()) {
+        ::unlink(unix_socket_path_.c_str());
+        unix_socket_path_.clear();
+    }
+    std::vector<ClientSession*> snapshot;
+    for (auto& [pid, c] : clients_) snapshot.push_back(c);
+    for (auto* c : snapshot) c->on_shutdown();
+    asio::co_spawn(io_, shutdown_watch(), asio::detached);
+}
+
+asio::awaitable<void> Proxy::shutdown_watch() {
+    asio::steady_timer t(io_);
+    while (true) {
+        bool busy = false;
+        for (auto& [pid, c] : clients_) busy = busy || c->linked();
+        if (!busy) break;
+        t.expires_after(std::chrono::milliseconds(50));
+        co_await t.async_wait(net::use_nothrow);
+    }
+    spdlog::info("all transactions finished; exiting");
+    shutdown_now();
+}
+
+void Proxy::shutdown_now() {
+    for (auto& acceptor : acceptors_) {
+        std::error_code ignored;
+        acceptor->close(ignored);
+    }
+    pools_->stop();
+    for (auto& [key, pool] : pools_->pools()) pool->close_all("poolguard is stopping");
+    io_.stop();
+}
+
+}  // namespace poolguard::session

@@ -1,0 +1,71 @@
+// Owns Proxy: the running pooler — listeners, the registry of clients (cancel keys, max_client_conn),
+// the auth_file secrets, the pools, configuration reload and graceful shutdown.
+#pragma once
+
+#include <asio.hpp>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+
+#include "common/error.h"
+#include "config/config.h"
+#include "net/socket.h"
+#include "pool/pool_manager.h"
+#include "protocol/pg/scram.h"
+
+namespace poolguard::session {
+
+class ClientSession;
+
+class Proxy {
+public:
+    Proxy(asio::io_context& io, std::shared_ptr<const config::Config> config);
+    ~Proxy();
+
+    // Loads the auth_file, opens the listeners and starts accepting.
+    Status start();
+    // Re-reads the configuration file (SIGHUP). Errors keep the old configuration.
+    void reload();
+    // SIGTERM: stop accepting, let transactions in flight finish, then stop the io_context.
+    void shutdown_graceful();
+    // SIGINT: stop now.
+    void shutdown_now();
+
+    const config::Config& config() const { return *config_; }
+    pool::PoolManager& pools() { return *pools_; }
+    bool shutting_down() const { return shutting_down_; }
+
+    // Client registry. register_client assigns the cancel key.
+    void register_client(ClientSession* client, uint32_t& pid, uint32_t& key);
+    void unregister_client(ClientSession* client);
+    size_t client_count() const { return clients_.size(); }
+    void forward_cancel(uint32_t pid, uint32_t key);
+
+    // The auth_file entry for a user, if any.
+    std::optional<std::string> secret_for(const std::string& user) const;
+    // SCRAM verifier for a plain-text password, computed once per (user, password).
+    const protocol::pg::ScramSecret& scram_secret_for_plain(const std::string& user, const std::string& password);
+
+private:
+    Status open_listeners();
+    asio::awaitable<void> accept_loop(net::Acceptor& acceptor);
+    asio::awaitable<void> shutdown_watch();
+    Status load_auth_file(const config::Config& config);
+
+    asio::io_context& io_;
+    std::shared_ptr<const config::Config> config_;
+    std::unique_ptr<pool::PoolManager> pools_;
+    std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
+    std::string unix_socket_path_;
+    std::unordered_map<uint32_t, ClientSession*> clients_;  // by cancel pid
+    std::map<std::string, std::string> secrets_;
+    std::map<std::string, std::pair<std::string, protocol::pg::ScramSecret>> scram_cache_;
+    std::mt19937_64 rng_;
+    uint64_t next_client_id_ = 0;
+    bool shutting_down_ = false;
+};
+
+}  // namespace poolguard::session

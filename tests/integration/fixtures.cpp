@@ -1,0 +1,137 @@
+// Owns the shared integration-test fixture (one TempPostgres per suite, test roles, pooler config), the
+// per-test watchdog that ends a hung test process, and small concurrency helpers.
+#include "fixtures.h"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+
+namespace itest {
+
+std::unique_ptr<TempPostgres> PoolerTest::server_;
+
+void PoolerTest::start_server(TempPostgresOptions options) {
+    server_ = std::make_unique<TempPostgres>(std::move(options));
+    if (!server_->ok()) return;  // SetUp reports it
+    server_->create_role(kApp, kAppPass);
+    server_->create_role(kApp2, kApp2Pass);
+}
+
+void PoolerTest::SetUp() {
+    ASSERT_TRUE(server_ != nullptr);
+    ASSERT_TRUE(server_->ok()) << server_->error();
+    // Backends of the previous test's (killed) pooler go away asynchronously.
+    ASSERT_TRUE(server_->wait_no_backends("usename <> 'postgres'", 10s))
+        << "leftover backends: "
+        << server_->exec("select pid, usename, state, query from pg_stat_activity").describe();
+}
+
+PoolerConfig PoolerTest::base_config(const std::string& pool_mode, int pool_size) {
+    PoolerConfig c;
+    c.database("db", server_->pooler_target());
+    c.set("pool_mode", pool_mode);
+    c.set("default_pool_size", pool_size);
+    c.set("max_client_conn", 200);
+    c.set("query_wait_timeout", 60);
+    c.set("server_login_retry", 1);
+    c.set("auth_type", "trust");
+    c.auth(kApp, kAppPass).auth(kApp2, kApp2Pass);
+    return c;
+}
+
+BackendSampler::BackendSampler(TempPostgres& pg, std::string where) : pg_(pg), where_(std::move(where)) {
+    thread_ = std::thread([this] {
+        while (!stop_.load()) {
+            long long n = pg_.count_backends(where_);
+            long long cur = max_.load();
+            while (n > cur && !max_.compare_exchange_weak(cur, n)) {
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+    });
+}
+
+long long BackendSampler::stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+    return max_.load();
+}
+
+bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
+    auto start = Clock::now();
+    while (!predicate()) {
+        if (Clock::now() - start > timeout) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+namespace {
+
+// Ends the whole test process when one test runs longer than its budget, so that nothing can hang CI
+// (children die with it through PDEATHSIG). Budget: POOLGUARD_IT_TEST_TIMEOUT seconds (default 120; 300
+// for the `Load` suite).
+class Watchdog : public ::testing::EmptyTestEventListener {
+  public:
+    void OnTestStart(const ::testing::TestInfo& info) override {
+        std::lock_guard lock(state_->mutex);
+        long seconds = std::atol(env_or("POOLGUARD_IT_TEST_TIMEOUT", "0").c_str());
+        if (seconds <= 0) seconds = std::string(info.test_suite_name()) == "Load" ? 300 : 120;
+        state_->name = std::string(info.test_suite_name()) + "." + info.name();
+        state_->deadline = Clock::now() + std::chrono::seconds(seconds);
+        state_->armed = true;
+        state_->seconds = seconds;
+        if (!state_->started) {
+            state_->started = true;
+            std::thread([s = state_] { s->run(); }).detach();
+        }
+        state_->cv.notify_all();
+    }
+    void OnTestEnd(const ::testing::TestInfo&) override {
+        std::lock_guard lock(state_->mutex);
+        state_->armed = false;
+        state_->cv.notify_all();
+    }
+
+  private:
+    struct State {
+        std::mutex mutex;
+        std::condition_variable cv;
+        bool started = false;
+        bool armed = false;
+        long seconds = 0;
+        Clock::time_point deadline;
+        std::string name;
+
+        void run() {
+            std::unique_lock lock(mutex);
+            while (true) {
+                if (!armed) {
+                    cv.wait(lock);
+                    continue;
+                }
+                if (cv.wait_until(lock, deadline) == std::cv_status::timeout && armed &&
+                    Clock::now() >= deadline) {
+                    std::fprintf(stderr,
+                                 "\nWATCHDOG: test %s still running after %ld s; aborting the test process\n",
+                                 name.c_str(), seconds);
+                    std::fflush(stdout);
+                    std::fflush(stderr);
+                    _exit(3);
+                }
+            }
+        }
+    };
+    State* state_ = new State;  // deliberately leaked: the detached thread may outlive the listener
+};
+
+const bool kWatchdogRegistered = [] {
+    ::testing::UnitTest::GetInstance()->listeners().Append(new Watchdog);
+    return true;
+}();
+
+}  // namespace
+
+}  // namespace itest

@@ -1,0 +1,62 @@
+// Owns the shared integration-test fixture (one TempPostgres per suite, test roles, pooler config) and
+// small concurrency helpers (backend-count sampler, polling).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "pg_client.h"
+#include "poolguard_process.h"
+#include "temp_postgres.h"
+
+namespace itest {
+
+// Login roles that every shared server has (SCRAM-stored passwords; pg_hba is trust for TCP by default).
+inline const std::string kApp = "app";
+inline const std::string kAppPass = "apppass";
+inline const std::string kApp2 = "app2";
+inline const std::string kApp2Pass = "app2pass";
+
+// Base fixture: SetUpTestSuite starts one TempPostgres for the suite (options from server_options()) and
+// creates the roles; SetUp waits until no backend of a previous test's pooler is left.
+class PoolerTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { start_server(TempPostgresOptions{}); }
+    static void TearDownTestSuite() { server_.reset(); }
+    void SetUp() override;
+
+    static void start_server(TempPostgresOptions options);
+    static TempPostgres& pg() { return *server_; }
+
+    // One database "db" -> the suite's server (dbname=postgres), the given mode and default_pool_size,
+    // userlist with app/app2, auth_type=trust, generous limits and timeouts.
+    static PoolerConfig base_config(const std::string& pool_mode = "transaction", int pool_size = 2);
+
+    static std::unique_ptr<TempPostgres> server_;
+};
+
+// Samples count_backends(where) every ~20 ms on a background thread and keeps the maximum.
+class BackendSampler {
+  public:
+    BackendSampler(TempPostgres& pg, std::string where);
+    ~BackendSampler() { stop(); }
+    long long stop();  // returns the maximum seen
+    long long max() const { return max_.load(); }
+
+  private:
+    TempPostgres& pg_;
+    std::string where_;
+    std::atomic<bool> stop_{false};
+    std::atomic<long long> max_{0};
+    std::thread thread_;
+};
+
+// Polls `predicate` every 20 ms until it holds; false on timeout.
+bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
+
+}  // namespace itest

@@ -1,0 +1,187 @@
+// Owns the integration tests of limits and waiting: max_client_conn, query_wait_timeout, FIFO service of
+// waiting clients, default_pool_size, max_db_connections and max_user_connections.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "fixtures.h"
+
+namespace itest {
+namespace {
+
+class Limits : public PoolerTest {
+  protected:
+    static void SetUpTestSuite() {
+        PoolerTest::SetUpTestSuite();
+        if (!server_->ok()) return;
+        server_->exec("CREATE DATABASE otherdb");
+        server_->exec(
+            "CREATE TABLE fifo_log(seq serial primary key, n int); GRANT ALL ON fifo_log TO PUBLIC; "
+            "GRANT ALL ON SEQUENCE fifo_log_seq_seq TO PUBLIC");
+    }
+};
+
+// Runs `sql` on `n` clients at once (each its own connection); returns the results.
+std::vector<QueryResult> run_concurrently(const std::vector<std::string>& dsns, const std::string& sql) {
+    std::vector<QueryResult> results(dsns.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < dsns.size(); ++i) {
+        threads.emplace_back([&, i] {
+            PgConn c(dsns[i], 20s);
+            if (!c.ok()) {
+                results[i].error = "connect failed: " + c.connect_error();
+                return;
+            }
+            results[i] = c.exec(sql, 60s);
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+    return results;
+}
+
+TEST_F(Limits, MaxClientConnRejectsExtraClientsWith53300) {
+    PoolerConfig cfg = base_config("transaction", 2);
+    cfg.set("max_client_conn", 3);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    std::vector<std::unique_ptr<PgConn>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<PgConn>(pooler.dsn(kApp)));
+        ASSERT_TRUE(clients.back()->ok()) << "client " << i << ": " << clients.back()->connect_error();
+    }
+    LoginOutcome extra = raw_login(pooler.host(), pooler.port(), kApp, "db", "", 10s);
+    EXPECT_FALSE(extra.ready) << extra.describe();
+    if (!PoolguardProcess::testing_pgbouncer()) {
+        EXPECT_EQ(extra.sqlstate, "53300") << extra.describe();  // pgbouncer 1.18 sends 08P01
+    }
+    EXPECT_NE(extra.message.find("no more connections allowed (max_client_conn)"), std::string::npos)
+        << extra.describe();
+    PgConn refused(pooler.dsn(kApp));
+    EXPECT_FALSE(refused.ok());
+    EXPECT_NE(refused.connect_error().find("max_client_conn"), std::string::npos) << refused.connect_error();
+
+    // Existing clients are unaffected, and a slot freed is a slot usable again.
+    EXPECT_TRUE(clients[0]->exec("select 1").ok());
+    clients.pop_back();
+    EXPECT_TRUE(eventually([&] { return PgConn(pooler.dsn(kApp)).ok(); }, 5s));
+}
+
+TEST_F(Limits, QueryWaitTimeoutEndsWaitWith53300) {
+    PoolerConfig cfg = base_config("transaction", 1);
+    cfg.set("query_wait_timeout", 1);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn holder(pooler.dsn(kApp)), waiter(pooler.dsn(kApp));
+    ASSERT_TRUE(holder.ok()) << holder.connect_error();
+    ASSERT_TRUE(waiter.ok()) << waiter.connect_error();
+    ASSERT_TRUE(holder.exec("BEGIN").ok());
+    ASSERT_TRUE(holder.exec("select 1").ok());
+    QueryResult r = waiter.exec("select 2", 20s);
+    EXPECT_FALSE(r.ok()) << r.describe();
+    EXPECT_FALSE(r.timed_out) << r.describe();
+    if (!PoolguardProcess::testing_pgbouncer()) {
+        EXPECT_EQ(r.sqlstate, "53300") << r.describe();  // pgbouncer 1.18 sends 08P01
+    }
+    EXPECT_NE(r.error.find("query_wait_timeout"), std::string::npos) << r.describe();
+    EXPECT_GE(r.elapsed_ms, 500) << r.describe();
+    EXPECT_LE(r.elapsed_ms, 6000) << r.describe();
+    // The transaction holding the server is not disturbed.
+    EXPECT_TRUE(holder.exec("COMMIT").ok());
+}
+
+TEST_F(Limits, WaitingClientsAreServedInArrivalOrder) {
+    ASSERT_TRUE(pg().exec("TRUNCATE fifo_log").ok());
+    PoolguardProcess pooler(base_config("transaction", 1));
+    ASSERT_TRUE(pooler.start());
+    PgConn holder(pooler.dsn(kApp));
+    ASSERT_TRUE(holder.ok()) << holder.connect_error();
+    std::vector<std::unique_ptr<PgConn>> waiters;
+    for (int i = 0; i < 5; ++i) {
+        waiters.push_back(std::make_unique<PgConn>(pooler.dsn(kApp)));
+        ASSERT_TRUE(waiters.back()->ok()) << waiters.back()->connect_error();
+    }
+    ASSERT_TRUE(holder.exec("BEGIN").ok());
+    ASSERT_TRUE(holder.exec("select 1").ok());
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(waiters[i]->send("insert into fifo_log(n) values (" + std::to_string(i + 1) + ")"));
+        std::this_thread::sleep_for(150ms);  // make the arrival order unambiguous
+    }
+    ASSERT_TRUE(holder.exec("COMMIT").ok());
+    for (auto& w : waiters) {
+        QueryResult r = w->wait(20s);
+        EXPECT_TRUE(r.ok()) << r.describe();
+    }
+    EXPECT_EQ(pg().query_scalar("select string_agg(n::text, ',' order by seq) from fifo_log"), "1,2,3,4,5");
+}
+
+TEST_F(Limits, DefaultPoolSizeCapsServerConnectionsPerPool) {
+    PoolguardProcess pooler(base_config("transaction", 2));
+    ASSERT_TRUE(pooler.start());
+    BackendSampler sampler(pg(), "usename = 'app'");
+    std::vector<QueryResult> results =
+        run_concurrently(std::vector<std::string>(6, pooler.dsn(kApp)), "select pg_sleep(0.4)");
+    long long max = sampler.stop();
+    for (const auto& r : results)
+        EXPECT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(max, 2) << "6 concurrent clients should use exactly default_pool_size=2 server connections";
+}
+
+TEST_F(Limits, MaxDbConnectionsCapsServerConnectionsAcrossUsers) {
+    PoolerConfig cfg = base_config("transaction", 5);
+    cfg.set("max_db_connections", 2);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    BackendSampler sampler(pg(), "usename in ('app', 'app2') and datname = 'postgres'");
+    std::vector<std::string> dsns;
+    for (int i = 0; i < 3; ++i) {
+        dsns.push_back(pooler.dsn(kApp));
+        dsns.push_back(pooler.dsn(kApp2));
+    }
+    std::vector<QueryResult> results = run_concurrently(dsns, "select pg_sleep(0.4)");
+    long long max = sampler.stop();
+    for (const auto& r : results)
+        EXPECT_TRUE(r.ok()) << r.describe();
+    EXPECT_GE(max, 1);
+    EXPECT_LE(max, 2) << "max_db_connections=2 must cap the server connections of all users of the database";
+}
+
+TEST_F(Limits, MaxUserConnectionsCapsServerConnectionsAcrossDatabases) {
+    PoolerConfig cfg = base_config("transaction", 5);
+    cfg.database("db2", pg().pooler_target("", "otherdb"));
+    cfg.user(kApp, "max_user_connections=2");
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    BackendSampler sampler(pg(), "usename = 'app'");
+    std::vector<std::string> dsns;
+    for (int i = 0; i < 3; ++i) {
+        dsns.push_back(pooler.dsn(kApp, "", "db"));
+        dsns.push_back(pooler.dsn(kApp, "", "db2"));
+    }
+    std::vector<QueryResult> results = run_concurrently(dsns, "select pg_sleep(0.4)");
+    long long max = sampler.stop();
+    for (const auto& r : results)
+        EXPECT_TRUE(r.ok()) << r.describe();
+    EXPECT_GE(max, 1);
+    EXPECT_LE(max, 2) << "max_user_connections=2 must cap the user's server connections over all databases";
+}
+
+TEST_F(Limits, DatabasePoolSizeOverridesDefaultPoolSize) {
+    PoolerConfig cfg = base_config("transaction", 1);
+    cfg.databases.clear();
+    cfg.database("db", pg().pooler_target("pool_size=3"));
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    BackendSampler sampler(pg(), "usename = 'app'");
+    std::vector<QueryResult> results =
+        run_concurrently(std::vector<std::string>(6, pooler.dsn(kApp)), "select pg_sleep(0.4)");
+    long long max = sampler.stop();
+    for (const auto& r : results)
+        EXPECT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(max, 3);
+}
+
+}  // namespace
+}  // namespace itest

@@ -1,0 +1,106 @@
+// Owns PoolguardProcess: writes a pgbouncer.ini-style config + userlist, runs `poolguard serve` (or Debian's
+// pgbouncer, for comparison) as a child process and controls it (signals, reload, exit status, log).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "subprocess.h"
+
+namespace itest {
+
+enum class PoolerKind { kPoolguard, kPgbouncer };
+
+// The content of the ini file and of its auth_file.
+struct PoolerConfig {
+    std::vector<std::string> databases;                         // "[databases]" lines: "name = host=..."
+    std::vector<std::string> users;                             // "[users]" lines: "name = pool_mode=..."
+    std::vector<std::pair<std::string, std::string>> settings;  // "[pgbouncer]" key = value, in order
+    std::vector<std::pair<std::string, std::string>> userlist;  // auth_file: "user" "password"
+    std::vector<std::string> raw_pgbouncer_lines;               // appended verbatim to [pgbouncer]
+
+    // Sets (or replaces) a [pgbouncer] parameter.
+    PoolerConfig& set(const std::string& key, const std::string& value);
+    PoolerConfig& set(const std::string& key, long long value) { return set(key, std::to_string(value)); }
+    PoolerConfig& set(const std::string& key, const char* value) { return set(key, std::string(value)); }
+    PoolerConfig& database(const std::string& name, const std::string& value);
+    PoolerConfig& user(const std::string& name, const std::string& value);
+    PoolerConfig& auth(const std::string& user, const std::string& password);
+    std::optional<std::string> get(const std::string& key) const;
+};
+
+// Runs one pooler. Construct, then ASSERT_TRUE(p.start()). Defaults added to [pgbouncer] unless set:
+// listen_addr=127.0.0.1, listen_port=<free port>, unix_socket_dir=<temp dir>, auth_type=trust,
+// auth_file=<temp dir>/userlist.txt. Start it from the main thread (PDEATHSIG ties it to that thread).
+class PoolguardProcess {
+  public:
+    explicit PoolguardProcess(PoolerConfig config, PoolerKind kind = default_kind());
+    ~PoolguardProcess();
+    PoolguardProcess(const PoolguardProcess&) = delete;
+    PoolguardProcess& operator=(const PoolguardProcess&) = delete;
+
+    // POOLGUARD_IT_TARGET=pgbouncer runs every test against /usr/sbin/pgbouncer instead (to check the tests).
+    static PoolerKind default_kind();
+    static bool testing_pgbouncer() { return default_kind() == PoolerKind::kPgbouncer; }
+    static std::string binary();  // POOLGUARD_BINARY
+
+    // Writes the files, spawns, waits until the TCP port listens. On failure the message holds the log.
+    ::testing::AssertionResult start(std::chrono::milliseconds timeout = 10s);
+    // Writes the files and runs the pooler expecting it to exit by itself (invalid configs); returns the
+    // decoded exit status, nullopt if still running after `timeout` (it is then killed).
+    std::optional<int> run_until_exit(std::chrono::milliseconds timeout = 10s);
+
+    int port() const { return port_; }
+    std::string host() const { return "127.0.0.1"; }
+    const std::string& dir() const { return dir_; }
+    std::string config_path() const { return dir_ + "/pooler.ini"; }
+    std::string userlist_path() const { return dir_ + "/userlist.txt"; }
+    std::string output_path() const { return dir_ + "/pooler.out"; }
+    pid_t pid() const { return pid_; }
+    PoolerKind kind() const { return kind_; }
+    const PoolerConfig& config() const { return config_; }
+
+    // TCP libpq connection string; `extra` is appended verbatim ("application_name=x ...").
+    std::string dsn(const std::string& user, const std::string& password = "", const std::string& db = "db",
+                    const std::string& extra = "") const;
+    // Same over the Unix socket in unix_socket_dir (host=<dir>).
+    std::string unix_dsn(const std::string& user, const std::string& password = "",
+                         const std::string& db = "db", const std::string& extra = "") const;
+
+    bool send_signal(int sig);
+    // Replaces the config files (same dir, same port defaults); follow with send_signal(SIGHUP).
+    bool rewrite_config(PoolerConfig config);
+    // Decoded exit status (exit code, or 128+signal); nullopt if still running after `timeout`.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+    bool running();
+    // stdout+stderr of the process, plus `logfile` if one is configured.
+    std::string log_contents() const;
+    // Waits until the log contains `needle`.
+    bool wait_for_log(const std::string& needle, std::chrono::milliseconds timeout);
+    // 1-based line of `key = ...` in the written ini ([pgbouncer] section), 0 if absent.
+    int line_of(const std::string& key) const;
+
+  private:
+    std::string render_ini() const;
+    std::string render_userlist() const;
+    bool write_files(std::string* error);
+    pid_t launch(std::string* error);
+    void check_sanitizer_reports();
+
+    PoolerConfig config_;
+    PoolerKind kind_;
+    std::string dir_;
+    int port_ = 0;
+    bool port_fixed_ = false;
+    pid_t pid_ = -1;
+    std::optional<int> exit_status_;
+    bool sanitizer_checked_ = false;
+};
+
+}  // namespace itest
