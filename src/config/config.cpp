@@ -126,6 +126,7 @@ enum class ValueKind {
     kBool,
     kDuration,
     kList,
+    kAddressList,
     kOctal,
     kPoolMode,
     kAuthType,
@@ -197,7 +198,7 @@ const std::vector<ParamSpec>& pgbouncer_params() {
     static const std::vector<ParamSpec> kParams = {
         string_param("logfile", &C::logfile),
         string_param("pidfile", &C::pidfile),
-        list_param("listen_addr", &C::listen_addr),
+        {"listen_addr", ValueKind::kAddressList, &C::listen_addr, 0, 0, Support::kImplemented, nullptr},
         int_param("listen_port", &C::listen_port, 1, 65535),
         string_param("unix_socket_dir", &C::unix_socket_dir),
         {"unix_socket_mode", ValueKind::kOctal, &C::unix_socket_mode, 0, 07777, Support::kImplemented,
@@ -360,8 +361,7 @@ class Loader {
     Result<LoadResult> finish() {
         Config& cfg = result_.config;
         if (set_at_.find("conffile") == set_at_.end()) cfg.conffile = cfg.file;
-        warn_not_implemented(pgbouncer_params());
-        warn_not_implemented(poolguard_params());
+        warn_not_implemented();
         if (Status status = validate(); !status) return std::unexpected(status.error());
         return std::move(result_);
     }
@@ -370,6 +370,7 @@ class Loader {
     struct Origin {
         std::string file;
         int line = 0;
+        long order = 0;  // position among all lines read, across included files
     };
 
     void warn(const IniEntry& entry, std::string message) {
@@ -399,7 +400,11 @@ class Loader {
             return {};
         }
         if (Status status = assign(entry, *spec); !status) return status;
-        set_at_[name] = Origin{entry.file, entry.line};
+        set_at_[name] = Origin{entry.file, entry.line, ++order_};
+        Config& cfg = result_.config;
+        if (name == "job_name")
+            cfg.service_name = cfg.job_name;  // PgBouncer keeps one setting under two names
+        if (name == "service_name") cfg.job_name = cfg.service_name;
         return {};
     }
 
@@ -436,6 +441,16 @@ class Loader {
             case ValueKind::kList:
                 cfg.*std::get<std::vector<std::string> Config::*>(spec.field) = parse_list(value);
                 return {};
+            case ValueKind::kAddressList: {
+                std::vector<std::string> addresses = parse_list(value);
+                for (const std::string& address : addresses) {
+                    if (address.find_first_of(" \t") != std::string::npos) {
+                        return bad("addresses must be separated by commas");
+                    }
+                }
+                cfg.*std::get<std::vector<std::string> Config::*>(spec.field) = std::move(addresses);
+                return {};
+            }
             case ValueKind::kOctal: {
                 auto parsed = parse_octal_mode(value);
                 if (!parsed) return bad(parsed.error());
@@ -596,22 +611,31 @@ class Loader {
         return {};
     }
 
-    void warn_not_implemented(std::span<const ParamSpec> params) {
+    // Judged on the final values, so a setting changed back to its default by a later line stays quiet.
+    void warn_not_implemented() {
         const Config& cfg = result_.config;
-        for (const ParamSpec& spec : params) {
-            auto origin = set_at_.find(std::string(spec.name));
-            if (origin == set_at_.end() || spec.support == Support::kImplemented) continue;
-            std::string what;
-            if (spec.support == Support::kCustom) {
-                what = spec.unsupported(cfg);
-            } else if (!is_default(cfg, defaults_, spec.field)) {
-                what = std::string(spec.name);
+        std::vector<std::pair<long, LoadWarning>> found;
+        for (std::span<const ParamSpec> params :
+             {std::span(pgbouncer_params()), std::span(poolguard_params())}) {
+            for (const ParamSpec& spec : params) {
+                auto origin = set_at_.find(std::string(spec.name));
+                if (origin == set_at_.end() || spec.support == Support::kImplemented) continue;
+                std::string what;
+                if (spec.support == Support::kCustom) {
+                    what = spec.unsupported(cfg);
+                } else if (!is_default(cfg, defaults_, spec.field)) {
+                    what = std::string(spec.name);
+                }
+                if (what.empty()) continue;
+                const Origin& where = origin->second;
+                found.emplace_back(where.order,
+                                   LoadWarning{where.file, where.line,
+                                               what + " is accepted but not implemented by poolguard yet"});
             }
-            if (what.empty()) continue;
-            result_.warnings.push_back(
-                LoadWarning{origin->second.file, origin->second.line,
-                            what + " is accepted but not implemented by poolguard yet"});
         }
+        std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (auto& [order, warning] : found)
+            result_.warnings.push_back(std::move(warning));
     }
 
     Origin origin_of(std::string_view param) const {
@@ -664,6 +688,7 @@ class Loader {
     std::map<std::string, Origin> db_origin_;
     std::map<std::string, Origin> user_origin_;
     bool peers_warned_ = false;
+    long order_ = 0;
 };
 
 }  // namespace

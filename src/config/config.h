@@ -81,6 +81,9 @@ struct Config {
     std::string auth_file;
     std::string auth_hba_file;
     std::string auth_user;
+    // Debian's 1.18.0-1+deb12u1 and PgBouncer >= 1.24.1 default (CVE-2025-2291: honours VALID UNTIL);
+    // upstream 1.18.0 used "SELECT usename, passwd FROM pg_shadow WHERE usename=$1".
+    // PgBouncer 1.18's documented default (issue #3); needs an auth_user allowed to read pg_shadow.
     std::string auth_query = "SELECT usename, passwd FROM pg_shadow WHERE usename=$1";
     std::string auth_dbname;
 
@@ -100,8 +103,8 @@ struct Config {
     bool disable_pqexec = false;
     bool application_name_add_host = false;
     std::string conffile;
-    std::string service_name;
-    std::string job_name;
+    std::string service_name = "pgbouncer";  // Windows service name; job_name is an alias (both always equal)
+    std::string job_name = "pgbouncer";
     int stats_period = 60;  // seconds
 
     std::string server_reset_query = "DISCARD ALL";

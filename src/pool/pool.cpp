@@ -62,8 +62,35 @@ ServerPtr Pool::take_idle() {
     return nullptr;
 }
 
+void Pool::resume() {
+    paused_ = false;
+    while (!waiters_.empty() && !idle_.empty()) {
+        auto s = take_idle();
+        if (!s) break;
+        Waiter* w = waiters_.front();
+        waiters_.pop_front();
+        --served_;  // take_idle and hand_to_waiter both count
+        hand_to_waiter(w, s);
+    }
+    open_for_waiters();
+}
+
+std::chrono::microseconds Pool::max_wait() const {
+    if (waiters_.empty()) return std::chrono::microseconds(0);
+    return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waiters_.front()->since);
+}
+
+void Pool::reconnect_all() {
+    for (auto& [id, s] : servers_) s->mark_close_needed();
+    while (!idle_.empty()) {
+        auto s = idle_.front();
+        idle_.pop_front();
+        s->close("RECONNECT");
+    }
+}
+
 asio::awaitable<Result<ServerPtr>> Pool::acquire() {
-    if (waiters_.empty()) {
+    if (waiters_.empty() && !paused_) {
         if (auto s = take_idle()) co_return s;
     }
     if (servers_.empty() && last_login_error_ && Clock::now() < login_blocked_until_) {
@@ -108,7 +135,11 @@ void Pool::put_back(const ServerPtr& server) {
     }
     const auto age = Clock::now() - server->created_at();
     const bool too_old = settings_.server_lifetime.count() > 0 && age > settings_.server_lifetime;
-    if (!waiters_.empty() && !too_old) {
+    if (server->close_needed()) {
+        server->close("RECONNECT");
+        return;
+    }
+    if (!waiters_.empty() && !too_old && !paused_) {
         Waiter* w = waiters_.front();
         waiters_.pop_front();
         hand_to_waiter(w, server);
@@ -185,6 +216,7 @@ bool Pool::can_open(bool allow_reserve) {
 }
 
 void Pool::open_for_waiters() {
+    if (paused_) return;
     while (static_cast<int>(waiters_.size()) > connecting_) {
         bool reserve = false;
         if (settings_.reserve_pool_size > 0) {

@@ -5,6 +5,7 @@
 #include <asio.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -50,6 +51,17 @@ struct PoolCounters {
     uint64_t login_failures = 0;
 };
 
+// Totals since start, for SHOW STATS and metrics. Plain counters: the pool lives on one thread.
+struct PoolStats {
+    uint64_t xact_count = 0;
+    uint64_t query_count = 0;
+    uint64_t bytes_received = 0;  // from clients
+    uint64_t bytes_sent = 0;      // to clients
+    uint64_t xact_time_us = 0;
+    uint64_t query_time_us = 0;
+    uint64_t wait_time_us = 0;
+};
+
 class Pool {
 public:
     Pool(PoolManager& manager, asio::any_io_executor executor, std::string database, std::string user,
@@ -84,6 +96,19 @@ public:
     int server_count() const { return static_cast<int>(servers_.size()); }
     bool has_waiters() const { return !waiters_.empty(); }
     PoolCounters counters() const;
+    PoolStats& stats() { return stats_; }
+    const PoolStats& stats() const { return stats_; }
+    // PAUSE: clients wait for a server until resume() (servers in use finish normally).
+    void pause() { paused_ = true; }
+    void resume();
+    bool paused() const { return paused_; }
+    // Longest current wait among queued clients.
+    std::chrono::microseconds max_wait() const;
+    // RECONNECT: every server is closed as soon as it is not in use.
+    void reconnect_all();
+    void for_each_server(const std::function<void(const ServerConnection&)>& fn) const {
+        for (const auto& [id, s] : servers_) fn(*s);
+    }
     // ParameterStatus values a new client is told (from the first server login), empty until one logged in.
     const std::map<std::string, std::string>& server_parameters() const { return server_parameters_; }
 
@@ -117,6 +142,8 @@ private:
     std::optional<Error> last_login_error_;
     Clock::time_point login_blocked_until_{};
     std::map<std::string, std::string> server_parameters_;
+    PoolStats stats_;
+    bool paused_ = false;
     uint64_t served_ = 0;
     uint64_t wait_timeouts_ = 0;
     uint64_t login_failures_ = 0;

@@ -104,7 +104,7 @@ bool PoolManager::evict_idle_for(const Pool& requester, bool same_database) {
 void PoolManager::reload(std::shared_ptr<const config::Config> config) {
     config_ = std::move(config);
     for (auto& [key, pool] : pools_) {
-        const auto* db = config_->find_database(key.first);
+        const auto db = config_->resolve_database(key.first);
         if (!db) {
             spdlog::warn("database {} is no longer configured; its pool keeps serving connected clients",
                          key.first);

@@ -18,7 +18,7 @@ namespace pg = protocol::pg;
 
 namespace {
 constexpr uint32_t kMaxServerMessage = 0x7fffffff;
-constexpr uint32_t kMaxWholeServerMessage = 1 << 20;  // Z, S, E, G are small; anything bigger is bogus
+constexpr uint32_t kMaxWholeServerMessage = 16 << 20;  // Z, S, G, K are tiny; E may carry a long DETAIL
 constexpr size_t kLoginMessageMax = 1 << 20;
 
 bool is_tracked_parameter(const std::string& lower) {
@@ -54,17 +54,20 @@ asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
 
     // The whole login must finish within the connect timeout, or a silent server would hold a slot forever.
     asio::steady_timer timer(socket_.get_executor());
-    bool timed_out = false;
+    auto timed_out_flag = std::make_shared<bool>(false);
+    auto done = std::make_shared<bool>(false);
     timer.expires_after(target.connect_timeout);
-    timer.async_wait([this, &timed_out](std::error_code ec) {
-        if (!ec) {
-            timed_out = true;
+    timer.async_wait([self = shared_from_this(), timed_out_flag, done](std::error_code ec) {
+        if (!ec && !*done) {
+            *timed_out_flag = true;
             std::error_code ignored;
-            socket_.close(ignored);
+            self->socket_.close(ignored);
         }
     });
     auto st = co_await login(target);
+    *done = true;
     timer.cancel();
+    const bool timed_out = *timed_out_flag;
     if (!st) {
         if (timed_out) st = fail("server login timed out (server_connect_timeout)", sqlstate::kConnectionFailure);
         std::error_code ignored;
@@ -207,10 +210,14 @@ asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
 void ServerConnection::link(LinkedClient* client) {
     client_ = client;
     state_ = State::kActive;
-    last_used_ = Clock::now();
+    last_used_ = ready_since_ = Clock::now();
 }
 
 void ServerConnection::note_client_message(char type) {
+    if (expected_rfq_ == 0 && !extended_open_) {
+        busy_since_ = Clock::now();
+        if (tx_status_ == 'I') xact_since_ = busy_since_;
+    }
     switch (type) {
         case 'Q':
         case 'F':
@@ -338,6 +345,18 @@ void ServerConnection::on_ready_for_query(char status, bool internal) {
         return;
     }
     if (expected_rfq_ > 0) --expected_rfq_;
+    const auto now = Clock::now();
+    if (pool_) {
+        auto& st = pool_->stats();
+        ++st.query_count;
+        st.query_time_us += std::chrono::duration_cast<std::chrono::microseconds>(now - busy_since_).count();
+        if (status == 'I' && expected_rfq_ == 0) {
+            ++st.xact_count;
+            st.xact_time_us += std::chrono::duration_cast<std::chrono::microseconds>(now - xact_since_).count();
+        }
+    }
+    ready_since_ = now;
+    if (expected_rfq_ > 0) busy_since_ = now;
 }
 
 asio::awaitable<void> ServerConnection::relay_loop() {
@@ -424,7 +443,10 @@ asio::awaitable<void> ServerConnection::relay_loop() {
                 auto [ec, n] = co_await asio::async_write(target->client_socket(), asio::buffer(v.data(), forward),
                                                           net::use_nothrow);
                 if (state_ == State::kClosed) co_return;
-                if (!ec && client_ == target) target->on_bytes_to_client(n);
+                if (!ec && client_ == target) {
+                    target->on_bytes_to_client(n);
+                    if (pool_) pool_->stats().bytes_sent += n;
+                }
                 // A failed write means the client is gone; its session notices on its own read and cleans up.
             }
             in_.consume(forward + drop);

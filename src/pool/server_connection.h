@@ -68,6 +68,10 @@ public:
     // Outstanding client work that cannot be cleanly abandoned (a query running, a COPY, a partial message).
     bool busy_for_client() const { return expected_rfq_ > 0 || extended_open_ || client_partial_ || copy_in_; }
     char tx_status() const { return tx_status_; }
+    // When the oldest unanswered client request was sent (valid while busy_for_client()).
+    Clock::time_point busy_since() const { return busy_since_; }
+    // When the server last answered ReadyForQuery to the client.
+    Clock::time_point ready_since() const { return ready_since_; }
 
     // Starts the steps that bring this server back to a clean state, then returns it to the pool.
     // `rollback` when the client left inside a transaction; `reset` runs server_reset_query.
@@ -83,6 +87,12 @@ public:
     const std::map<std::string, std::string>& parameters() const { return params_; }
     std::map<std::string, std::string> reported_parameters() const { return reported_; }
 
+    void mark_close_needed() { close_needed_ = true; }
+    bool close_needed() const { return close_needed_; }
+    uint64_t linked_client_id() const { return linked_client_id_; }
+    void set_linked_client_id(uint64_t id) { linked_client_id_ = id; }
+    const std::string& host() const { return host_; }
+    int port() const { return port_; }
     State state() const { return state_; }
     void set_state(State s) { state_ = s; }
     uint64_t id() const { return id_; }
@@ -123,7 +133,12 @@ private:
     bool extended_open_ = false;
     bool client_partial_ = false;
     bool copy_in_ = false;
-    bool swallowing_current_ = false;  // the message being streamed belongs to an internal query
+    bool swallowing_current_ = false;
+    Clock::time_point busy_since_{};
+    Clock::time_point xact_since_{};
+    bool close_needed_ = false;
+    uint64_t linked_client_id_ = 0;
+    Clock::time_point ready_since_{};  // the message being streamed belongs to an internal query
     std::string last_internal_error_;
 
     std::map<std::string, std::string> params_;    // tracked session parameters as the server has them

@@ -119,16 +119,25 @@ asio::awaitable<Status> ClientSession::read_startup() {
     // Login must finish within client_login_timeout, or a silent client would hold a slot forever.
     asio::steady_timer login_timer(socket_.get_executor());
     const auto login_timeout = proxy_.config().client_login_timeout;
-    bool timed_out = false;
+    // Shared so a handler that fires just as the login finishes never touches a dead frame.
+    auto timed_out_flag = std::make_shared<bool>(false);
+    auto login_done = std::make_shared<bool>(false);
+    struct MarkDone {
+        std::shared_ptr<bool> done;
+        ~MarkDone() { *done = true; }
+    } mark_done{login_done};
+    const bool& timed_out = *timed_out_flag;
     if (login_timeout.count() > 0) {
         login_timer.expires_after(login_timeout);
-        login_timer.async_wait([this, &timed_out](std::error_code ec) {
-            if (!ec) {
-                timed_out = true;
+        login_timer.async_wait([self = shared_from_this(), timed_out_flag, login_done](std::error_code ec) {
+            if (!ec && !*login_done) {
+                *timed_out_flag = true;
+                auto* this_ = self.get();
+                auto& socket_ = this_->socket_;
                 std::string out;
                 pg::append_error(out, fatal(sqlstate::kProtocolViolation, "client_login_timeout"));
                 net::send_now(socket_, out);
-                close_socket();
+                this_->close_socket();
             }
         });
     }
@@ -208,7 +217,8 @@ asio::awaitable<Status> ClientSession::read_startup() {
     }
 
     const auto& cfg = proxy_.config();
-    const auto* db = cfg.find_database(database_);
+    const auto resolved = cfg.resolve_database(database_);
+    const config::DatabaseConfig* db = resolved ? &*resolved : nullptr;
     if (!db) {
         auto msg = "no such database: " + database_;
         co_await write_error(fatal(sqlstate::kInvalidCatalogName, msg));
@@ -225,7 +235,13 @@ asio::awaitable<Status> ClientSession::read_startup() {
                          st.error().message);
         co_return fail(st.error().message);
     }
-    pool_ = &proxy_.pools().get_or_create(*db, user_, secret.value_or(""));
+    if (db->user.empty()) {
+        pool_ = &proxy_.pools().get_or_create(*db, user_, secret.value_or(""));
+    } else {
+        // A forced user: every client of this database shares the pool of that server user.
+        auto forced_secret = !db->password.empty() ? db->password : proxy_.secret_for(db->user).value_or("");
+        pool_ = &proxy_.pools().get_or_create(*db, db->user, forced_secret);
+    }
     co_return co_await finish_login();
 }
 
@@ -373,6 +389,7 @@ asio::awaitable<Status> ClientSession::finish_login() {
     pg::append_ready_for_query(out, 'I');
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
     if (ec) co_return fail("");
+    idle_since_ = std::chrono::steady_clock::now();
     co_return Status{};
 }
 
@@ -398,7 +415,13 @@ asio::awaitable<Status> ClientSession::bind_server() {
         co_await write_error(fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
         co_return fail("poolguard is shutting down");
     }
+    waiting_ = true;
+    wait_started_ = std::chrono::steady_clock::now();
     auto server = co_await pool_->acquire();
+    waiting_ = false;
+    pool_->stats().wait_time_us +=
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - wait_started_)
+            .count();
     if (!server) {
         const auto& e = server.error();
         if (proxy_.config().log_pooler_errors)
@@ -412,6 +435,8 @@ asio::awaitable<Status> ClientSession::bind_server() {
     }
     server_ = *server;
     server_->link(this);
+    server_->set_linked_client_id(id_);
+    request_time_ = std::chrono::system_clock::now();
     queue_parameter_sync(*server_);
     co_return Status{};
 }
@@ -489,6 +514,7 @@ asio::awaitable<void> ClientSession::relay() {
                                                             net::use_nothrow);
                 ec = wec;
             }
+            pool_->stats().bytes_received += forward;
             in_.consume(forward);
             // A failed write means the server died; its relay reports that to us through on_server_lost.
             (void)ec;
@@ -501,12 +527,49 @@ asio::awaitable<void> ClientSession::relay() {
     }
 }
 
+void ClientSession::terminate_with(const pg::ErrorFields& error) {
+    std::string out;
+    pg::append_error(out, error);
+    net::send_now(socket_, out);
+    close_reason_ = error.message;
+    close_socket();
+}
+
+void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
+    if (closing_ || !logged_in_) return;
+    const auto& cfg = proxy_.config();
+    if (server_) {
+        auto s = server_;
+        if (cfg.query_timeout.count() > 0 && s->busy_for_client() && now - s->busy_since() > cfg.query_timeout) {
+            // The query is cancelled on the server and the connection closed: its state is unknown.
+            server_ = nullptr;
+            s->unlink();
+            s->send_cancel();
+            s->close("query_timeout");
+            terminate_with(fatal(sqlstate::kQueryCanceled, "query_timeout"));
+            return;
+        }
+        if (cfg.idle_transaction_timeout.count() > 0 && s->tx_status() != 'I' && !s->busy_for_client() &&
+            now - s->ready_since() > cfg.idle_transaction_timeout) {
+            server_ = nullptr;
+            s->unlink();
+            pool_->release(s, true);  // rolls the transaction back before anyone else gets the server
+            terminate_with(fatal("25P03", "idle transaction timeout"));
+            return;
+        }
+        return;
+    }
+    if (!waiting_ && cfg.client_idle_timeout.count() > 0 && now - idle_since_ > cfg.client_idle_timeout)
+        terminate_with(fatal("57P05", "client_idle_timeout"));
+}
+
 void ClientSession::on_server_parameter(const std::string& name, const std::string& value) {
     if (tracked(name)) vars_[name] = value;
 }
 
 void ClientSession::on_server_released() {
     server_ = nullptr;
+    idle_since_ = std::chrono::steady_clock::now();
     if (proxy_.shutting_down()) {
         std::string out;
         pg::append_error(out, fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));

@@ -37,6 +37,8 @@ public:
     // Proxy is stopping: a client between transactions is told and closed now; one inside a transaction
     // is closed when the transaction ends.
     void on_shutdown();
+    // Enforces query_timeout, idle_transaction_timeout and client_idle_timeout (called by the proxy's janitor).
+    void check_timeouts(std::chrono::steady_clock::time_point now);
     // A CancelRequest carrying this client's key arrived.
     void cancel_running_query();
 
@@ -56,6 +58,8 @@ private:
     asio::awaitable<void> write_error(const protocol::pg::ErrorFields& error);
     void queue_parameter_sync(pool::ServerConnection& server);
     void close_socket();
+    // Sends a FATAL error without blocking and closes the connection.
+    void terminate_with(const protocol::pg::ErrorFields& error);
     void handle_cancel_request(uint32_t pid, uint32_t key);
 
     Proxy& proxy_;
@@ -77,6 +81,11 @@ private:
     uint32_t cancel_key_ = 0;
     uint64_t bytes_out_ = 0;
     std::chrono::steady_clock::time_point connected_at_;
+    std::chrono::steady_clock::time_point idle_since_;  // last time the client became idle (no server)
+    bool waiting_ = false;                              // queued for a server
+    std::chrono::steady_clock::time_point wait_started_;
+    std::chrono::system_clock::time_point connect_time_ = std::chrono::system_clock::now();
+    std::chrono::system_clock::time_point request_time_ = connect_time_;
     std::string close_reason_ = "client closed the connection";
 };
 

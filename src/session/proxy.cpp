@@ -38,7 +38,14 @@ Status Proxy::load_auth_file(const config::Config& config) {
 Status Proxy::start() {
     if (auto st = load_auth_file(*config_); !st) return st;
     if (auto st = open_listeners(); !st) return st;
+    // Databases with a forced user have a known pool before any client: min_pool_size can open it now.
+    for (const auto& db : config_->databases) {
+        if (db.user.empty() || db.name == "*") continue;
+        auto secret = !db.password.empty() ? db.password : secret_for(db.user).value_or("");
+        pools_->get_or_create(db, db.user, secret);
+    }
     pools_->start_janitor();
+    asio::co_spawn(io_, client_janitor(), asio::detached);
     for (auto& acceptor : acceptors_) asio::co_spawn(io_, accept_loop(*acceptor), asio::detached);
     return {};
 }
@@ -227,7 +234,18 @@ asio::awaitable<void> Proxy::shutdown_watch() {
     shutdown_now();
 }
 
+asio::awaitable<void> Proxy::client_janitor() {
+    asio::steady_timer t(io_);
+    while (!stopped_) {
+        t.expires_after(std::chrono::milliseconds(100));
+        co_await t.async_wait(net::use_nothrow);
+        const auto now = std::chrono::steady_clock::now();
+        for (auto& [pid, c] : clients_) c->check_timeouts(now);
+    }
+}
+
 void Proxy::shutdown_now() {
+    stopped_ = true;
     for (auto& acceptor : acceptors_) {
         std::error_code ignored;
         acceptor->close(ignored);

@@ -53,6 +53,8 @@ private:
     Status open_listeners();
     asio::awaitable<void> accept_loop(net::Acceptor& acceptor);
     asio::awaitable<void> shutdown_watch();
+    // Every 100 ms: client-side timeouts (query_timeout, idle_transaction_timeout, client_idle_timeout).
+    asio::awaitable<void> client_janitor();
     Status load_auth_file(const config::Config& config);
 
     asio::io_context& io_;
@@ -66,6 +68,7 @@ private:
     std::mt19937_64 rng_;
     uint64_t next_client_id_ = 0;
     bool shutting_down_ = false;
+    bool stopped_ = false;
 };
 
 }  // namespace poolguard::session

@@ -1,6 +1,4 @@
-// Owns the integration tests of authentication: client side (auth_type trust/plain/md5/scram-sha-256 against
-// a plain-password userlist) and server side (md5 / SCRAM logins with passwords from the userlist or
-// [databases]).
+// Owns the authentication integration tests: client auth_type plain/md5/SCRAM and md5/SCRAM server logins.
 #include <gtest/gtest.h>
 
 #include "fixtures.h"

@@ -1,5 +1,4 @@
-// Owns the integration tests of per-client session parameters (application_name, client_encoding, DateStyle,
-// TimeZone) kept for each client while clients share one server connection.
+// Owns the integration tests of per-client parameters (application_name, encoding, DateStyle, TimeZone).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -98,8 +97,8 @@ TEST_F(ClientParams, SetByClientPersistsForThatClientOnly) {
     PgConn b(pooler.dsn(kApp, "", "db", "application_name=beta"));
     ASSERT_TRUE(a.ok()) << a.connect_error();
     ASSERT_TRUE(b.ok()) << b.connect_error();
-    ASSERT_TRUE(a.exec("SET application_name = 'alpha2'").ok());
-    ASSERT_TRUE(a.exec("SET TimeZone = 'America/New_York'").ok());
+    ASSERT_TRUE(Ok(a.exec("SET application_name = 'alpha2'")));
+    ASSERT_TRUE(Ok(a.exec("SET TimeZone = 'America/New_York'")));
     EXPECT_EQ(b.exec("select current_setting('application_name')").value(), "beta");
     EXPECT_NE(b.exec("select current_setting('TimeZone')").value(), "America/New_York");
     EXPECT_EQ(a.exec("select current_setting('application_name')").value(), "alpha2");

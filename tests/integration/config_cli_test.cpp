@@ -1,5 +1,4 @@
-// Owns the integration tests of the command line and the configuration file: --version, --help, unknown and
-// invalid parameters, logfile, Unix socket listener, ignore_startup_parameters.
+// Owns the integration tests of the command line and config file (flags, bad values, logfile, Unix socket).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -110,7 +109,7 @@ TEST_F(ConfigCli, LogfileParameterReceivesLog) {
     ASSERT_TRUE(pooler.start());
     PgConn c(pooler.dsn(kApp));
     ASSERT_TRUE(c.ok()) << c.connect_error();
-    EXPECT_TRUE(c.exec("select 1").ok());
+    EXPECT_TRUE(Ok(c.exec("select 1")));
     EXPECT_TRUE(eventually([&] { return !read_file(pooler.dir() + "/pooler.log").empty(); }, 3s))
         << "nothing written to logfile";
 }

@@ -1,5 +1,4 @@
-// Owns the shared integration-test fixture (one TempPostgres per suite, test roles, pooler config), the
-// per-test watchdog that ends a hung test process, and small concurrency helpers.
+// Owns the shared test fixture (one TempPostgres per suite), the per-test watchdog and concurrency helpers.
 #include "fixtures.h"
 
 #include <unistd.h>

@@ -1,5 +1,4 @@
-// Owns the shared integration-test fixture (one TempPostgres per suite, test roles, pooler config) and
-// small concurrency helpers (backend-count sampler, polling).
+// Owns the shared test fixture (one TempPostgres per suite, roles, pooler config) and concurrency helpers.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -55,6 +54,12 @@ class BackendSampler {
     std::atomic<long long> max_{0};
     std::thread thread_;
 };
+
+// EXPECT_TRUE(Ok(c.exec("..."))) prints the result (status, SQLSTATE, message) when it failed.
+inline ::testing::AssertionResult Ok(const QueryResult& r) {
+    if (r.ok()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << r.describe();
+}
 
 // Polls `predicate` every 20 ms until it holds; false on timeout.
 bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);

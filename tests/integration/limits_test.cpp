@@ -1,5 +1,4 @@
-// Owns the integration tests of limits and waiting: max_client_conn, query_wait_timeout, FIFO service of
-// waiting clients, default_pool_size, max_db_connections and max_user_connections.
+// Owns the integration tests of limits and waits: max_client_conn, query_wait_timeout, FIFO, pool caps.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -64,7 +63,7 @@ TEST_F(Limits, MaxClientConnRejectsExtraClientsWith53300) {
     EXPECT_NE(refused.connect_error().find("max_client_conn"), std::string::npos) << refused.connect_error();
 
     // Existing clients are unaffected, and a slot freed is a slot usable again.
-    EXPECT_TRUE(clients[0]->exec("select 1").ok());
+    EXPECT_TRUE(Ok(clients[0]->exec("select 1")));
     clients.pop_back();
     EXPECT_TRUE(eventually([&] { return PgConn(pooler.dsn(kApp)).ok(); }, 5s));
 }
@@ -77,8 +76,8 @@ TEST_F(Limits, QueryWaitTimeoutEndsWaitWith53300) {
     PgConn holder(pooler.dsn(kApp)), waiter(pooler.dsn(kApp));
     ASSERT_TRUE(holder.ok()) << holder.connect_error();
     ASSERT_TRUE(waiter.ok()) << waiter.connect_error();
-    ASSERT_TRUE(holder.exec("BEGIN").ok());
-    ASSERT_TRUE(holder.exec("select 1").ok());
+    ASSERT_TRUE(Ok(holder.exec("BEGIN")));
+    ASSERT_TRUE(Ok(holder.exec("select 1")));
     QueryResult r = waiter.exec("select 2", 20s);
     EXPECT_FALSE(r.ok()) << r.describe();
     EXPECT_FALSE(r.timed_out) << r.describe();
@@ -89,11 +88,11 @@ TEST_F(Limits, QueryWaitTimeoutEndsWaitWith53300) {
     EXPECT_GE(r.elapsed_ms, 500) << r.describe();
     EXPECT_LE(r.elapsed_ms, 6000) << r.describe();
     // The transaction holding the server is not disturbed.
-    EXPECT_TRUE(holder.exec("COMMIT").ok());
+    EXPECT_TRUE(Ok(holder.exec("COMMIT")));
 }
 
 TEST_F(Limits, WaitingClientsAreServedInArrivalOrder) {
-    ASSERT_TRUE(pg().exec("TRUNCATE fifo_log").ok());
+    ASSERT_TRUE(Ok(pg().exec("TRUNCATE fifo_log")));
     PoolguardProcess pooler(base_config("transaction", 1));
     ASSERT_TRUE(pooler.start());
     PgConn holder(pooler.dsn(kApp));
@@ -103,13 +102,13 @@ TEST_F(Limits, WaitingClientsAreServedInArrivalOrder) {
         waiters.push_back(std::make_unique<PgConn>(pooler.dsn(kApp)));
         ASSERT_TRUE(waiters.back()->ok()) << waiters.back()->connect_error();
     }
-    ASSERT_TRUE(holder.exec("BEGIN").ok());
-    ASSERT_TRUE(holder.exec("select 1").ok());
+    ASSERT_TRUE(Ok(holder.exec("BEGIN")));
+    ASSERT_TRUE(Ok(holder.exec("select 1")));
     for (int i = 0; i < 5; ++i) {
         ASSERT_TRUE(waiters[i]->send("insert into fifo_log(n) values (" + std::to_string(i + 1) + ")"));
         std::this_thread::sleep_for(150ms);  // make the arrival order unambiguous
     }
-    ASSERT_TRUE(holder.exec("COMMIT").ok());
+    ASSERT_TRUE(Ok(holder.exec("COMMIT")));
     for (auto& w : waiters) {
         QueryResult r = w->wait(20s);
         EXPECT_TRUE(r.ok()) << r.describe();

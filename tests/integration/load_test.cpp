@@ -1,5 +1,4 @@
-// Owns the long load tests (suite `Load`, excluded from sanitizer runs): pgbench with 200 clients over 20
-// server connections in transaction mode must finish with no failed transaction and no aborted client.
+// Owns the long `Load` tests: pgbench, 200 clients over 20 servers, no failed transaction or aborted client.
 #include <gtest/gtest.h>
 
 #include "fixtures.h"

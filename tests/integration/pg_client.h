@@ -1,5 +1,4 @@
-// Owns the integration tests' client side: an RAII libpq wrapper with deadlines, a raw wire-protocol client
-// (for SQLSTATEs at login and malformed messages) and a pgbench runner.
+// Owns the test client side: RAII libpq wrapper with deadlines, raw wire-protocol client, pgbench runner.
 #pragma once
 
 #include <libpq-fe.h>

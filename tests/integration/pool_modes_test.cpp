@@ -1,5 +1,4 @@
-// Owns the integration tests of pool modes: transaction, statement and session pooling, one pool per
-// (database, user), and the reset query run before a session-mode server is reused.
+// Owns the integration tests of pool modes (transaction, statement, session) and per-(db, user) pools.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -45,8 +44,8 @@ TEST_F(PoolModes, TransactionModeHoldsServerUntilTransactionEnds) {
     PgConn a(pooler.dsn(kApp)), b(pooler.dsn(kApp));
     ASSERT_TRUE(a.ok()) << a.connect_error();
     ASSERT_TRUE(b.ok()) << b.connect_error();
-    ASSERT_TRUE(a.exec("BEGIN").ok());
-    ASSERT_TRUE(a.exec("select 1").ok());
+    ASSERT_TRUE(Ok(a.exec("BEGIN")));
+    ASSERT_TRUE(Ok(a.exec("select 1")));
     ASSERT_TRUE(b.send("select 2"));
     std::this_thread::sleep_for(500ms);
     EXPECT_FALSE(b.result_ready()) << "b ran while a's transaction held the only server";
@@ -64,7 +63,7 @@ TEST_F(PoolModes, TransactionModeReleasesServerAfterEachAutocommitStatement) {
     ASSERT_TRUE(a.ok()) << a.connect_error();
     ASSERT_TRUE(b.ok()) << b.connect_error();
     // a stays connected but idle: b must never wait for it.
-    ASSERT_TRUE(a.exec("select 1").ok());
+    ASSERT_TRUE(Ok(a.exec("select 1")));
     for (int i = 0; i < 20; ++i) {
         QueryResult r = b.exec("select 1", 5s);
         ASSERT_TRUE(r.ok()) << r.describe();
@@ -142,9 +141,9 @@ TEST_F(PoolModes, SessionModeRunsResetQueryBeforeReuse) {
         PgConn a(pooler.dsn(kApp));
         ASSERT_TRUE(a.ok()) << a.connect_error();
         pid = server_pid(a);
-        ASSERT_TRUE(a.exec("SET work_mem = '7MB'").ok());
-        ASSERT_TRUE(a.exec("PREPARE reset_probe AS select 1").ok());
-        ASSERT_TRUE(a.exec("CREATE TEMP TABLE reset_probe_t(x int)").ok());
+        ASSERT_TRUE(Ok(a.exec("SET work_mem = '7MB'")));
+        ASSERT_TRUE(Ok(a.exec("PREPARE reset_probe AS select 1")));
+        ASSERT_TRUE(Ok(a.exec("CREATE TEMP TABLE reset_probe_t(x int)")));
         ASSERT_EQ(a.exec("show work_mem").value(), "7MB");
     }
     PgConn b(pooler.dsn(kApp));
@@ -167,7 +166,7 @@ TEST_F(PoolModes, EachDatabaseUserPairHasItsOwnPool) {
     // Each holds a transaction open: with pool_size=1 this only works if the three pools are distinct.
     std::set<std::string> pids;
     for (PgConn* conn : {&a, &b, &c}) {
-        ASSERT_TRUE(conn->exec("BEGIN", 10s).ok());
+        ASSERT_TRUE(Ok(conn->exec("BEGIN", 10s)));
         QueryResult r = conn->exec("select pg_backend_pid(), current_user, current_database()", 10s);
         ASSERT_TRUE(r.ok()) << r.describe();
         pids.insert(r.value());
@@ -177,7 +176,7 @@ TEST_F(PoolModes, EachDatabaseUserPairHasItsOwnPool) {
     EXPECT_EQ(b.exec("select current_user || '@' || current_database()").value(), "app2@postgres");
     EXPECT_EQ(c.exec("select current_user || '@' || current_database()").value(), "app@otherdb");
     for (PgConn* conn : {&a, &b, &c})
-        EXPECT_TRUE(conn->exec("COMMIT").ok());
+        EXPECT_TRUE(Ok(conn->exec("COMMIT")));
 }
 
 }  // namespace

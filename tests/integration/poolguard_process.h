@@ -1,5 +1,4 @@
-// Owns PoolguardProcess: writes a pgbouncer.ini-style config + userlist, runs `poolguard serve` (or Debian's
-// pgbouncer, for comparison) as a child process and controls it (signals, reload, exit status, log).
+// Owns PoolguardProcess: writes ini + userlist, runs `poolguard serve` (or pgbouncer) and controls it.
 #pragma once
 
 #include <gtest/gtest.h>

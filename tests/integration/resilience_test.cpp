@@ -1,5 +1,4 @@
-// Owns the integration tests of failure handling: clients vanishing mid-transaction, server backends
-// terminated mid-transaction or while idle in the pool.
+// Owns the failure-handling integration tests: vanished clients, terminated server backends.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -21,14 +20,14 @@ class Resilience : public PoolerTest {
 const std::string kIdleInTransaction = "usename = 'app' and state like 'idle in transaction%'";
 
 TEST_F(Resilience, ClientDisconnectMidTransactionLeavesNoIdleInTransactionBackend) {
-    ASSERT_TRUE(pg().exec("TRUNCATE abandoned").ok());
+    ASSERT_TRUE(Ok(pg().exec("TRUNCATE abandoned")));
     PoolguardProcess pooler(base_config("transaction", 1));
     ASSERT_TRUE(pooler.start());
     {
         PgConn c(pooler.dsn(kApp));
         ASSERT_TRUE(c.ok()) << c.connect_error();
-        ASSERT_TRUE(c.exec("BEGIN").ok());
-        ASSERT_TRUE(c.exec("insert into abandoned values (1)").ok());
+        ASSERT_TRUE(Ok(c.exec("BEGIN")));
+        ASSERT_TRUE(Ok(c.exec("insert into abandoned values (1)")));
         ASSERT_TRUE(
             pg().wait_until("select count(*) = 1 from pg_stat_activity where " + kIdleInTransaction, 3s));
         c.close();  // Terminate without COMMIT
@@ -43,14 +42,14 @@ TEST_F(Resilience, ClientDisconnectMidTransactionLeavesNoIdleInTransactionBacken
 }
 
 TEST_F(Resilience, ClientSocketResetMidTransactionLeavesNoIdleInTransactionBackend) {
-    ASSERT_TRUE(pg().exec("TRUNCATE abandoned").ok());
+    ASSERT_TRUE(Ok(pg().exec("TRUNCATE abandoned")));
     PoolguardProcess pooler(base_config("transaction", 1));
     ASSERT_TRUE(pooler.start());
     {
         PgConn c(pooler.dsn(kApp));
         ASSERT_TRUE(c.ok()) << c.connect_error();
-        ASSERT_TRUE(c.exec("BEGIN").ok());
-        ASSERT_TRUE(c.exec("insert into abandoned values (1)").ok());
+        ASSERT_TRUE(Ok(c.exec("BEGIN")));
+        ASSERT_TRUE(Ok(c.exec("insert into abandoned values (1)")));
         ASSERT_TRUE(
             pg().wait_until("select count(*) = 1 from pg_stat_activity where " + kIdleInTransaction, 3s));
         c.abort_socket();  // like a killed client process: no Terminate message
@@ -89,7 +88,7 @@ TEST_F(Resilience, ServerTerminatedMidTransactionFailsClientPromptly) {
     ASSERT_TRUE(pooler.start());
     PgConn c(pooler.dsn(kApp));
     ASSERT_TRUE(c.ok()) << c.connect_error();
-    ASSERT_TRUE(c.exec("BEGIN").ok());
+    ASSERT_TRUE(Ok(c.exec("BEGIN")));
     QueryResult pid = c.exec("select pg_backend_pid()");
     ASSERT_TRUE(pid.ok()) << pid.describe();
     ASSERT_EQ(pg().query_scalar("select pg_terminate_backend(" + pid.value() + ")"), "t");
@@ -122,7 +121,7 @@ TEST_F(Resilience, ServerTerminatedWhileIdleInPoolIsReplacedTransparently) {
     EXPECT_NE(r.value(), pid.value());
     PgConn other(pooler.dsn(kApp));
     ASSERT_TRUE(other.ok()) << other.connect_error();
-    EXPECT_TRUE(other.exec("select 1", 15s).ok());
+    EXPECT_TRUE(Ok(other.exec("select 1", 15s)));
 }
 
 TEST_F(Resilience, AllIdleServersTerminatedAreReplacedTransparently) {

@@ -1,5 +1,4 @@
-// Owns the integration tests of process signals: SIGHUP reload, SIGTERM graceful shutdown, SIGINT
-// immediate shutdown.
+// Owns the integration tests of signals: SIGHUP reload, SIGTERM graceful and SIGINT immediate shutdown.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -62,13 +61,13 @@ TEST_F(Signals, SighupAppliesNewPoolSizeWithoutDroppingClients) {
 
 TEST_F(Signals, SigtermLetsInFlightTransactionFinishThenExitsZero) {
     if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "pgbouncer 1.18's SIGTERM is immediate";
-    ASSERT_TRUE(pg().exec("TRUNCATE sig_log").ok());
+    ASSERT_TRUE(Ok(pg().exec("TRUNCATE sig_log")));
     PoolguardProcess pooler(base_config("transaction", 2));
     ASSERT_TRUE(pooler.start());
     PgConn c(pooler.dsn(kApp));
     ASSERT_TRUE(c.ok()) << c.connect_error();
-    ASSERT_TRUE(c.exec("BEGIN").ok());
-    ASSERT_TRUE(c.exec("insert into sig_log values (1)").ok());
+    ASSERT_TRUE(Ok(c.exec("BEGIN")));
+    ASSERT_TRUE(Ok(c.exec("insert into sig_log values (1)")));
     ASSERT_TRUE(pooler.send_signal(SIGTERM));
     std::this_thread::sleep_for(300ms);
     EXPECT_TRUE(pooler.running()) << "the pooler must wait for the open transaction";
@@ -89,12 +88,12 @@ TEST_F(Signals, SigtermStopsAcceptingNewClients) {
     ASSERT_TRUE(pooler.start());
     PgConn c(pooler.dsn(kApp));
     ASSERT_TRUE(c.ok()) << c.connect_error();
-    ASSERT_TRUE(c.exec("BEGIN").ok());  // keeps the pooler alive while we try to connect
+    ASSERT_TRUE(Ok(c.exec("BEGIN")));  // keeps the pooler alive while we try to connect
     ASSERT_TRUE(pooler.send_signal(SIGTERM));
     std::this_thread::sleep_for(300ms);
     PgConn late(pooler.dsn(kApp), 3s);
     EXPECT_FALSE(late.ok() && late.exec("select 1", 3s).ok()) << "a new client was served after SIGTERM";
-    EXPECT_TRUE(c.exec("COMMIT", 10s).ok());
+    EXPECT_TRUE(Ok(c.exec("COMMIT", 10s)));
     c.close();
     std::optional<int> status = pooler.wait_exit(10s);
     ASSERT_TRUE(status.has_value());
@@ -106,8 +105,8 @@ TEST_F(Signals, SigintExitsImmediately) {
     ASSERT_TRUE(pooler.start());
     PgConn c(pooler.dsn(kApp));
     ASSERT_TRUE(c.ok()) << c.connect_error();
-    ASSERT_TRUE(c.exec("BEGIN").ok());
-    ASSERT_TRUE(c.exec("select 1").ok());
+    ASSERT_TRUE(Ok(c.exec("BEGIN")));
+    ASSERT_TRUE(Ok(c.exec("select 1")));
     auto start = Clock::now();
     ASSERT_TRUE(pooler.send_signal(PoolguardProcess::testing_pgbouncer() ? SIGTERM : SIGINT));
     std::optional<int> status = pooler.wait_exit(3s);

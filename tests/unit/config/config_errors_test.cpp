@@ -40,6 +40,9 @@ TEST(ConfigErrors, InvalidPgbouncerValues) {
         {"listen_port = 0", "/etc/pg.ini:3: invalid value '0' for listen_port: must be between 1 and 65535"},
         {"listen_port = 65536",
          "/etc/pg.ini:3: invalid value '65536' for listen_port: must be between 1 and 65535"},
+        {"listen_addr = 127.0.0.1 10.0.0.1",
+         "/etc/pg.ini:3: invalid value '127.0.0.1 10.0.0.1' for listen_addr: "
+         "addresses must be separated by commas"},
         {"unix_socket_mode = 0999",
          "/etc/pg.ini:3: invalid value '0999' for unix_socket_mode: expected an octal"},
         {"pool_mode = txn",

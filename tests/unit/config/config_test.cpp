@@ -284,6 +284,9 @@ TEST(ConfigLoader, DefaultsMatchPgBouncer118) {
     EXPECT_EQ(c.auth_hba_file, "");
     EXPECT_EQ(c.auth_user, "");
     EXPECT_EQ(c.auth_query, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1");
+    EXPECT_EQ(c.service_name, "pgbouncer");
+    EXPECT_EQ(c.job_name, "pgbouncer");
+    EXPECT_EQ(c.conffile, "pg.ini");
     EXPECT_EQ(c.pool_mode, PoolMode::kSession);
     EXPECT_EQ(c.max_client_conn, 100);
     EXPECT_EQ(c.default_pool_size, 20);
@@ -352,6 +355,115 @@ TEST(ConfigLoader, DefaultsMatchPgBouncer118) {
     EXPECT_EQ(c.max_prepared_statements, 0);
     EXPECT_EQ(c.worker_threads, 0);
     EXPECT_EQ(c.http_listen, "");
+}
+
+// Every [pgbouncer] parameter PgBouncer 1.18 knows (plus the newer ones poolguard takes) is recognised: it
+// either loads without an "unknown parameter" warning or is rejected for its value, never for its name.
+TEST(ConfigLoader, EveryPgBouncerParameterIsKnown) {
+    const char* names[] = {"logfile",
+                           "pidfile",
+                           "listen_addr",
+                           "listen_port",
+                           "unix_socket_dir",
+                           "unix_socket_mode",
+                           "unix_socket_group",
+                           "user",
+                           "pool_mode",
+                           "max_client_conn",
+                           "default_pool_size",
+                           "min_pool_size",
+                           "reserve_pool_size",
+                           "reserve_pool_timeout",
+                           "max_db_connections",
+                           "max_user_connections",
+                           "server_round_robin",
+                           "ignore_startup_parameters",
+                           "disable_pqexec",
+                           "application_name_add_host",
+                           "conffile",
+                           "service_name",
+                           "job_name",
+                           "stats_period",
+                           "auth_type",
+                           "auth_file",
+                           "auth_hba_file",
+                           "auth_user",
+                           "auth_query",
+                           "auth_dbname",
+                           "syslog",
+                           "syslog_ident",
+                           "syslog_facility",
+                           "log_connections",
+                           "log_disconnections",
+                           "log_pooler_errors",
+                           "log_stats",
+                           "verbose",
+                           "admin_users",
+                           "stats_users",
+                           "server_reset_query",
+                           "server_reset_query_always",
+                           "server_check_query",
+                           "server_check_delay",
+                           "server_fast_close",
+                           "server_lifetime",
+                           "server_idle_timeout",
+                           "server_connect_timeout",
+                           "server_login_retry",
+                           "client_login_timeout",
+                           "autodb_idle_timeout",
+                           "dns_max_ttl",
+                           "dns_nxdomain_ttl",
+                           "dns_zone_check_period",
+                           "resolv_conf",
+                           "query_timeout",
+                           "query_wait_timeout",
+                           "cancel_wait_timeout",
+                           "client_idle_timeout",
+                           "idle_transaction_timeout",
+                           "suspend_timeout",
+                           "pkt_buf",
+                           "max_packet_size",
+                           "listen_backlog",
+                           "sbuf_loopcnt",
+                           "so_reuseport",
+                           "tcp_defer_accept",
+                           "tcp_socket_buffer",
+                           "tcp_keepalive",
+                           "tcp_keepcnt",
+                           "tcp_keepidle",
+                           "tcp_keepintvl",
+                           "tcp_user_timeout",
+                           "client_tls_sslmode",
+                           "client_tls_key_file",
+                           "client_tls_cert_file",
+                           "client_tls_ca_file",
+                           "client_tls_protocols",
+                           "client_tls_ciphers",
+                           "client_tls_ecdhcurve",
+                           "client_tls_dheparams",
+                           "server_tls_sslmode",
+                           "server_tls_ca_file",
+                           "server_tls_key_file",
+                           "server_tls_cert_file",
+                           "server_tls_protocols",
+                           "server_tls_ciphers",
+                           "peer_id",
+                           "max_prepared_statements"};
+    for (const char* name : names) {
+        // auth_type=trust keeps the auth_file check out of the way; the tested line comes after it.
+        auto result =
+            parse_config(std::string("[pgbouncer]\nauth_type = trust\n") + name + " = 0\n", "pg.ini");
+        if (result) {
+            for (const auto& w : result->warnings) {
+                EXPECT_EQ(w.message.find("unknown"), std::string::npos) << name << ": " << w.message;
+            }
+        } else {
+            EXPECT_NE(
+                result.error().message.find("pg.ini:3: invalid value '0' for " + std::string(name) + ":"),
+                std::string::npos)
+                << name << ": " << result.error().message;
+        }
+    }
 }
 
 TEST(ConfigLoader, DefaultAuthTypeIsMd5) {
@@ -471,9 +583,16 @@ TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
                               "dns_zone_check_period is accepted"};
     for (int i = 0; i < 11; ++i)
         EXPECT_TRUE(has_warning(loud, expected[i], i + 3)) << expected[i];
-    EXPECT_EQ(loud.warnings.size(), 11u) << all_warnings(loud);
+    ASSERT_EQ(loud.warnings.size(), 11u) << all_warnings(loud);
+    for (int i = 0; i < 11; ++i)
+        EXPECT_EQ(loud.warnings[i].line, i + 3) << "warnings follow the file's order";
     EXPECT_EQ(loud.config.server_tls_sslmode, "verify-full");
     EXPECT_EQ(loud.config.peer_id, 3);
+}
+
+TEST(ConfigLoader, NotImplementedJudgesTheFinalValue) {
+    LoadResult r = load_ok(std::string(kAuth) + "syslog = 1\nsyslog = 0\n");
+    EXPECT_TRUE(r.warnings.empty()) << all_warnings(r);
 }
 
 TEST(ConfigLoader, AuthTypeHbaAndCertWarn) {
@@ -691,6 +810,15 @@ TEST(ConfigLoader, WarningInIncludedFileNamesThatFile) {
     ASSERT_TRUE(result) << result.error().message;
     ASSERT_EQ(result->warnings.size(), 1u);
     EXPECT_EQ(format_warning(result->warnings[0]), part + ":2: unknown parameter 'nope' in [pgbouncer]");
+}
+
+TEST(ConfigLoader, JobNameAndServiceNameAreOneSetting) {
+    const Config a = load_ok(std::string(kAuth) + "job_name = pool1\n").config;
+    EXPECT_EQ(a.service_name, "pool1");
+    EXPECT_EQ(a.job_name, "pool1");
+    const Config b = load_ok(std::string(kAuth) + "service_name = pool2\n").config;
+    EXPECT_EQ(b.service_name, "pool2");
+    EXPECT_EQ(b.job_name, "pool2");
 }
 
 TEST(ConfigLoader, ConffileCanBeSet) {

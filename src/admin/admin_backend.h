@@ -1,0 +1,124 @@
+// Owns the admin console's view of the pooler: row snapshots for SHOW commands and the control verbs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace poolguard::admin {
+
+// One client or server connection, as SHOW CLIENTS / SHOW SERVERS list them (PgBouncer 1.18 columns).
+struct ConnectionRow {
+    std::string type;  // "C" client, "S" server
+    std::string user;
+    std::string database;
+    std::string state;  // client: active | waiting | idle... ; server: active | idle | used | tested | new
+    std::string addr;
+    int port = 0;
+    std::string local_addr;
+    int local_port = 0;
+    int64_t connect_time_unix = 0;  // seconds since epoch
+    int64_t request_time_unix = 0;
+    int64_t wait_us = 0;  // how long a waiting client has waited
+    bool close_needed = false;
+    uint64_t ptr = 0;   // poolguard's connection id
+    uint64_t link = 0;  // id of the linked peer connection, 0 = none
+    uint32_t remote_pid = 0;  // server backend pid (servers); 0 for clients
+    std::string tls;
+    std::string application_name;
+};
+
+struct PoolRow {
+    std::string database;
+    std::string user;
+    int cl_active = 0;
+    int cl_waiting = 0;
+    int sv_active = 0;
+    int sv_idle = 0;
+    int sv_used = 0;  // in clean-up
+    int sv_tested = 0;
+    int sv_login = 0;
+    int64_t maxwait_us = 0;  // longest current wait
+    std::string pool_mode;
+    bool paused = false;
+};
+
+// Totals since start, per database (SHOW STATS / STATS_TOTALS / STATS_AVERAGES).
+struct StatsRow {
+    std::string database;
+    uint64_t xact_count = 0;
+    uint64_t query_count = 0;
+    uint64_t bytes_received = 0;  // from clients
+    uint64_t bytes_sent = 0;      // to clients
+    uint64_t xact_time_us = 0;
+    uint64_t query_time_us = 0;
+    uint64_t wait_time_us = 0;
+};
+
+struct DatabaseRow {
+    std::string name;
+    std::string host;
+    int port = 0;
+    std::string database;
+    std::string force_user;
+    int pool_size = 0;
+    int min_pool_size = 0;
+    int reserve_pool = 0;
+    std::string pool_mode;  // empty = not set per database
+    int max_connections = 0;
+    int current_connections = 0;
+    bool paused = false;
+    bool disabled = false;
+};
+
+struct UserRow {
+    std::string name;
+    std::string pool_mode;  // empty = not set per user
+    int max_user_connections = 0;
+    int current_connections = 0;
+};
+
+// What the admin console can read and do. The session layer implements it; the console never touches pools
+// or sessions directly.
+class AdminBackend {
+public:
+    virtual ~AdminBackend() = default;
+
+    virtual std::vector<PoolRow> pools() = 0;
+    virtual std::vector<ConnectionRow> clients() = 0;
+    virtual std::vector<ConnectionRow> servers() = 0;
+    virtual std::vector<StatsRow> stats_totals() = 0;
+    // Per-second averages over the last stats_period, per database (same shape as totals).
+    virtual std::vector<StatsRow> stats_averages() = 0;
+    virtual std::vector<DatabaseRow> databases() = 0;
+    virtual std::vector<UserRow> users() = 0;
+    // Every configuration parameter: key, current value, default value, whether it can change at run time.
+    struct ConfigRow {
+        std::string key, value, default_value;
+        bool changeable = true;
+    };
+    virtual std::vector<ConfigRow> config_rows() = 0;
+    // SHOW LISTS: name -> count (databases, users, pools, free_clients, used_clients, login_clients, ...).
+    virtual std::vector<std::pair<std::string, int64_t>> lists() = 0;
+    virtual std::string version() = 0;  // e.g. "poolguard 0.1.0 (PgBouncer 1.18 compatible)"
+    // SHOW STATE: active, paused, suspended.
+    virtual std::vector<std::pair<std::string, std::string>> state() = 0;
+
+    // Control verbs. `database` empty = all databases. Errors carry a SQLSTATE and a message for the admin.
+    virtual Status set(const std::string& key, const std::string& value) = 0;
+    virtual Status pause(const std::string& database) = 0;
+    virtual Status resume(const std::string& database) = 0;
+    virtual Status disable(const std::string& database) = 0;
+    virtual Status enable(const std::string& database) = 0;
+    virtual Status reload() = 0;
+    virtual Status kill(const std::string& database) = 0;
+    virtual Status kill_client(uint64_t client_id) = 0;
+    virtual Status reconnect(const std::string& database) = 0;
+    virtual Status wait_close(const std::string& database) = 0;
+    virtual Status shutdown() = 0;
+};
+
+}  // namespace poolguard::admin

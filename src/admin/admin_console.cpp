@@ -1,0 +1,554 @@
+// Owns the admin console's command language: dispatch, privileges and PgBouncer 1.18-shaped result sets.
+#include "admin/admin_console.h"
+
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <ctime>
+#include <exception>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "admin/admin_command.h"
+#include "protocol/pg/messages.h"
+
+namespace poolguard::admin {
+
+namespace {
+
+namespace pg = protocol::pg;
+
+using Value = std::optional<std::string>;
+using Row = std::vector<Value>;
+using Columns = std::vector<std::string>;
+
+// ---- column lists: each starts with exactly PgBouncer 1.18's columns, in order; poolguard extras follow.
+// Source: PgBouncer's doc/usage.md and admin behaviour as of 1.18, i.e. without the columns later releases
+// added (replication, load_balance_hosts, server_lifetime, prepared_statements, *_server_assignment_count,
+// ...) and with reserve_pool not yet renamed reserve_pool_size.
+
+const Columns kPoolColumns = {
+    "database",
+    "user",
+    "cl_active",
+    "cl_waiting",
+    "cl_active_cancel_req",
+    "cl_waiting_cancel_req",
+    "sv_active",
+    "sv_active_cancel",
+    "sv_being_canceled",
+    "sv_idle",
+    "sv_used",
+    "sv_tested",
+    "sv_login",
+    "maxwait",
+    "maxwait_us",
+    "pool_mode",
+    "paused",  // poolguard: 1 when the pool's database is paused
+};
+
+const Columns kConnectionColumns = {
+    "type",         "user",       "database",     "state",        "addr", "port",
+    "local_addr",   "local_port", "connect_time", "request_time", "wait", "wait_us",
+    "close_needed", "ptr",        "link",         "remote_pid",   "tls",  "application_name",
+    "id",  // poolguard: the connection id in decimal (what KILL_CLIENT takes; ptr shows it in hex)
+};
+
+const Columns kStatsColumns = {
+    "database",        "total_xact_count", "total_query_count", "total_received", "total_sent",
+    "total_xact_time", "total_query_time", "total_wait_time",   "avg_xact_count", "avg_query_count",
+    "avg_recv",        "avg_sent",         "avg_xact_time",     "avg_query_time", "avg_wait_time",
+};
+
+// SHOW STATS_TOTALS and SHOW STATS_AVERAGES use the same names.
+const Columns kStatsSubsetColumns = {
+    "database",   "xact_count", "query_count", "bytes_received",
+    "bytes_sent", "xact_time",  "query_time",  "wait_time",
+};
+
+const Columns kDatabaseColumns = {
+    "name",          "host",         "port",      "database",        "force_user",          "pool_size",
+    "min_pool_size", "reserve_pool", "pool_mode", "max_connections", "current_connections", "paused",
+    "disabled",
+};
+
+const Columns kUserColumns = {
+    "name", "pool_mode", "max_user_connections",
+    "current_connections",  // poolguard (PgBouncer 1.23 shows them with these names)
+};
+
+// Session parameters some drivers SHOW or SET right after connecting; the console answers them with fixed
+// values (SHOW) or a "SET ignored" notice (SET), for every user, as PgBouncer does.
+struct FakeParam {
+    std::string_view name;
+    std::string_view value;
+};
+constexpr FakeParam kFakeParams[] = {
+    {"client_encoding", "UTF-8"},
+    {"default_transaction_isolation", "read committed"},
+    {"standard_conforming_strings", "on"},
+    {"datestyle", "ISO"},
+    {"timezone", "GMT"},
+    {"extra_float_digits", "2"},
+};
+
+const FakeParam* find_fake_param(std::string_view name) {
+    for (const auto& p : kFakeParams) {
+        if (name.size() != p.name.size()) continue;
+        bool same = true;
+        for (size_t i = 0; i < name.size() && same; ++i)
+            same = std::tolower(static_cast<unsigned char>(name[i])) == p.name[i];
+        if (same) return &p;
+    }
+    return nullptr;
+}
+
+constexpr std::string_view kHelpDetail =
+    "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|LISTS|STATE"
+    "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
+    "\n\tSET key = arg"
+    "\n\tRELOAD"
+    "\n\tPAUSE [<db>]"
+    "\n\tRESUME [<db>]"
+    "\n\tDISABLE <db>"
+    "\n\tENABLE <db>"
+    "\n\tRECONNECT [<db>]"
+    "\n\tKILL <db>"
+    "\n\tKILL_CLIENT <id>"
+    "\n\tWAIT_CLOSE [<db>]"
+    "\n\tSHUTDOWN";
+
+// ---- value formatting ----
+
+Value num(int64_t v) {
+    return std::to_string(v);
+}
+Value unum(uint64_t v) {
+    return std::to_string(v);
+}
+Value flag(bool v) {
+    return std::string(v ? "1" : "0");
+}
+Value text(const std::string& s) {
+    return s;
+}
+Value text_or_null(const std::string& s) {
+    return s.empty() ? Value{} : Value{s};
+}
+
+// "YYYY-MM-DD HH:MM:SS UTC"; the bare number when the time cannot be represented.
+std::string format_time(int64_t unix_seconds) {
+    const auto t = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    char buf[64];
+    if (static_cast<int64_t>(t) != unix_seconds || gmtime_r(&t, &tm) == nullptr ||
+        std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        return std::to_string(unix_seconds);
+    return buf;
+}
+
+std::string hex_id(uint64_t id) {
+    char buf[2 + 16];
+    buf[0] = '0';
+    buf[1] = 'x';
+    auto [end, ec] = std::to_chars(buf + 2, buf + sizeof buf, id, 16);
+    (void)ec;  // 16 hex digits always fit
+    return std::string(buf, end);
+}
+
+// Whole seconds and the microsecond remainder, as PgBouncer's maxwait/maxwait_us and wait/wait_us.
+Value wait_seconds(int64_t us) {
+    return num(us > 0 ? us / 1000000 : 0);
+}
+Value wait_micros(int64_t us) {
+    return num(us > 0 ? us % 1000000 : 0);
+}
+
+// ---- execution context ----
+
+struct Ctx {
+    AdminBackend& backend;
+    bool can_modify;
+    std::string& out;
+
+    // Appends an ErrorResponse; returns false so handlers can `return error(...)` to stop the query.
+    bool error(std::string_view sqlstate, std::string_view message) const {
+        pg::append_error(out,
+                         pg::ErrorFields{"ERROR", std::string(sqlstate), excerpt(message, 1000), {}, {}});
+        return false;
+    }
+
+    bool invalid_command(const AdminCommand& cmd) const {
+        return error(sqlstate::kSyntaxError, "invalid command '" + excerpt(cmd.text) + "', use SHOW HELP;");
+    }
+
+    bool require_admin() const {
+        return can_modify || error(sqlstate::kInsufficientPrivilege, "admin access needed");
+    }
+
+    // CommandComplete `tag` when `st` is ok, else the backend's error.
+    bool finish(const Status& st, std::string_view tag) const {
+        if (!st) {
+            const Error& e = st.error();
+            return error(e.sqlstate.empty() ? sqlstate::kProtocolViolation : e.sqlstate,
+                         e.message.empty() ? std::string(tag) + " failed" : e.message);
+        }
+        pg::append_command_complete(out, tag);
+        return true;
+    }
+
+    void result_set(const Columns& columns, const std::vector<Row>& rows) const {
+        pg::append_row_description(out, columns);
+        for (const Row& r : rows)
+            pg::append_data_row(out, r);
+        pg::append_command_complete(out, "SHOW");
+    }
+};
+
+// ---- SHOW ----
+
+bool show_pools(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const PoolRow& p : c.backend.pools()) {
+        rows.push_back({text(p.database), text(p.user), num(p.cl_active), num(p.cl_waiting),
+                        num(0) /* cl_active_cancel_req */, num(0) /* cl_waiting_cancel_req */,
+                        num(p.sv_active), num(0) /* sv_active_cancel */, num(0) /* sv_being_canceled */,
+                        num(p.sv_idle), num(p.sv_used), num(p.sv_tested), num(p.sv_login),
+                        wait_seconds(p.maxwait_us), wait_micros(p.maxwait_us), text(p.pool_mode),
+                        flag(p.paused)});
+    }
+    c.result_set(kPoolColumns, rows);
+    return true;
+}
+
+bool show_connections(const Ctx& c, const std::vector<ConnectionRow>& conns) {
+    std::vector<Row> rows;
+    for (const ConnectionRow& k : conns) {
+        rows.push_back({text(k.type), text(k.user.empty() ? "(nouser)" : k.user),
+                        text(k.database.empty() ? "(nodb)" : k.database), text(k.state), text(k.addr),
+                        num(k.port), text(k.local_addr), num(k.local_port), format_time(k.connect_time_unix),
+                        format_time(k.request_time_unix), wait_seconds(k.wait_us), wait_micros(k.wait_us),
+                        flag(k.close_needed), hex_id(k.ptr), k.link ? hex_id(k.link) : std::string(),
+                        unum(k.remote_pid), text(k.tls), text(k.application_name), unum(k.ptr)});
+    }
+    c.result_set(kConnectionColumns, rows);
+    return true;
+}
+
+// Interpretation of AdminBackend::stats_averages(): each field of its rows is a per-second rate over the last
+// stats_period (delta / period seconds), the time fields included (microseconds spent per second). From that:
+//   avg_xact_count / avg_query_count / avg_recv / avg_sent = the rates themselves (per second, PgBouncer's);
+//   avg_xact_time  = xact_time rate / xact_count rate   = delta xact_time / delta xacts
+//                    (PgBouncer: average transaction duration in microseconds; 0 when no transaction);
+//   avg_query_time = likewise per query;
+//   avg_wait_time  = the wait_time rate (PgBouncer 1.18: microseconds of client waiting per second).
+struct Averages {
+    uint64_t xact_count = 0, query_count = 0, recv = 0, sent = 0, xact_time = 0, query_time = 0,
+             wait_time = 0;
+};
+
+Averages averages_of(const StatsRow& rate) {
+    Averages a;
+    a.xact_count = rate.xact_count;
+    a.query_count = rate.query_count;
+    a.recv = rate.bytes_received;
+    a.sent = rate.bytes_sent;
+    a.xact_time = rate.xact_count ? rate.xact_time_us / rate.xact_count : 0;
+    a.query_time = rate.query_count ? rate.query_time_us / rate.query_count : 0;
+    a.wait_time = rate.wait_time_us;
+    return a;
+}
+
+std::map<std::string, Averages> averages_by_database(AdminBackend& backend) {
+    std::map<std::string, Averages> out;
+    for (const StatsRow& r : backend.stats_averages())
+        out[r.database] = averages_of(r);
+    return out;
+}
+
+bool show_stats(const Ctx& c) {
+    const auto avgs = averages_by_database(c.backend);
+    std::vector<Row> rows;
+    for (const StatsRow& t : c.backend.stats_totals()) {
+        const auto it = avgs.find(t.database);
+        const Averages a = it == avgs.end() ? Averages{} : it->second;
+        rows.push_back({text(t.database), unum(t.xact_count), unum(t.query_count), unum(t.bytes_received),
+                        unum(t.bytes_sent), unum(t.xact_time_us), unum(t.query_time_us), unum(t.wait_time_us),
+                        unum(a.xact_count), unum(a.query_count), unum(a.recv), unum(a.sent),
+                        unum(a.xact_time), unum(a.query_time), unum(a.wait_time)});
+    }
+    c.result_set(kStatsColumns, rows);
+    return true;
+}
+
+bool show_stats_totals(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const StatsRow& t : c.backend.stats_totals()) {
+        rows.push_back({text(t.database), unum(t.xact_count), unum(t.query_count), unum(t.bytes_received),
+                        unum(t.bytes_sent), unum(t.xact_time_us), unum(t.query_time_us),
+                        unum(t.wait_time_us)});
+    }
+    c.result_set(kStatsSubsetColumns, rows);
+    return true;
+}
+
+bool show_stats_averages(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const StatsRow& r : c.backend.stats_averages()) {
+        const Averages a = averages_of(r);
+        rows.push_back({text(r.database), unum(a.xact_count), unum(a.query_count), unum(a.recv), unum(a.sent),
+                        unum(a.xact_time), unum(a.query_time), unum(a.wait_time)});
+    }
+    c.result_set(kStatsSubsetColumns, rows);
+    return true;
+}
+
+// SHOW TOTALS: SHOW STATS summed over every database, one (name, value) row per figure.
+bool show_totals(const Ctx& c) {
+    StatsRow total, rate;
+    for (const StatsRow& t : c.backend.stats_totals()) {
+        total.xact_count += t.xact_count;
+        total.query_count += t.query_count;
+        total.bytes_received += t.bytes_received;
+        total.bytes_sent += t.bytes_sent;
+        total.xact_time_us += t.xact_time_us;
+        total.query_time_us += t.query_time_us;
+        total.wait_time_us += t.wait_time_us;
+    }
+    for (const StatsRow& r : c.backend.stats_averages()) {
+        rate.xact_count += r.xact_count;
+        rate.query_count += r.query_count;
+        rate.bytes_received += r.bytes_received;
+        rate.bytes_sent += r.bytes_sent;
+        rate.xact_time_us += r.xact_time_us;
+        rate.query_time_us += r.query_time_us;
+        rate.wait_time_us += r.wait_time_us;
+    }
+    const Averages a = averages_of(rate);
+    const std::vector<std::pair<const char*, uint64_t>> figures = {
+        {"total_xact_count", total.xact_count},
+        {"total_query_count", total.query_count},
+        {"total_received", total.bytes_received},
+        {"total_sent", total.bytes_sent},
+        {"total_xact_time", total.xact_time_us},
+        {"total_query_time", total.query_time_us},
+        {"total_wait_time", total.wait_time_us},
+        {"avg_xact_count", a.xact_count},
+        {"avg_query_count", a.query_count},
+        {"avg_recv", a.recv},
+        {"avg_sent", a.sent},
+        {"avg_xact_time", a.xact_time},
+        {"avg_query_time", a.query_time},
+        {"avg_wait_time", a.wait_time},
+    };
+    std::vector<Row> rows;
+    for (const auto& [name, value] : figures)
+        rows.push_back({std::string(name), unum(value)});
+    c.result_set({"name", "value"}, rows);
+    return true;
+}
+
+bool show_databases(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const DatabaseRow& d : c.backend.databases()) {
+        rows.push_back({text(d.name), text_or_null(d.host), num(d.port), text(d.database),
+                        text_or_null(d.force_user), num(d.pool_size), num(d.min_pool_size),
+                        num(d.reserve_pool), text_or_null(d.pool_mode), num(d.max_connections),
+                        num(d.current_connections), flag(d.paused), flag(d.disabled)});
+    }
+    c.result_set(kDatabaseColumns, rows);
+    return true;
+}
+
+bool show_users(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const UserRow& u : c.backend.users())
+        rows.push_back({text(u.name), text_or_null(u.pool_mode), num(u.max_user_connections),
+                        num(u.current_connections)});
+    c.result_set(kUserColumns, rows);
+    return true;
+}
+
+bool show_config(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const AdminBackend::ConfigRow& r : c.backend.config_rows())
+        rows.push_back(
+            {text(r.key), text(r.value), text(r.default_value), std::string(r.changeable ? "yes" : "no")});
+    c.result_set({"key", "value", "default", "changeable"}, rows);
+    return true;
+}
+
+bool show_lists(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const auto& [name, items] : c.backend.lists())
+        rows.push_back({text(name), num(items)});
+    c.result_set({"list", "items"}, rows);
+    return true;
+}
+
+bool show_version(const Ctx& c) {
+    c.result_set({"version"}, {{c.backend.version()}});
+    return true;
+}
+
+bool show_state(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const auto& [key, value] : c.backend.state())
+        rows.push_back({text(key), text(value)});
+    c.result_set({"key", "value"}, rows);
+    return true;
+}
+
+bool show_help(const Ctx& c) {
+    pg::append_error(c.out, pg::ErrorFields{"NOTICE", "00000", "Console usage", std::string(kHelpDetail), {}},
+                     'N');
+    pg::append_command_complete(c.out, "SHOW");
+    return true;
+}
+
+bool run_show(const Ctx& c, const AdminCommand& cmd) {
+    if (!cmd.arg) return c.invalid_command(cmd);
+    if (const FakeParam* p = find_fake_param(*cmd.arg)) {
+        c.result_set({std::string(p->name)}, {{std::string(p->value)}});
+        return true;
+    }
+    std::string what = *cmd.arg;
+    for (char& ch : what)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+
+    if (what == "help") return show_help(c);
+    if (what == "pools") return show_pools(c);
+    if (what == "clients") return show_connections(c, c.backend.clients());
+    if (what == "servers") return show_connections(c, c.backend.servers());
+    if (what == "stats") return show_stats(c);
+    if (what == "stats_totals") return show_stats_totals(c);
+    if (what == "stats_averages") return show_stats_averages(c);
+    if (what == "totals") return show_totals(c);
+    if (what == "databases") return show_databases(c);
+    if (what == "users") return show_users(c);
+    if (what == "config") return show_config(c);
+    if (what == "lists") return show_lists(c);
+    if (what == "version") return show_version(c);
+    if (what == "state") return show_state(c);
+    if (what == "fds" || what == "sockets" || what == "active_sockets" || what == "mem" ||
+        what == "dns_hosts" || what == "dns_zones" || what == "peers" || what == "peer_pools")
+        return c.error(sqlstate::kFeatureNotSupported,
+                       "SHOW " + excerpt(what) + " is not supported by poolguard");
+    return c.invalid_command(cmd);
+}
+
+// ---- SET and the control verbs ----
+
+bool run_set(const Ctx& c, const AdminCommand& cmd) {
+    if (find_fake_param(cmd.set_key)) {
+        pg::append_notice(c.out, "SET ignored");
+        pg::append_command_complete(c.out, "SET");
+        return true;
+    }
+    if (!c.require_admin()) return false;
+    return c.finish(c.backend.set(cmd.set_key, cmd.set_value), "SET " + cmd.set_key + "=" + cmd.set_value);
+}
+
+// KILL_CLIENT's argument: the id in decimal (SHOW CLIENTS' id) or in hex with 0x (SHOW CLIENTS' ptr).
+std::optional<uint64_t> parse_client_id(std::string_view s) {
+    int base = 10;
+    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        s.remove_prefix(2);
+        base = 16;
+    }
+    uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+enum class ArgRule { kNone, kOptional, kRequired };
+
+struct Verb {
+    std::string_view name;
+    ArgRule arg;
+    Status (*call)(AdminBackend&, const std::string& arg);
+};
+
+const Verb kVerbs[] = {
+    {"pause", ArgRule::kOptional, [](AdminBackend& b, const std::string& a) { return b.pause(a); }},
+    {"resume", ArgRule::kOptional, [](AdminBackend& b, const std::string& a) { return b.resume(a); }},
+    {"disable", ArgRule::kRequired, [](AdminBackend& b, const std::string& a) { return b.disable(a); }},
+    {"enable", ArgRule::kRequired, [](AdminBackend& b, const std::string& a) { return b.enable(a); }},
+    {"reload", ArgRule::kNone, [](AdminBackend& b, const std::string&) { return b.reload(); }},
+    {"kill", ArgRule::kRequired, [](AdminBackend& b, const std::string& a) { return b.kill(a); }},
+    {"reconnect", ArgRule::kOptional, [](AdminBackend& b, const std::string& a) { return b.reconnect(a); }},
+    {"wait_close", ArgRule::kOptional, [](AdminBackend& b, const std::string& a) { return b.wait_close(a); }},
+    {"shutdown", ArgRule::kNone, [](AdminBackend& b, const std::string&) { return b.shutdown(); }},
+};
+
+bool run_command(const Ctx& c, const AdminCommand& cmd) {
+    if (cmd.verb == "show" || cmd.verb == "select") return run_show(c, cmd);
+    if (cmd.verb == "set") return run_set(c, cmd);
+
+    auto invalid = [&] { return c.invalid_command(cmd); };
+    std::string tag = cmd.verb;
+    for (char& ch : tag)
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+
+    if (cmd.verb == "kill_client") {
+        if (!cmd.arg) return invalid();
+        if (!c.require_admin()) return false;
+        const auto id = parse_client_id(*cmd.arg);
+        if (!id) return c.error(sqlstate::kSyntaxError, "invalid client pointer supplied");
+        return c.finish(c.backend.kill_client(*id), tag);
+    }
+    if (cmd.verb == "suspend") {
+        if (cmd.arg) return invalid();
+        if (!c.require_admin()) return false;
+        return c.error(sqlstate::kFeatureNotSupported, "SUSPEND is not supported by poolguard");
+    }
+    for (const Verb& v : kVerbs) {
+        if (v.name != cmd.verb) continue;
+        if (v.arg == ArgRule::kNone && cmd.arg) return invalid();
+        if (!c.require_admin()) return false;
+        if (v.arg == ArgRule::kRequired && !cmd.arg)
+            return c.error(sqlstate::kSyntaxError, "a database is required");
+        return c.finish(v.call(c.backend, cmd.arg.value_or(std::string())), tag);
+    }
+    return invalid();
+}
+
+}  // namespace
+
+AdminConsole::AdminConsole(AdminBackend& backend, bool can_modify)
+    : backend_(backend), can_modify_(can_modify) {}
+
+void AdminConsole::execute(std::string_view sql, std::string& out) {
+    // A Query's text is a C string: nothing after a NUL belongs to it.
+    if (const size_t nul = sql.find('\0'); nul != std::string_view::npos) sql = sql.substr(0, nul);
+
+    const Ctx ctx{backend_, can_modify_, out};
+    const std::vector<std::string_view> statements = split_statements(sql);
+    if (statements.empty()) {
+        pg::append_empty_query(out);
+        return;
+    }
+    for (const std::string_view stmt : statements) {
+        // A command that throws (only the backend can) may have written part of a result set: drop it.
+        const size_t mark = out.size();
+        bool ok = false;
+        try {
+            auto cmd = parse_command(stmt);
+            ok = cmd ? run_command(ctx, *cmd) : ctx.error(cmd.error().sqlstate, cmd.error().message);
+        } catch (const std::exception& e) {
+            out.resize(mark);
+            ok = ctx.error(sqlstate::kInternalError, std::string("internal error: ") + e.what());
+        } catch (...) {
+            out.resize(mark);
+            ok = ctx.error(sqlstate::kInternalError, "internal error");
+        }
+        if (!ok) return;
+    }
+}
+
+}  // namespace poolguard::admin

@@ -1,0 +1,46 @@
+// Owns the admin console's command language (SHOW / SET / PAUSE / ...), sans-I/O, as PgBouncer 1.18's.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "admin/admin_backend.h"
+
+namespace poolguard::admin {
+
+// Runs the commands an admin or stats user sends to the virtual database `pgbouncer`, turning each Query
+// message's text into complete backend response messages. It never does I/O and never touches pools or
+// sessions itself: everything it shows or changes goes through the AdminBackend.
+//
+// Language (keywords case-insensitive, extra whitespace and a trailing ';' allowed, several commands may be
+// separated by ';'):
+//   SHOW HELP|POOLS|CLIENTS|SERVERS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|DATABASES|USERS|CONFIG|LISTS
+//        |VERSION|STATE                     (SELECT is accepted as a synonym of SHOW, as PgBouncer does)
+//   SHOW client_encoding|datestyle|...       fixed values for drivers that probe them
+//   SET key = value | SET key TO value       value: a bare word or a 'quoted string' ('' = one quote)
+//   PAUSE [db]  RESUME [db]  DISABLE db  ENABLE db  RELOAD  KILL db  KILL_CLIENT id  RECONNECT [db]
+//   WAIT_CLOSE [db]  SHUTDOWN
+// A database name may be written as a "double-quoted identifier" ("" = one quote); a bare one keeps its case.
+//
+// Every command answers RowDescription + DataRow* + CommandComplete (tag "SHOW" for every SHOW; the verb in
+// upper case for control commands, "SET key=value" for SET, as PgBouncer), or an ErrorResponse, after which
+// the rest of the query is skipped. Errors: 42601 for a command the console does not understand, 42501 when a
+// stats user tries anything but SHOW, 0A000 for PgBouncer commands poolguard does not implement, and the
+// backend's own SQLSTATE (08P01 when it gives none) when a control verb fails.
+class AdminConsole {
+  public:
+    // `can_modify`: true for admin_users (every command); false for stats_users (SHOW only).
+    AdminConsole(AdminBackend& backend, bool can_modify);
+
+    // Executes the text of one simple Query message, appending the complete response messages to `out`, but
+    // not the final ReadyForQuery (the session adds it). An empty query (nothing but whitespace and ';')
+    // answers EmptyQueryResponse. Never throws for any input; an exception from the backend becomes an
+    // ErrorResponse (XX000).
+    void execute(std::string_view sql, std::string& out);
+
+  private:
+    AdminBackend& backend_;
+    bool can_modify_;
+};
+
+}  // namespace poolguard::admin

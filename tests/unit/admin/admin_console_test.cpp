@@ -1,0 +1,703 @@
+// Tests the admin console (admin/admin_console): PgBouncer 1.18 column lists, value formats, privileges,
+// parsing.
+#include "admin/admin_console.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace poolguard::admin {
+namespace {
+
+using Value = std::optional<std::string>;
+using Row = std::vector<Value>;
+
+// ---- a tiny decoder for the backend messages the console writes ----
+
+uint32_t be32(std::string_view s, size_t at) {
+    return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
+           (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
+}
+uint16_t be16(std::string_view s, size_t at) {
+    return uint16_t((uint8_t(s[at]) << 8) | uint8_t(s[at + 1]));
+}
+
+struct Msg {
+    char type;
+    std::string body;
+};
+
+// Splits `out` into typed frames; a malformed frame fails the test.
+std::vector<Msg> frames(const std::string& out) {
+    std::vector<Msg> msgs;
+    size_t i = 0;
+    while (i < out.size()) {
+        EXPECT_GE(out.size() - i, 5u) << "truncated frame header";
+        if (out.size() - i < 5) break;
+        const uint32_t len = be32(out, i + 1);
+        EXPECT_GE(len, 4u);
+        EXPECT_LE(len, out.size() - i - 1) << "frame runs past the end";
+        if (len < 4 || len > out.size() - i - 1) break;
+        msgs.push_back({out[i], out.substr(i + 5, len - 4)});
+        i += 1 + len;
+    }
+    return msgs;
+}
+
+std::string cstr(const std::string& b, size_t& at) {
+    const size_t end = b.find('\0', at);
+    EXPECT_NE(end, std::string::npos);
+    std::string s = b.substr(at, end - at);
+    at = end + 1;
+    return s;
+}
+
+struct Fields {
+    std::string severity, code, message, detail;
+};
+
+Fields parse_fields(const std::string& b) {
+    Fields f;
+    size_t at = 0;
+    while (at < b.size() && b[at] != '\0') {
+        const char code = b[at++];
+        const std::string v = cstr(b, at);
+        if (code == 'S') f.severity = v;
+        if (code == 'C') f.code = v;
+        if (code == 'M') f.message = v;
+        if (code == 'D') f.detail = v;
+    }
+    return f;
+}
+
+// What one command answered.
+struct Reply {
+    std::vector<std::string> columns;
+    std::vector<Row> rows;
+    std::vector<Fields> notices;
+    std::string tag;
+    std::optional<Fields> error;
+    bool empty_query = false;
+};
+
+std::vector<Reply> replies(const std::string& out) {
+    std::vector<Reply> rs;
+    Reply cur;
+    for (const Msg& m : frames(out)) {
+        const std::string& b = m.body;
+        switch (m.type) {
+            case 'T': {
+                const uint16_t n = be16(b, 0);
+                size_t at = 2;
+                for (uint16_t k = 0; k < n; ++k) {
+                    cur.columns.push_back(cstr(b, at));
+                    EXPECT_EQ(be32(b, at + 6), 25u) << "column type should be text";
+                    at += 18;
+                }
+                EXPECT_EQ(at, b.size());
+                break;
+            }
+            case 'D': {
+                const uint16_t n = be16(b, 0);
+                EXPECT_EQ(n, cur.columns.size()) << "DataRow width differs from RowDescription";
+                size_t at = 2;
+                Row row;
+                for (uint16_t k = 0; k < n; ++k) {
+                    const uint32_t len = be32(b, at);
+                    at += 4;
+                    if (len == 0xffffffffu) {
+                        row.push_back(std::nullopt);
+                    } else {
+                        row.push_back(b.substr(at, len));
+                        at += len;
+                    }
+                }
+                EXPECT_EQ(at, b.size());
+                cur.rows.push_back(std::move(row));
+                break;
+            }
+            case 'N':
+                cur.notices.push_back(parse_fields(b));
+                break;
+            case 'C':
+                cur.tag = b.substr(0, b.find('\0'));
+                rs.push_back(std::move(cur));
+                cur = {};
+                break;
+            case 'E':
+                cur.error = parse_fields(b);
+                rs.push_back(std::move(cur));
+                cur = {};
+                break;
+            case 'I':
+                cur.empty_query = true;
+                EXPECT_TRUE(b.empty());
+                rs.push_back(std::move(cur));
+                cur = {};
+                break;
+            default:
+                ADD_FAILURE() << "unexpected message type " << m.type;
+        }
+    }
+    EXPECT_TRUE(cur.columns.empty() && cur.rows.empty() && cur.notices.empty()) << "unterminated reply";
+    return rs;
+}
+
+// ---- a hand-written fake backend: canned rows, recorded control calls ----
+
+class FakeBackend : public AdminBackend {
+  public:
+    std::vector<PoolRow> pool_rows;
+    std::vector<ConnectionRow> client_rows, server_rows;
+    std::vector<StatsRow> totals, averages;
+    std::vector<DatabaseRow> database_rows;
+    std::vector<UserRow> user_rows;
+    std::vector<ConfigRow> config;
+    std::vector<std::pair<std::string, int64_t>> list_rows;
+    std::vector<std::pair<std::string, std::string>> state_rows;
+    std::string version_text = "poolguard 0.1.0";
+
+    std::vector<std::string> calls;  // "pause(db)", "set(k,v)", ...
+    std::optional<Error> fail_with;  // returned by every control verb when set
+    bool throw_on_show = false;
+
+    std::vector<PoolRow> pools() override { return maybe_throw(pool_rows); }
+    std::vector<ConnectionRow> clients() override { return maybe_throw(client_rows); }
+    std::vector<ConnectionRow> servers() override { return maybe_throw(server_rows); }
+    std::vector<StatsRow> stats_totals() override { return maybe_throw(totals); }
+    std::vector<StatsRow> stats_averages() override { return maybe_throw(averages); }
+    std::vector<DatabaseRow> databases() override { return maybe_throw(database_rows); }
+    std::vector<UserRow> users() override { return maybe_throw(user_rows); }
+    std::vector<ConfigRow> config_rows() override { return maybe_throw(config); }
+    std::vector<std::pair<std::string, int64_t>> lists() override { return maybe_throw(list_rows); }
+    std::string version() override { return maybe_throw(version_text); }
+    std::vector<std::pair<std::string, std::string>> state() override { return maybe_throw(state_rows); }
+
+    Status set(const std::string& k, const std::string& v) override {
+        return record("set(" + k + "," + v + ")");
+    }
+    Status pause(const std::string& db) override { return record("pause(" + db + ")"); }
+    Status resume(const std::string& db) override { return record("resume(" + db + ")"); }
+    Status disable(const std::string& db) override { return record("disable(" + db + ")"); }
+    Status enable(const std::string& db) override { return record("enable(" + db + ")"); }
+    Status reload() override { return record("reload()"); }
+    Status kill(const std::string& db) override { return record("kill(" + db + ")"); }
+    Status kill_client(uint64_t id) override { return record("kill_client(" + std::to_string(id) + ")"); }
+    Status reconnect(const std::string& db) override { return record("reconnect(" + db + ")"); }
+    Status wait_close(const std::string& db) override { return record("wait_close(" + db + ")"); }
+    Status shutdown() override { return record("shutdown()"); }
+
+  private:
+    template <typename T>
+    T maybe_throw(const T& v) {
+        if (throw_on_show) throw std::runtime_error("backend exploded");
+        return v;
+    }
+    Status record(std::string call) {
+        calls.push_back(std::move(call));
+        if (fail_with) return std::unexpected(*fail_with);
+        return {};
+    }
+};
+
+class AdminConsoleTest : public ::testing::Test {
+  protected:
+    FakeBackend backend;
+
+    std::vector<Reply> run(std::string_view sql, bool can_modify = true) {
+        AdminConsole console(backend, can_modify);
+        std::string out;
+        console.execute(sql, out);
+        return replies(out);
+    }
+
+    // Runs one command that must succeed with a result set.
+    Reply show(std::string_view sql, bool can_modify = true) {
+        auto rs = run(sql, can_modify);
+        EXPECT_EQ(rs.size(), 1u) << sql;
+        if (rs.empty()) return {};
+        EXPECT_FALSE(rs[0].error) << sql << ": " << rs[0].error->message;
+        EXPECT_EQ(rs[0].tag, "SHOW") << sql;
+        return rs[0];
+    }
+
+    // Runs one command that must fail; returns the error.
+    Fields error_of(std::string_view sql, bool can_modify = true) {
+        auto rs = run(sql, can_modify);
+        EXPECT_EQ(rs.size(), 1u) << sql;
+        if (rs.empty() || !rs.back().error) {
+            ADD_FAILURE() << sql << " did not fail";
+            return {};
+        }
+        EXPECT_TRUE(rs.back().columns.empty());
+        return *rs.back().error;
+    }
+};
+
+// `cols` starts with `prefix`.
+void expect_prefix(const std::vector<std::string>& cols, const std::vector<std::string>& prefix,
+                   std::string_view what) {
+    ASSERT_GE(cols.size(), prefix.size()) << what;
+    EXPECT_EQ(std::vector<std::string>(cols.begin(), cols.begin() + prefix.size()), prefix) << what;
+}
+
+// Value of column `name` in row `r` of `reply`.
+Value cell(const Reply& reply, size_t r, std::string_view name) {
+    for (size_t i = 0; i < reply.columns.size(); ++i)
+        if (reply.columns[i] == name) return reply.rows.at(r).at(i);
+    ADD_FAILURE() << "no column " << name;
+    return std::nullopt;
+}
+
+// ---- column lists ----
+
+const std::vector<std::string> kConnectionCols = {
+    "type",         "user",       "database",     "state",        "addr", "port",
+    "local_addr",   "local_port", "connect_time", "request_time", "wait", "wait_us",
+    "close_needed", "ptr",        "link",         "remote_pid",   "tls",  "application_name"};
+
+TEST_F(AdminConsoleTest, EveryShowStartsWithPgBouncer118Columns) {
+    expect_prefix(show("SHOW POOLS").columns,
+                  {"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
+                   "cl_waiting_cancel_req", "sv_active", "sv_active_cancel", "sv_being_canceled", "sv_idle",
+                   "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode"},
+                  "pools");
+    expect_prefix(show("SHOW CLIENTS").columns, kConnectionCols, "clients");
+    expect_prefix(show("SHOW SERVERS").columns, kConnectionCols, "servers");
+    expect_prefix(
+        show("SHOW STATS").columns,
+        {"database", "total_xact_count", "total_query_count", "total_received", "total_sent",
+         "total_xact_time", "total_query_time", "total_wait_time", "avg_xact_count", "avg_query_count",
+         "avg_recv", "avg_sent", "avg_xact_time", "avg_query_time", "avg_wait_time"},
+        "stats");
+    const std::vector<std::string> subset = {"database",   "xact_count", "query_count", "bytes_received",
+                                             "bytes_sent", "xact_time",  "query_time",  "wait_time"};
+    expect_prefix(show("SHOW STATS_TOTALS").columns, subset, "stats_totals");
+    expect_prefix(show("SHOW STATS_AVERAGES").columns, subset, "stats_averages");
+    expect_prefix(
+        show("SHOW DATABASES").columns,
+        {"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size", "reserve_pool",
+         "pool_mode", "max_connections", "current_connections", "paused", "disabled"},
+        "databases");
+    expect_prefix(show("SHOW USERS").columns, {"name", "pool_mode"}, "users");
+    EXPECT_EQ(show("SHOW CONFIG").columns,
+              (std::vector<std::string>{"key", "value", "default", "changeable"}));
+    EXPECT_EQ(show("SHOW LISTS").columns, (std::vector<std::string>{"list", "items"}));
+    EXPECT_EQ(show("SHOW VERSION").columns, (std::vector<std::string>{"version"}));
+    EXPECT_EQ(show("SHOW STATE").columns, (std::vector<std::string>{"key", "value"}));
+    EXPECT_EQ(show("SHOW TOTALS").columns, (std::vector<std::string>{"name", "value"}));
+}
+
+// ---- values ----
+
+TEST_F(AdminConsoleTest, PoolsValues) {
+    backend.pool_rows.push_back(PoolRow{.database = "app",
+                                        .user = "alice",
+                                        .cl_active = 3,
+                                        .cl_waiting = 2,
+                                        .sv_active = 1,
+                                        .sv_idle = 4,
+                                        .sv_used = 5,
+                                        .sv_tested = 6,
+                                        .sv_login = 7,
+                                        .maxwait_us = 2'500'000,
+                                        .pool_mode = "transaction",
+                                        .paused = true});
+    const Reply r = show("SHOW POOLS");
+    ASSERT_EQ(r.rows.size(), 1u);
+    const Row expected = {"app", "alice", "3", "2", "0", "0",      "1",           "0", "0",
+                          "4",   "5",     "6", "7", "2", "500000", "transaction", "1"};
+    EXPECT_EQ(r.rows[0], expected);
+}
+
+TEST_F(AdminConsoleTest, ClientsAndServersValues) {
+    backend.client_rows.push_back(ConnectionRow{.type = "C",
+                                                .user = "alice",
+                                                .database = "app",
+                                                .state = "waiting",
+                                                .addr = "127.0.0.1",
+                                                .port = 51234,
+                                                .local_addr = "127.0.0.1",
+                                                .local_port = 6432,
+                                                .connect_time_unix = 1700000000,
+                                                .request_time_unix = 1700000061,
+                                                .wait_us = 3'000'042,
+                                                .close_needed = false,
+                                                .ptr = 42,
+                                                .link = 0,
+                                                .remote_pid = 0,
+                                                .tls = "",
+                                                .application_name = "psql"});
+    backend.client_rows.push_back(ConnectionRow{.type = "C", .state = "active", .ptr = 7, .link = 255});
+    backend.server_rows.push_back(ConnectionRow{.type = "S",
+                                                .user = "alice",
+                                                .database = "app",
+                                                .state = "idle",
+                                                .close_needed = true,
+                                                .ptr = 0xabc,
+                                                .link = 42,
+                                                .remote_pid = 4242,
+                                                .tls = "TLSv1.3/TLS_AES_256_GCM_SHA384"});
+
+    const Reply c = show("SHOW CLIENTS");
+    ASSERT_EQ(c.rows.size(), 2u);
+    const Row expected = {"C",
+                          "alice",
+                          "app",
+                          "waiting",
+                          "127.0.0.1",
+                          "51234",
+                          "127.0.0.1",
+                          "6432",
+                          "2023-11-14 22:13:20 UTC",
+                          "2023-11-14 22:14:21 UTC",
+                          "3",
+                          "42",
+                          "0",
+                          "0x2a",
+                          "",
+                          "0",
+                          "",
+                          "psql"};
+    EXPECT_EQ(Row(c.rows[0].begin(), c.rows[0].begin() + 18), expected);
+    EXPECT_EQ(cell(c, 0, "id"), "42");
+    EXPECT_EQ(cell(c, 1, "user"), "(nouser)");
+    EXPECT_EQ(cell(c, 1, "database"), "(nodb)");
+    EXPECT_EQ(cell(c, 1, "link"), "0xff");
+    EXPECT_EQ(cell(c, 1, "connect_time"), "1970-01-01 00:00:00 UTC");
+
+    const Reply s = show("show servers");
+    ASSERT_EQ(s.rows.size(), 1u);
+    EXPECT_EQ(cell(s, 0, "type"), "S");
+    EXPECT_EQ(cell(s, 0, "state"), "idle");
+    EXPECT_EQ(cell(s, 0, "close_needed"), "1");
+    EXPECT_EQ(cell(s, 0, "ptr"), "0xabc");
+    EXPECT_EQ(cell(s, 0, "link"), "0x2a");
+    EXPECT_EQ(cell(s, 0, "remote_pid"), "4242");
+    EXPECT_EQ(cell(s, 0, "tls"), "TLSv1.3/TLS_AES_256_GCM_SHA384");
+    EXPECT_EQ(cell(s, 0, "wait"), "0");
+    EXPECT_EQ(cell(s, 0, "wait_us"), "0");
+}
+
+TEST_F(AdminConsoleTest, StatsJoinsTotalsWithAveragesPerDatabase) {
+    backend.totals = {
+        StatsRow{"app", 100, 400, 5000, 9000, 700000, 300000, 1234},
+        StatsRow{"other", 1, 2, 3, 4, 5, 6, 7},
+    };
+    // Per-second rates over the last period: 10 xact/s spending 25000 us/s in transactions -> 2500 us per
+    // xact.
+    backend.averages = {StatsRow{"app", 10, 40, 500, 900, 25000, 8000, 77}};
+    const Reply r = show("SHOW STATS");
+    ASSERT_EQ(r.rows.size(), 2u);
+    const Row app = {"app", "100", "400", "5000", "9000", "700000", "300000", "1234",
+                     "10",  "40",  "500", "900",  "2500", "200",    "77"};
+    EXPECT_EQ(r.rows[0], app);
+    // No averages row: zeros, never a division by zero.
+    EXPECT_EQ(cell(r, 1, "avg_xact_count"), "0");
+    EXPECT_EQ(cell(r, 1, "avg_xact_time"), "0");
+    EXPECT_EQ(cell(r, 1, "total_wait_time"), "7");
+
+    const Reply t = show("SHOW STATS_TOTALS");
+    ASSERT_EQ(t.rows.size(), 2u);
+    EXPECT_EQ(t.rows[0], (Row{"app", "100", "400", "5000", "9000", "700000", "300000", "1234"}));
+
+    const Reply a = show("SHOW STATS_AVERAGES");
+    ASSERT_EQ(a.rows.size(), 1u);
+    EXPECT_EQ(a.rows[0], (Row{"app", "10", "40", "500", "900", "2500", "200", "77"}));
+
+    const Reply totals = show("SHOW TOTALS");
+    ASSERT_EQ(totals.rows.size(), 14u);
+    EXPECT_EQ(totals.rows[0], (Row{"total_xact_count", "101"}));
+    EXPECT_EQ(totals.rows[11], (Row{"avg_xact_time", "2500"}));
+}
+
+TEST_F(AdminConsoleTest, DatabasesUsersConfigListsVersionState) {
+    backend.database_rows.push_back(DatabaseRow{.name = "app",
+                                                .host = "db.local",
+                                                .port = 5432,
+                                                .database = "appdb",
+                                                .force_user = "",
+                                                .pool_size = 20,
+                                                .min_pool_size = 2,
+                                                .reserve_pool = 5,
+                                                .pool_mode = "",
+                                                .max_connections = 100,
+                                                .current_connections = 7,
+                                                .paused = true,
+                                                .disabled = false});
+    backend.database_rows.push_back(
+        DatabaseRow{.name = "b", .host = "", .force_user = "bob", .pool_mode = "session", .disabled = true});
+    const Reply d = show("SHOW DATABASES");
+    ASSERT_EQ(d.rows.size(), 2u);
+    const Row app = {"app", "db.local",   "5432", "appdb", std::nullopt, "20", "2",
+                     "5",   std::nullopt, "100",  "7",     "1",          "0"};
+    EXPECT_EQ(Row(d.rows[0].begin(), d.rows[0].begin() + 13), app);
+    EXPECT_EQ(cell(d, 1, "host"), std::nullopt);
+    EXPECT_EQ(cell(d, 1, "force_user"), "bob");
+    EXPECT_EQ(cell(d, 1, "pool_mode"), "session");
+    EXPECT_EQ(cell(d, 1, "disabled"), "1");
+
+    backend.user_rows = {UserRow{"alice", "", 10, 3}, UserRow{"bob", "statement", 0, 0}};
+    const Reply u = show("SHOW USERS");
+    ASSERT_EQ(u.rows.size(), 2u);
+    EXPECT_EQ(u.rows[0], (Row{"alice", std::nullopt, "10", "3"}));
+    EXPECT_EQ(u.rows[1][1], "statement");
+
+    backend.config = {{"pool_mode", "session", "session", true}, {"listen_port", "6432", "6432", false}};
+    const Reply c = show("SHOW CONFIG");
+    EXPECT_EQ(c.rows, (std::vector<Row>{{"pool_mode", "session", "session", "yes"},
+                                        {"listen_port", "6432", "6432", "no"}}));
+
+    backend.list_rows = {{"databases", 2}, {"used_clients", 17}};
+    EXPECT_EQ(show("SHOW LISTS").rows, (std::vector<Row>{{"databases", "2"}, {"used_clients", "17"}}));
+
+    EXPECT_EQ(show("SHOW VERSION").rows, (std::vector<Row>{{"poolguard 0.1.0"}}));
+
+    backend.state_rows = {{"active", "yes"}, {"paused", "no"}, {"suspended", "no"}};
+    EXPECT_EQ(show("SHOW STATE").rows,
+              (std::vector<Row>{{"active", "yes"}, {"paused", "no"}, {"suspended", "no"}}));
+}
+
+TEST_F(AdminConsoleTest, ShowHelpIsANoticeWithTheCommandList) {
+    const Reply r = show("SHOW HELP");
+    EXPECT_TRUE(r.columns.empty());
+    ASSERT_EQ(r.notices.size(), 1u);
+    EXPECT_EQ(r.notices[0].severity, "NOTICE");
+    EXPECT_EQ(r.notices[0].message, "Console usage");
+    EXPECT_NE(r.notices[0].detail.find("SHOW STATS|STATS_TOTALS|STATS_AVERAGES"), std::string::npos);
+    EXPECT_NE(r.notices[0].detail.find("PAUSE [<db>]"), std::string::npos);
+}
+
+TEST_F(AdminConsoleTest, DriverProbesGetFixedValues) {
+    const Reply r = show("SHOW client_encoding");
+    EXPECT_EQ(r.columns, (std::vector<std::string>{"client_encoding"}));
+    EXPECT_EQ(r.rows, (std::vector<Row>{{"UTF-8"}}));
+
+    // SET of such a parameter is ignored with a notice, even for a stats user.
+    auto rs = run("SET extra_float_digits = 3", /*can_modify=*/false);
+    ASSERT_EQ(rs.size(), 1u);
+    EXPECT_FALSE(rs[0].error);
+    EXPECT_EQ(rs[0].tag, "SET");
+    ASSERT_EQ(rs[0].notices.size(), 1u);
+    EXPECT_EQ(rs[0].notices[0].message, "SET ignored");
+    EXPECT_TRUE(backend.calls.empty());
+}
+
+// ---- privileges ----
+
+TEST_F(AdminConsoleTest, StatsUserMayOnlyShow) {
+    for (const char* sql : {"SHOW POOLS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW STATS", "SHOW STATS_TOTALS",
+                            "SHOW STATS_AVERAGES", "SHOW DATABASES", "SHOW USERS", "SHOW CONFIG",
+                            "SHOW LISTS", "SHOW VERSION", "SHOW STATE", "SHOW TOTALS", "SELECT pools"}) {
+        show(sql, /*can_modify=*/false);
+    }
+    for (const char* sql :
+         {"SET pool_mode = session", "PAUSE", "PAUSE app", "RESUME", "RESUME app", "DISABLE app",
+          "ENABLE app", "RELOAD", "KILL app", "KILL_CLIENT 42", "RECONNECT", "RECONNECT app", "WAIT_CLOSE",
+          "WAIT_CLOSE app", "SHUTDOWN", "SUSPEND", "DISABLE"}) {
+        const Fields e = error_of(sql, /*can_modify=*/false);
+        EXPECT_EQ(e.code, "42501") << sql;
+        EXPECT_EQ(e.message, "admin access needed") << sql;
+    }
+    EXPECT_TRUE(backend.calls.empty());
+}
+
+// ---- control verbs ----
+
+TEST_F(AdminConsoleTest, ControlVerbsCallTheBackendAndAnswerTheirTag) {
+    const std::vector<std::tuple<const char*, const char*, const char*>> cases = {
+        {"PAUSE", "pause()", "PAUSE"},
+        {"pause app;", "pause(app)", "PAUSE"},
+        {"Pause MyDb", "pause(MyDb)", "PAUSE"},
+        {"PAUSE \"my-db\"\"x\"", "pause(my-db\"x)", "PAUSE"},
+        {"RESUME", "resume()", "RESUME"},
+        {"RESUME app", "resume(app)", "RESUME"},
+        {"DISABLE app", "disable(app)", "DISABLE"},
+        {"ENABLE app", "enable(app)", "ENABLE"},
+        {"RELOAD", "reload()", "RELOAD"},
+        {"KILL app", "kill(app)", "KILL"},
+        {"KILL_CLIENT 42", "kill_client(42)", "KILL_CLIENT"},
+        {"KILL_CLIENT 0x2A", "kill_client(42)", "KILL_CLIENT"},
+        {"RECONNECT", "reconnect()", "RECONNECT"},
+        {"RECONNECT app", "reconnect(app)", "RECONNECT"},
+        {"WAIT_CLOSE", "wait_close()", "WAIT_CLOSE"},
+        {"WAIT_CLOSE app", "wait_close(app)", "WAIT_CLOSE"},
+        {"SHUTDOWN", "shutdown()", "SHUTDOWN"},
+    };
+    for (const auto& [sql, call, tag] : cases) {
+        backend.calls.clear();
+        auto rs = run(sql);
+        ASSERT_EQ(rs.size(), 1u) << sql;
+        EXPECT_FALSE(rs[0].error) << sql << ": " << rs[0].error->message;
+        EXPECT_EQ(rs[0].tag, tag) << sql;
+        EXPECT_TRUE(rs[0].columns.empty()) << sql;
+        EXPECT_EQ(backend.calls, std::vector<std::string>{call}) << sql;
+    }
+}
+
+TEST_F(AdminConsoleTest, SetValues) {
+    const std::vector<std::tuple<const char*, const char*, const char*>> cases = {
+        {"SET default_pool_size = 30", "set(default_pool_size,30)", "SET default_pool_size=30"},
+        {"set Default_Pool_Size to 31;", "set(default_pool_size,31)", "SET default_pool_size=31"},
+        {"SET default_pool_size=32", "set(default_pool_size,32)", "SET default_pool_size=32"},
+        {"SET server_reset_query = 'DISCARD ALL; SELECT ''x'''",
+         "set(server_reset_query,DISCARD ALL; SELECT 'x')", "SET server_reset_query=DISCARD ALL; SELECT 'x'"},
+        {"SET \"Odd\" = ''", "set(Odd,)", "SET Odd="},
+        {"  SET  admin_users  =  'a, b'  ;  ", "set(admin_users,a, b)", "SET admin_users=a, b"},
+    };
+    for (const auto& [sql, call, tag] : cases) {
+        backend.calls.clear();
+        auto rs = run(sql);
+        ASSERT_EQ(rs.size(), 1u) << sql;
+        EXPECT_FALSE(rs[0].error) << sql << ": " << rs[0].error->message;
+        EXPECT_EQ(rs[0].tag, tag) << sql;
+        EXPECT_EQ(backend.calls, std::vector<std::string>{call}) << sql;
+    }
+    for (const char* bad : {"SET", "SET x", "SET x =", "SET x = = 1", "SET x = 1 2", "SET x 1", "SET 'x' = 1",
+                            "SET x = 'unterminated", "SET \"\" = 1"}) {
+        EXPECT_EQ(error_of(bad).code, "42601") << bad;
+    }
+}
+
+TEST_F(AdminConsoleTest, BackendErrorsKeepTheirSqlstate) {
+    backend.fail_with = Error{"no such database: nope", "3D000"};
+    Fields e = error_of("PAUSE nope");
+    EXPECT_EQ(e.code, "3D000");
+    EXPECT_EQ(e.message, "no such database: nope");
+    EXPECT_EQ(e.severity, "ERROR");
+
+    backend.fail_with = Error{"already suspended/paused", ""};
+    e = error_of("PAUSE");
+    EXPECT_EQ(e.code, "08P01");
+    EXPECT_EQ(e.message, "already suspended/paused");
+
+    backend.fail_with = Error{"", ""};
+    EXPECT_EQ(error_of("RELOAD").message, "RELOAD failed");
+}
+
+TEST_F(AdminConsoleTest, ArgumentRules) {
+    EXPECT_EQ(error_of("DISABLE").message, "a database is required");
+    EXPECT_EQ(error_of("ENABLE").message, "a database is required");
+    EXPECT_EQ(error_of("KILL").message, "a database is required");
+    EXPECT_EQ(error_of("RELOAD now").code, "42601");
+    EXPECT_EQ(error_of("SHUTDOWN WAIT_FOR_CLIENTS").code, "42601");
+    EXPECT_EQ(error_of("PAUSE a b").code, "42601");
+    EXPECT_EQ(error_of("PAUSE 'app'").code, "42601");
+    EXPECT_EQ(error_of("KILL_CLIENT").code, "42601");
+    for (const char* bad : {"KILL_CLIENT abc", "KILL_CLIENT -1", "KILL_CLIENT 0x", "KILL_CLIENT 12x",
+                            "KILL_CLIENT 99999999999999999999999"}) {
+        EXPECT_EQ(error_of(bad).message, "invalid client pointer supplied") << bad;
+    }
+    EXPECT_EQ(error_of("SUSPEND").code, "0A000");
+    EXPECT_EQ(error_of("SHOW FDS").code, "0A000");
+    EXPECT_TRUE(backend.calls.empty());
+}
+
+// ---- the language ----
+
+TEST_F(AdminConsoleTest, UnknownCommandIs42601) {
+    for (const char* sql : {"SELECT 1 + 1", "FROB", "SHOW", "SHOW NOTHING", "show pools extra", "= =", "'x'",
+                            "SHOW \"pools", "\"\""}) {
+        const Fields e = error_of(sql);
+        EXPECT_EQ(e.code, "42601") << sql;
+        EXPECT_EQ(e.severity, "ERROR") << sql;
+    }
+    const Fields e = error_of("FROB it");
+    EXPECT_EQ(e.message, "invalid command 'FROB it', use SHOW HELP;");
+}
+
+TEST_F(AdminConsoleTest, CaseWhitespaceAndSemicolons) {
+    show("  \n\tsHoW \t pOoLs \r\n ;  ");
+    show("show pools;");
+    show("SELECT VERSION");
+}
+
+TEST_F(AdminConsoleTest, MultipleCommandsInOneQuery) {
+    auto rs = run("SHOW VERSION; PAUSE app;; SHOW LISTS;");
+    ASSERT_EQ(rs.size(), 3u);
+    EXPECT_EQ(rs[0].columns, (std::vector<std::string>{"version"}));
+    EXPECT_EQ(rs[0].tag, "SHOW");
+    EXPECT_EQ(rs[1].tag, "PAUSE");
+    EXPECT_EQ(rs[2].columns, (std::vector<std::string>{"list", "items"}));
+    EXPECT_EQ(backend.calls, std::vector<std::string>{"pause(app)"});
+
+    // A ';' inside quotes does not split; an error stops the rest.
+    backend.calls.clear();
+    rs = run("SET server_reset_query = 'DISCARD ALL;'; BOGUS; RESUME");
+    ASSERT_EQ(rs.size(), 2u);
+    EXPECT_EQ(rs[0].tag, "SET server_reset_query=DISCARD ALL;");
+    ASSERT_TRUE(rs[1].error);
+    EXPECT_EQ(rs[1].error->code, "42601");
+    EXPECT_EQ(backend.calls, std::vector<std::string>{"set(server_reset_query,DISCARD ALL;)"});
+
+    // A backend failure stops the rest as well.
+    backend.calls.clear();
+    backend.fail_with = Error{"nope", "08P01"};
+    rs = run("PAUSE; RESUME");
+    ASSERT_EQ(rs.size(), 1u);
+    EXPECT_EQ(backend.calls, std::vector<std::string>{"pause()"});
+}
+
+TEST_F(AdminConsoleTest, EmptyQuery) {
+    for (const char* sql : {"", "   ", ";", " ; ;\n", "\t"}) {
+        auto rs = run(sql);
+        ASSERT_EQ(rs.size(), 1u) << "'" << sql << "'";
+        EXPECT_TRUE(rs[0].empty_query);
+        EXPECT_TRUE(rs[0].tag.empty());
+    }
+    // Text after a NUL is not part of the Query.
+    auto rs = run(std::string_view("\0SHOW POOLS", 11));
+    ASSERT_EQ(rs.size(), 1u);
+    EXPECT_TRUE(rs[0].empty_query);
+    rs = run(std::string_view("SHOW VERSION\0; PAUSE", 20));
+    ASSERT_EQ(rs.size(), 1u);
+    EXPECT_EQ(rs[0].columns, (std::vector<std::string>{"version"}));
+    EXPECT_TRUE(backend.calls.empty());
+}
+
+TEST_F(AdminConsoleTest, BackendExceptionBecomesAnInternalError) {
+    backend.throw_on_show = true;
+    auto rs = run("SHOW POOLS; SHOW VERSION");
+    ASSERT_EQ(rs.size(), 1u);
+    ASSERT_TRUE(rs[0].error);
+    EXPECT_EQ(rs[0].error->code, "XX000");
+    EXPECT_TRUE(rs[0].columns.empty());
+}
+
+TEST_F(AdminConsoleTest, LongCommandIsCutInTheMessage) {
+    const std::string sql = "FROB " + std::string(5000, 'x');
+    const Fields e = error_of(sql);
+    EXPECT_LT(e.message.size(), 300u);
+    EXPECT_NE(e.message.find("..."), std::string::npos);
+}
+
+TEST_F(AdminConsoleTest, HostileInputNeverThrowsAndAlwaysFramesCleanly) {
+    std::mt19937 rng(12345);
+    const std::string alphabet = "SHOWPAUSEsetkill_ \t\n;'\"=x0\x01\xff";
+    for (int i = 0; i < 3000; ++i) {
+        std::string sql;
+        const int len = static_cast<int>(rng() % 40);
+        for (int k = 0; k < len; ++k)
+            sql += alphabet[rng() % alphabet.size()];
+        for (bool can_modify : {true, false}) {
+            AdminConsole console(backend, can_modify);
+            std::string out;
+            ASSERT_NO_THROW(console.execute(sql, out)) << sql;
+            const auto rs = replies(out);
+            ASSERT_FALSE(rs.empty()) << sql;
+            for (size_t k = 0; k + 1 < rs.size(); ++k)
+                EXPECT_FALSE(rs[k].error || rs[k].empty_query) << sql;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace poolguard::admin
