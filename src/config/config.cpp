@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -331,6 +332,9 @@ std::string invalid_value(const IniEntry& entry, std::string_view value, std::st
 class Loader {
   public:
     explicit Loader(std::string path) { result_.config.file = std::move(path); }
+    // Starts from an existing configuration (SET on the admin console).
+    explicit Loader(const Config& base) { result_.config = base; }
+    Config& config() { return result_.config; }
 
     Status on_entry(const IniEntry& entry) {
         if (entry.kind == IniEntry::Kind::kSection) return on_section(entry);
@@ -705,6 +709,86 @@ Result<LoadResult> parse_config(const std::string& text, const std::string& name
     Status status = parse_ini_text(text, name, [&](const IniEntry& entry) { return loader.on_entry(entry); });
     if (!status) return std::unexpected(status.error());
     return loader.finish();
+}
+
+}  // namespace poolguard::config
+
+namespace poolguard::config {
+
+namespace {
+std::string format_value(const Config& cfg, const ParamSpec& spec) {
+    return std::visit(
+        [&](auto member) -> std::string {
+            using T = std::decay_t<decltype(cfg.*member)>;
+            const auto& v = cfg.*member;
+            if constexpr (std::is_same_v<T, std::string>) {
+                return v;
+            } else if constexpr (std::is_same_v<T, int>) {
+                if (spec.kind == ValueKind::kOctal) {
+                    char buf[16];
+                    std::snprintf(buf, sizeof buf, "0%o", static_cast<unsigned>(v));
+                    return buf;
+                }
+                return std::to_string(v);
+            } else if constexpr (std::is_same_v<T, bool>) {
+                return v ? "1" : "0";
+            } else if constexpr (std::is_same_v<T, Micros>) {
+                // PgBouncer shows seconds; keep fractions only when there are any.
+                if (v.count() % 1'000'000 == 0) return std::to_string(v.count() / 1'000'000);
+                char buf[32];
+                std::snprintf(buf, sizeof buf, "%.6g", static_cast<double>(v.count()) / 1e6);
+                return buf;
+            } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+                std::string out;
+                for (const auto& item : v) out += (out.empty() ? "" : ",") + item;
+                return out;
+            } else if constexpr (std::is_same_v<T, PoolMode>) {
+                return to_string(v);
+            } else {
+                return to_string(v);
+            }
+        },
+        spec.field);
+}
+
+// Parameters whose change needs a restart (listeners, identity, process setup).
+bool changeable_at_runtime(std::string_view name) {
+    static constexpr std::string_view kFixed[] = {"listen_addr", "listen_port", "unix_socket_dir",
+                                                   "unix_socket_mode", "unix_socket_group", "user",
+                                                   "pidfile", "so_reuseport", "worker_threads",
+                                                   "http_listen", "listen_backlog", "peer_id"};
+    return std::find(std::begin(kFixed), std::end(kFixed), name) == std::end(kFixed);
+}
+}  // namespace
+
+std::vector<ParameterDescription> describe_parameters(const Config& config) {
+    static const Config defaults;
+    std::vector<ParameterDescription> out;
+    for (const auto* table : {&pgbouncer_params(), &poolguard_params()}) {
+        for (const ParamSpec& spec : *table) {
+            out.push_back(ParameterDescription{std::string(spec.name), format_value(config, spec),
+                                               format_value(defaults, spec), changeable_at_runtime(spec.name)});
+        }
+    }
+    return out;
+}
+
+Status set_parameter(Config& config, const std::string& key, const std::string& value) {
+    const std::string name = to_lower(key);
+    const bool in_pgbouncer = find_param(pgbouncer_params(), name) != nullptr;
+    const ParamSpec* spec = in_pgbouncer ? find_param(pgbouncer_params(), name) : find_param(poolguard_params(), name);
+    if (spec == nullptr) return fail("unknown config parameter: " + key, "42704");
+    if (!changeable_at_runtime(name)) return fail("parameter " + name + " cannot be changed at run time; restart instead", "55P02");
+    Loader loader(config);
+    IniEntry entry;
+    entry.kind = IniEntry::Kind::kKeyValue;
+    entry.section = in_pgbouncer ? "pgbouncer" : "poolguard";
+    entry.key = name;
+    entry.value = value;
+    entry.file = "SET";
+    if (Status st = loader.on_entry(entry); !st) return fail(st.error().message, "22023");
+    config = loader.config();
+    return {};
 }
 
 }  // namespace poolguard::config

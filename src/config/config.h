@@ -207,6 +207,19 @@ struct LoadResult {
 // file, line and parameter, e.g. "/etc/pg.ini:12: invalid value 'abc' for max_client_conn: not an integer".
 Result<LoadResult> load_config(const std::string& path);
 
+// One parameter as SHOW CONFIG lists it.
+struct ParameterDescription {
+    std::string key;
+    std::string value;
+    std::string default_value;
+    bool changeable = true;
+};
+std::vector<ParameterDescription> describe_parameters(const Config& config);
+
+// Changes one [pgbouncer]/[poolguard] parameter in `config` (admin console SET), validating the value like
+// the loader does. Errors carry a SQLSTATE for the admin client.
+Status set_parameter(Config& config, const std::string& key, const std::string& value);
+
 // Parses the same format from a string (for tests); `name` is used as the file name in messages.
 Result<LoadResult> parse_config(const std::string& text, const std::string& name);
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "admin/admin_console.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
 #include "protocol/pg/userlist.h"
@@ -97,7 +98,10 @@ asio::awaitable<void> ClientSession::run() {
         if (proxy_.config().log_connections)
             spdlog::info("C-{}: {}/{}@{}:{} login attempt: db={} user={} application_name={}", id_, database_,
                          user_, peer_, peer_port_, database_, user_, vars_["application_name"]);
-        co_await relay();
+        if (admin_)
+            co_await admin_loop();
+        else
+            co_await relay();
     } else if (!st.error().message.empty()) {
         close_reason_ = st.error().message;
     }
@@ -217,6 +221,12 @@ asio::awaitable<Status> ClientSession::read_startup() {
     }
 
     const auto& cfg = proxy_.config();
+    if (database_ == "pgbouncer" || database_ == "poolguard") co_return co_await admin_login();
+    if (proxy_.database_disabled(database_)) {
+        auto msg = "database does not allow connections: " + database_;
+        co_await write_error(fatal("57P03", msg));
+        co_return fail(msg);
+    }
     const auto resolved = cfg.resolve_database(database_);
     const config::DatabaseConfig* db = resolved ? &*resolved : nullptr;
     if (!db) {
@@ -242,7 +252,92 @@ asio::awaitable<Status> ClientSession::read_startup() {
         auto forced_secret = !db->password.empty() ? db->password : proxy_.secret_for(db->user).value_or("");
         pool_ = &proxy_.pools().get_or_create(*db, db->user, forced_secret);
     }
+    proxy_.on_pool_created(*pool_);
     co_return co_await finish_login();
+}
+
+asio::awaitable<Status> ClientSession::admin_login() {
+    const auto& cfg = proxy_.config();
+    auto listed = [&](const std::vector<std::string>& users) {
+        return std::find(users.begin(), users.end(), user_) != users.end();
+    };
+    auto st = co_await authenticate(proxy_.secret_for(user_).value_or(""));
+    if (!st) {
+        co_await write_error(fatal(st.error().sqlstate, st.error().message));
+        co_return fail(st.error().message);
+    }
+    if (!listed(cfg.admin_users) && !listed(cfg.stats_users)) {
+        auto msg = "not allowed: user \"" + user_ + "\" is in neither admin_users nor stats_users";
+        co_await write_error(fatal(sqlstate::kInvalidAuthorization, msg));
+        if (cfg.log_pooler_errors) spdlog::warn("C-{}: {}@{}:{} admin login refused: {}", id_, user_, peer_, peer_port_, msg);
+        co_return fail(msg);
+    }
+    admin_ = true;
+    admin_can_modify_ = listed(cfg.admin_users);
+    std::string out;
+    pg::append_auth_request(out, pg::AuthRequest::kOk);
+    const std::pair<const char*, std::string> params[] = {
+        {"server_version", std::string("15.0 (poolguard ") + POOLGUARD_VERSION + ")"},
+        {"server_encoding", "UTF8"},
+        {"client_encoding", "UTF8"},
+        {"DateStyle", "ISO"},
+        {"TimeZone", "UTC"},
+        {"integer_datetimes", "on"},
+        {"standard_conforming_strings", "on"},
+        {"application_name", vars_["application_name"]},
+    };
+    for (const auto& [k, v] : params) pg::append_parameter_status(out, k, v);
+    pg::append_backend_key(out, cancel_pid_, cancel_key_);
+    pg::append_ready_for_query(out, 'I');
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+    if (ec) co_return fail("");
+    co_return Status{};
+}
+
+asio::awaitable<void> ClientSession::admin_loop() {
+    admin::AdminConsole console(proxy_.admin_backend(), admin_can_modify_);
+    bool skipping_to_sync = false;
+    while (!closing_) {
+        auto msg = co_await read_auth_message();
+        if (!msg) {
+            if (!msg.error().sqlstate.empty()) co_await write_error(fatal(msg.error().sqlstate, msg.error().message));
+            co_return;
+        }
+        std::string out;
+        switch (msg->first) {
+            case 'Q': {
+                auto sql = pg::parse_query(msg->second);
+                console.execute(sql ? *sql : std::string_view{}, out);
+                pg::append_ready_for_query(out, 'I');
+                break;
+            }
+            case 'X': close_reason_ = "client sent Terminate"; co_return;
+            case 'S':
+                skipping_to_sync = false;
+                pg::append_ready_for_query(out, 'I');
+                break;
+            case 'H': break;
+            default:
+                if (!skipping_to_sync)
+                    pg::append_error(out, pg::ErrorFields{"ERROR", sqlstate::kFeatureNotSupported,
+                                                          "the admin console supports only the simple query protocol", {}, {}});
+                skipping_to_sync = true;
+                break;
+        }
+        if (out.empty()) continue;
+        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+        if (ec) co_return;
+    }
+}
+
+void ClientSession::kill(const std::string& reason) {
+    if (server_) {
+        auto s = server_;
+        server_ = nullptr;
+        s->unlink();
+        if (pool_) pool_->release(s, true);
+    }
+    terminate_with(fatal(sqlstate::kAdminShutdown, reason));
 }
 
 asio::awaitable<Result<std::pair<char, std::string>>> ClientSession::read_auth_message() {

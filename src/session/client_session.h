@@ -46,6 +46,24 @@ public:
     uint32_t cancel_pid() const { return cancel_pid_; }
     uint32_t cancel_key() const { return cancel_key_; }
     bool linked() const { return server_ != nullptr; }
+    // For SHOW CLIENTS and the admin verbs.
+    const std::string& user() const { return user_; }
+    const std::string& database() const { return database_; }
+    const std::string& peer() const { return peer_; }
+    int peer_port() const { return peer_port_; }
+    bool waiting() const { return waiting_; }
+    std::chrono::steady_clock::time_point wait_started() const { return wait_started_; }
+    std::chrono::system_clock::time_point connect_time() const { return connect_time_; }
+    std::chrono::system_clock::time_point request_time() const { return request_time_; }
+    std::string application_name() const {
+        auto it = vars_.find("application_name");
+        return it == vars_.end() ? std::string() : it->second;
+    }
+    const pool::ServerPtr& server() const { return server_; }
+    const pool::Pool* pool() const { return pool_; }
+    bool is_admin() const { return admin_; }
+    // KILL / KILL_CLIENT from the admin console.
+    void kill(const std::string& reason);
     bool logged_in() const { return logged_in_; }
 
 private:
@@ -54,6 +72,8 @@ private:
     asio::awaitable<Result<std::pair<char, std::string>>> read_auth_message();
     asio::awaitable<Status> finish_login();
     asio::awaitable<void> relay();
+    asio::awaitable<void> admin_loop();
+    asio::awaitable<Status> admin_login();
     asio::awaitable<Status> bind_server();
     asio::awaitable<void> write_error(const protocol::pg::ErrorFields& error);
     void queue_parameter_sync(pool::ServerConnection& server);
@@ -76,6 +96,8 @@ private:
     pool::Pool* pool_ = nullptr;
     pool::ServerPtr server_;
     bool logged_in_ = false;
+    bool admin_ = false;            // connected to the admin console database
+    bool admin_can_modify_ = false;  // in admin_users (else stats_users: SHOW only)
     bool closing_ = false;
     uint32_t cancel_pid_ = 0;
     uint32_t cancel_key_ = 0;

@@ -10,6 +10,7 @@
 
 #include "common/logging.h"
 #include "protocol/pg/userlist.h"
+#include "session/admin_service.h"
 #include "session/client_session.h"
 
 namespace poolguard::session {
@@ -18,6 +19,46 @@ namespace poolguard::session {
 Proxy::Proxy(asio::io_context& io, std::shared_ptr<const config::Config> config)
     : io_(io), config_(std::move(config)) {
     pools_ = std::make_unique<pool::PoolManager>(io_.get_executor(), config_);
+    admin_ = std::make_unique<AdminService>(*this);
+}
+
+admin::AdminBackend& Proxy::admin_backend() { return *admin_; }
+
+void Proxy::set_paused(const std::string& database, bool paused) {
+    if (paused)
+        paused_.insert(database);
+    else if (database.empty())
+        paused_.clear();
+    else
+        paused_.erase(database);
+    for (auto& [key, pool] : pools_->pools()) {
+        if (!database.empty() && key.first != database) continue;
+        if (database_paused(key.first))
+            pool->pause();
+        else
+            pool->resume();
+    }
+    spdlog::info("{} {}", paused ? "PAUSE" : "RESUME", database.empty() ? "all databases" : database);
+}
+
+bool Proxy::database_paused(const std::string& database) const {
+    return paused_.contains("") || paused_.contains(database);
+}
+
+void Proxy::set_disabled(const std::string& database, bool disabled) {
+    if (disabled)
+        disabled_.insert(database);
+    else
+        disabled_.erase(database);
+}
+
+void Proxy::on_pool_created(pool::Pool& pool) {
+    if (database_paused(pool.database())) pool.pause();
+}
+
+void Proxy::apply_config(std::shared_ptr<const config::Config> config) {
+    config_ = std::move(config);
+    pools_->reload(config_);
 }
 
 Proxy::~Proxy() {
@@ -196,8 +237,7 @@ void Proxy::reload() {
     if (auto st = load_auth_file(*fresh); !st) {
         spdlog::error("reload: could not read auth_file, keeping the old one: {}", st.error().message);
     }
-    config_ = fresh;
-    pools_->reload(config_);
+    apply_config(fresh);
     spdlog::info("configuration reloaded from {}", config_->file);
 }
 
@@ -241,6 +281,10 @@ asio::awaitable<void> Proxy::client_janitor() {
         co_await t.async_wait(net::use_nothrow);
         const auto now = std::chrono::steady_clock::now();
         for (auto& [pid, c] : clients_) c->check_timeouts(now);
+        if (now - last_stats_roll_ >= std::chrono::seconds(std::max(config_->stats_period, 1))) {
+            admin_->roll_stats_period();
+            last_stats_roll_ = now;
+        }
     }
 }
 

@@ -7,10 +7,12 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 
 #include "common/error.h"
+#include "admin/admin_backend.h"
 #include "config/config.h"
 #include "net/socket.h"
 #include "pool/pool_manager.h"
@@ -19,6 +21,7 @@
 namespace poolguard::session {
 
 class ClientSession;
+class AdminService;
 
 class Proxy {
 public:
@@ -43,6 +46,19 @@ public:
     void unregister_client(ClientSession* client);
     size_t client_count() const { return clients_.size(); }
     void forward_cancel(uint32_t pid, uint32_t key);
+
+    const std::unordered_map<uint32_t, ClientSession*>& clients() const { return clients_; }
+    admin::AdminBackend& admin_backend();
+
+    // Admin state per database ("" = every database).
+    void set_paused(const std::string& database, bool paused);
+    bool database_paused(const std::string& database) const;
+    void set_disabled(const std::string& database, bool disabled);
+    bool database_disabled(const std::string& database) const { return disabled_.contains(database); }
+    // A pool was created: apply PAUSE state that was set before it existed.
+    void on_pool_created(pool::Pool& pool);
+    // Replaces the configuration in force (admin SET); pools pick up the new settings.
+    void apply_config(std::shared_ptr<const config::Config> config);
 
     // The auth_file entry for a user, if any.
     std::optional<std::string> secret_for(const std::string& user) const;
@@ -69,6 +85,10 @@ private:
     uint64_t next_client_id_ = 0;
     bool shutting_down_ = false;
     bool stopped_ = false;
+    std::set<std::string> paused_;  // "" = all databases
+    std::set<std::string> disabled_;
+    std::unique_ptr<AdminService> admin_;
+    std::chrono::steady_clock::time_point last_stats_roll_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace poolguard::session

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -42,11 +43,13 @@ PoolerConfig PoolerTest::base_config(const std::string& pool_mode, int pool_size
 
 BackendSampler::BackendSampler(TempPostgres& pg, std::string where) : pg_(pg), where_(std::move(where)) {
     thread_ = std::thread([this] {
+        long long previous = 0;
         while (!stop_.load()) {
             long long n = pg_.count_backends(where_);
-            long long cur = max_.load();
-            while (n > cur && !max_.compare_exchange_weak(cur, n)) {
-            }
+            if (n > max_.load()) max_.store(n);
+            long long sustained = std::min(n, previous);
+            if (sustained > sustained_max_.load()) sustained_max_.store(sustained);
+            previous = n;
             std::this_thread::sleep_for(20ms);
         }
     });

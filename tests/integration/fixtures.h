@@ -39,19 +39,23 @@ class PoolerTest : public ::testing::Test {
     static std::unique_ptr<TempPostgres> server_;
 };
 
-// Samples count_backends(where) every ~20 ms on a background thread and keeps the maximum.
+// Samples count_backends(where) every ~20 ms on a background thread. max() is the highest sample;
+// sustained_max() the highest count seen in two consecutive samples, which ignores a backend that lingers
+// for a few ms in pg_stat_activity after the pooler closed its connection (use it for "at most N" checks).
 class BackendSampler {
   public:
     BackendSampler(TempPostgres& pg, std::string where);
     ~BackendSampler() { stop(); }
-    long long stop();  // returns the maximum seen
+    long long stop();  // returns max()
     long long max() const { return max_.load(); }
+    long long sustained_max() const { return sustained_max_.load(); }
 
   private:
     TempPostgres& pg_;
     std::string where_;
     std::atomic<bool> stop_{false};
     std::atomic<long long> max_{0};
+    std::atomic<long long> sustained_max_{0};
     std::thread thread_;
 };
 

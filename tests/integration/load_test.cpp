@@ -35,7 +35,8 @@ class Load : public PoolerTest {
         PgbenchResult r = run_pgbench({"-h", pooler.host(), "-p", std::to_string(pooler.port()), "-U", kApp,
                                        "-n", mode, "-c", "200", "-j", "2", "-T", seconds(), "db"},
                                       std::chrono::seconds(std::stoi(seconds()) + 90));
-        long long max_servers = sampler.stop();
+        sampler.stop();
+        long long max_servers = sampler.sustained_max();
         std::fprintf(stderr, "%s: tps=%.1f processed=%lld max server connections=%lld\n", mode.c_str(), r.tps,
                      r.processed, max_servers);
         EXPECT_FALSE(r.timed_out) << r.describe();

@@ -1,0 +1,335 @@
+// Owns AdminService: the admin console's window onto the running pooler (SHOW rows, PAUSE/RESUME/KILL...).
+#include "session/admin_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "session/client_session.h"
+#include "session/proxy.h"
+
+namespace poolguard::session {
+
+namespace {
+int64_t unix_seconds(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// Converts a steady-clock instant to wall-clock seconds (SHOW SERVERS times).
+int64_t steady_to_unix(std::chrono::steady_clock::time_point t) {
+    const auto delta = std::chrono::steady_clock::now() - t;
+    return unix_seconds(std::chrono::system_clock::now() -
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(delta));
+}
+
+std::string server_state(pool::ServerConnection::State s) {
+    switch (s) {
+        case pool::ServerConnection::State::kActive: return "active";
+        case pool::ServerConnection::State::kIdle: return "idle";
+        case pool::ServerConnection::State::kCleanup: return "used";
+        case pool::ServerConnection::State::kConnecting: return "new";
+        case pool::ServerConnection::State::kClosed: return "closed";
+    }
+    return "unknown";
+}
+}  // namespace
+
+std::vector<admin::PoolRow> AdminService::pools() {
+    std::vector<admin::PoolRow> rows;
+    std::map<const pool::Pool*, size_t> index;
+    for (const auto& [key, pool] : proxy_.pools().pools()) {
+        admin::PoolRow r;
+        r.database = key.first;
+        r.user = key.second;
+        const auto c = pool->counters();
+        r.sv_active = c.active;
+        r.sv_idle = c.idle;
+        r.sv_used = c.cleanup;
+        r.sv_login = c.connecting;
+        r.maxwait_us = pool->max_wait().count();
+        r.pool_mode = config::to_string(pool->mode());
+        r.paused = pool->paused();
+        index[pool.get()] = rows.size();
+        rows.push_back(std::move(r));
+    }
+    for (const auto& [pid, client] : proxy_.clients()) {
+        auto it = index.find(client->pool());
+        if (it == index.end() || !client->logged_in()) continue;
+        if (client->waiting())
+            ++rows[it->second].cl_waiting;
+        else
+            ++rows[it->second].cl_active;
+    }
+    return rows;
+}
+
+std::vector<admin::ConnectionRow> AdminService::clients() {
+    std::vector<admin::ConnectionRow> rows;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [pid, client] : proxy_.clients()) {
+        admin::ConnectionRow r;
+        r.type = "C";
+        r.user = client->user();
+        r.database = client->database();
+        r.state = !client->logged_in() ? "login" : client->waiting() ? "waiting" : "active";
+        r.addr = client->peer();
+        r.port = client->peer_port();
+        r.connect_time_unix = unix_seconds(client->connect_time());
+        r.request_time_unix = unix_seconds(client->request_time());
+        if (client->waiting())
+            r.wait_us = std::chrono::duration_cast<std::chrono::microseconds>(now - client->wait_started()).count();
+        r.ptr = client->id();
+        r.link = client->server() ? client->server()->id() : 0;
+        r.application_name = client->application_name();
+        rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
+std::vector<admin::ConnectionRow> AdminService::servers() {
+    std::vector<admin::ConnectionRow> rows;
+    for (const auto& [key, pool] : proxy_.pools().pools()) {
+        pool->for_each_server([&](const pool::ServerConnection& s) {
+            admin::ConnectionRow r;
+            r.type = "S";
+            r.user = pool->settings().target.user;
+            r.database = key.first;
+            r.state = server_state(s.state());
+            r.addr = s.host().empty() ? "unix" : s.host();
+            r.port = s.port();
+            r.connect_time_unix = steady_to_unix(s.created_at());
+            r.request_time_unix = steady_to_unix(s.last_used());
+            r.close_needed = s.close_needed();
+            r.ptr = s.id();
+            r.link = s.linked_client() ? s.linked_client_id() : 0;
+            r.remote_pid = s.backend_pid();
+            auto app = s.parameters().find("application_name");
+            if (app != s.parameters().end()) r.application_name = app->second;
+            rows.push_back(std::move(r));
+        });
+    }
+    return rows;
+}
+
+std::vector<admin::StatsRow> AdminService::stats_totals() {
+    std::map<std::string, admin::StatsRow> by_db;
+    for (const auto& [key, pool] : proxy_.pools().pools()) {
+        auto& r = by_db[key.first];
+        r.database = key.first;
+        const auto& st = pool->stats();
+        r.xact_count += st.xact_count;
+        r.query_count += st.query_count;
+        r.bytes_received += st.bytes_received;
+        r.bytes_sent += st.bytes_sent;
+        r.xact_time_us += st.xact_time_us;
+        r.query_time_us += st.query_time_us;
+        r.wait_time_us += st.wait_time_us;
+    }
+    std::vector<admin::StatsRow> rows;
+    for (auto& [db, r] : by_db) rows.push_back(r);
+    return rows;
+}
+
+void AdminService::roll_stats_period() {
+    const auto now = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(now - period_start_).count();
+    if (secs <= 0) return;
+    averages_.clear();
+    for (const auto& r : stats_totals()) {
+        const auto& prev = previous_[r.database];
+        admin::StatsRow a;
+        a.database = r.database;
+        auto rate = [&](uint64_t cur, uint64_t old) {
+            return static_cast<uint64_t>(static_cast<double>(cur - std::min(cur, old)) / secs);
+        };
+        a.xact_count = rate(r.xact_count, prev.xact_count);
+        a.query_count = rate(r.query_count, prev.query_count);
+        a.bytes_received = rate(r.bytes_received, prev.bytes_received);
+        a.bytes_sent = rate(r.bytes_sent, prev.bytes_sent);
+        a.xact_time_us = rate(r.xact_time_us, prev.xact_time_us);
+        a.query_time_us = rate(r.query_time_us, prev.query_time_us);
+        a.wait_time_us = rate(r.wait_time_us, prev.wait_time_us);
+        averages_[r.database] = a;
+        previous_[r.database] = r;
+    }
+    period_start_ = now;
+}
+
+std::vector<admin::StatsRow> AdminService::stats_averages() {
+    std::vector<admin::StatsRow> rows;
+    for (const auto& r : stats_totals()) {
+        auto it = averages_.find(r.database);
+        if (it != averages_.end()) {
+            rows.push_back(it->second);
+        } else {
+            admin::StatsRow zero;
+            zero.database = r.database;
+            rows.push_back(zero);
+        }
+    }
+    return rows;
+}
+
+std::vector<admin::DatabaseRow> AdminService::databases() {
+    const auto& cfg = proxy_.config();
+    std::vector<admin::DatabaseRow> rows;
+    for (const auto& db : cfg.databases) {
+        admin::DatabaseRow r;
+        r.name = db.name;
+        r.host = db.host;
+        r.port = db.port;
+        r.database = db.dbname.empty() ? db.name : db.dbname;
+        r.force_user = db.user;
+        r.pool_size = cfg.effective_pool_size(db);
+        r.min_pool_size = cfg.effective_min_pool_size(db);
+        r.reserve_pool = cfg.effective_reserve_pool_size(db);
+        if (db.pool_mode) r.pool_mode = config::to_string(*db.pool_mode);
+        r.max_connections = cfg.effective_max_db_connections(db);
+        r.current_connections = proxy_.pools().database_server_count(db.name);
+        r.paused = proxy_.database_paused(db.name);
+        r.disabled = proxy_.database_disabled(db.name);
+        rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
+std::vector<admin::UserRow> AdminService::users() {
+    const auto& cfg = proxy_.config();
+    std::vector<admin::UserRow> rows;
+    for (const auto& u : cfg.users) {
+        admin::UserRow r;
+        r.name = u.name;
+        if (u.pool_mode) r.pool_mode = config::to_string(*u.pool_mode);
+        r.max_user_connections = cfg.effective_max_user_connections(&u);
+        r.current_connections = proxy_.pools().user_server_count(u.name);
+        rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
+std::vector<AdminService::ConfigRow> AdminService::config_rows() {
+    std::vector<ConfigRow> rows;
+    for (auto& d : config::describe_parameters(proxy_.config()))
+        rows.push_back(ConfigRow{d.key, d.value, d.default_value, d.changeable});
+    return rows;
+}
+
+std::vector<std::pair<std::string, int64_t>> AdminService::lists() {
+    int64_t used_clients = 0, login_clients = 0, used_servers = 0, free_servers = 0;
+    for (const auto& [pid, c] : proxy_.clients()) {
+        if (c->logged_in())
+            ++used_clients;
+        else
+            ++login_clients;
+    }
+    for (const auto& [key, pool] : proxy_.pools().pools()) {
+        const auto c = pool->counters();
+        used_servers += c.active + c.idle + c.cleanup + c.connecting;
+        free_servers += 0;
+    }
+    return {{"databases", static_cast<int64_t>(proxy_.config().databases.size())},
+            {"users", static_cast<int64_t>(proxy_.config().users.size())},
+            {"pools", static_cast<int64_t>(proxy_.pools().pools().size())},
+            {"free_clients", 0},
+            {"used_clients", used_clients},
+            {"login_clients", login_clients},
+            {"free_servers", free_servers},
+            {"used_servers", used_servers},
+            {"dns_names", 0},
+            {"dns_zones", 0},
+            {"dns_queries", 0},
+            {"dns_pending", 0}};
+}
+
+std::string AdminService::version() { return std::string("PgBouncer 1.18.0 compatible; poolguard ") + POOLGUARD_VERSION; }
+
+std::vector<std::pair<std::string, std::string>> AdminService::state() {
+    return {{"active", proxy_.shutting_down() ? "no" : "yes"},
+            {"paused", proxy_.database_paused("") ? "yes" : "no"},
+            {"suspended", "no"}};
+}
+
+Status AdminService::check_database(const std::string& database) const {
+    if (database.empty()) return {};
+    if (database == "pgbouncer" || database == "poolguard") return fail("cannot pause/kill the admin database", "08P01");
+    if (!proxy_.config().find_database(database)) return fail("no such database: " + database, "3D000");
+    return {};
+}
+
+Status AdminService::set(const std::string& key, const std::string& value) {
+    auto copy = std::make_shared<config::Config>(proxy_.config());
+    if (auto st = config::set_parameter(*copy, key, value); !st) return st;
+    proxy_.apply_config(copy);
+    spdlog::info("admin SET {} = {}", key, value);
+    return {};
+}
+
+Status AdminService::pause(const std::string& database) {
+    if (auto st = check_database(database); !st) return st;
+    proxy_.set_paused(database, true);
+    return {};
+}
+
+Status AdminService::resume(const std::string& database) {
+    if (auto st = check_database(database); !st) return st;
+    proxy_.set_paused(database, false);
+    return {};
+}
+
+Status AdminService::disable(const std::string& database) {
+    if (auto st = check_database(database); !st) return st;
+    proxy_.set_disabled(database, true);
+    return {};
+}
+
+Status AdminService::enable(const std::string& database) {
+    if (auto st = check_database(database); !st) return st;
+    proxy_.set_disabled(database, false);
+    return {};
+}
+
+Status AdminService::reload() {
+    proxy_.reload();
+    return {};
+}
+
+Status AdminService::kill(const std::string& database) {
+    if (auto st = check_database(database); !st) return st;
+    // As PgBouncer: drop every client and server of the database, and hold new ones until RESUME.
+    proxy_.set_paused(database, true);
+    std::vector<ClientSession*> victims;
+    for (const auto& [pid, c] : proxy_.clients())
+        if (c->database() == database && !c->is_admin()) victims.push_back(c);
+    for (auto* c : victims) c->kill("database " + database + " was killed by an administrator");
+    for (const auto& [key, pool] : proxy_.pools().pools())
+        if (key.first == database) pool->close_all("KILL " + database);
+    return {};
+}
+
+Status AdminService::kill_client(uint64_t client_id) {
+    for (const auto& [pid, c] : proxy_.clients()) {
+        if (c->id() == client_id) {
+            c->kill("client killed by an administrator (KILL_CLIENT)");
+            return {};
+        }
+    }
+    return fail("invalid client pointer supplied", "08P01");
+}
+
+Status AdminService::reconnect(const std::string& database) {
+    if (auto st = check_database(database); !st) return st;
+    for (const auto& [key, pool] : proxy_.pools().pools())
+        if (database.empty() || key.first == database) pool->reconnect_all();
+    return {};
+}
+
+Status AdminService::wait_close(const std::string& database) {
+    // Answers at once; the servers close as they become free (see RECONNECT).
+    return check_database(database);
+}
+
+Status AdminService::shutdown() {
+    spdlog::info("SHUTDOWN from the admin console");
+    proxy_.shutdown_now();
+    return {};
+}
+
+}  // namespace poolguard::session
