@@ -1,6 +1,8 @@
 // Owns the socket type used for both TCP and Unix connections and helpers to open and tune them.
 #include "net/socket.h"
 
+#include <spdlog/spdlog.h>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -50,7 +52,10 @@ asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int p
 }
 
 void tune_socket(Socket& socket) {
-    const int family = socket.local_endpoint().protocol().family();
+    std::error_code ec;
+    const auto local = socket.local_endpoint(ec);
+    if (ec) return;  // the peer is already gone; the session will notice on its first read
+    const int family = local.protocol().family();
     if (family == AF_INET || family == AF_INET6) {
         int one = 1;
         ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -87,5 +92,18 @@ bool send_now(Socket& socket, std::string_view data) {
     if (!socket.is_open()) return false;
     const ssize_t n = ::send(socket.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     return n == static_cast<ssize_t>(data.size());
+}
+}  // namespace poolguard::net
+
+namespace poolguard::net {
+void LogIfThrown::operator()(std::exception_ptr e) const {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("{} ended with an exception: {}", what, ex.what());
+    } catch (...) {
+        spdlog::error("{} ended with an unknown exception", what);
+    }
 }
 }  // namespace poolguard::net

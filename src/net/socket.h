@@ -30,6 +30,13 @@ std::string peer_address(const Socket& socket, int* port_out = nullptr);
 }  // namespace poolguard::net
 
 namespace poolguard::net {
+// Completion handler for co_spawn: a coroutine that ends with an exception (a bug, or memory exhaustion)
+// is logged with what it was doing, never silently lost as with asio::detached.
+struct LogIfThrown {
+    const char* what;
+    void operator()(std::exception_ptr e) const;
+};
+
 // Best-effort immediate send of a small final message (an ErrorResponse before closing): never blocks,
 // never raises SIGPIPE; returns false when the bytes could not all be handed to the kernel.
 bool send_now(Socket& socket, std::string_view data);

@@ -243,7 +243,7 @@ void Pool::open_one() {
             }
             on_connect_result(server, status);
         },
-        asio::detached);
+        net::LogIfThrown{"server connect"});
 }
 
 void Pool::on_connect_result(const ServerPtr& server, const Status& status) {

@@ -30,7 +30,8 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     s.server_lifetime = c.server_lifetime;
     s.server_idle_timeout = c.server_idle_timeout;
     s.server_login_retry = c.server_login_retry;
-    s.target.host = db.host;
+    // No host: a Unix socket in unix_socket_dir, as PgBouncer does.
+    s.target.host = !db.host.empty() ? db.host : !c.unix_socket_dir.empty() ? c.unix_socket_dir : "/var/run/postgresql";
     s.target.port = db.port;
     s.target.dbname = db.dbname.empty() ? db.name : db.dbname;
     s.target.user = db.user.empty() ? user : db.user;
@@ -114,7 +115,7 @@ void PoolManager::reload(std::shared_ptr<const config::Config> config) {
     }
 }
 
-void PoolManager::start_janitor() { asio::co_spawn(executor_, janitor_loop(), asio::detached); }
+void PoolManager::start_janitor() { asio::co_spawn(executor_, janitor_loop(), net::LogIfThrown{"pool janitor"}); }
 
 void PoolManager::stop() {
     stopped_ = true;

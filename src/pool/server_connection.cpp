@@ -78,7 +78,7 @@ asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
     }
     state_ = State::kActive;
     created_at_ = last_used_ = Clock::now();
-    asio::co_spawn(socket_.get_executor(), relay_loop(), asio::detached);
+    asio::co_spawn(socket_.get_executor(), relay_loop(), net::LogIfThrown{"server relay"});
     co_return Status{};
 }
 
@@ -299,7 +299,7 @@ void ServerConnection::send_cancel() {
             char b[16];
             co_await sock->async_read_some(asio::buffer(b), net::use_nothrow);
         },
-        asio::detached);
+        net::LogIfThrown{"cancel request"});
 }
 
 void ServerConnection::close(const std::string& reason) {

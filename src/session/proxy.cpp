@@ -86,8 +86,8 @@ Status Proxy::start() {
         pools_->get_or_create(db, db.user, secret);
     }
     pools_->start_janitor();
-    asio::co_spawn(io_, client_janitor(), asio::detached);
-    for (auto& acceptor : acceptors_) asio::co_spawn(io_, accept_loop(*acceptor), asio::detached);
+    asio::co_spawn(io_, client_janitor(), net::LogIfThrown{"client janitor"});
+    for (auto& acceptor : acceptors_) asio::co_spawn(io_, accept_loop(*acceptor), net::LogIfThrown{"accept loop"});
     return {};
 }
 
@@ -172,14 +172,7 @@ asio::awaitable<void> Proxy::accept_loop(net::Acceptor& acceptor) {
         }
         net::tune_socket(socket);
         auto client = std::make_shared<ClientSession>(*this, std::move(socket), ++next_client_id_);
-        asio::co_spawn(io_, client->run(), [](std::exception_ptr e) {
-            if (!e) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                spdlog::error("client session ended with an exception: {}", ex.what());
-            }
-        });
+        asio::co_spawn(io_, client->run(), net::LogIfThrown{"client session"});
     }
 }
 
@@ -258,7 +251,7 @@ void Proxy::shutdown_graceful() {
     std::vector<ClientSession*> snapshot;
     for (auto& [pid, c] : clients_) snapshot.push_back(c);
     for (auto* c : snapshot) c->on_shutdown();
-    asio::co_spawn(io_, shutdown_watch(), asio::detached);
+    asio::co_spawn(io_, shutdown_watch(), net::LogIfThrown{"shutdown watch"});
 }
 
 asio::awaitable<void> Proxy::shutdown_watch() {
