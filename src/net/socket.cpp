@@ -23,7 +23,8 @@ asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int p
         endpoints.emplace_back(asio::local::stream_protocol::endpoint(target + "/.s.PGSQL." + std::to_string(port)));
     } else {
         asio::ip::tcp::resolver resolver(executor);
-        auto [ec, results] = co_await resolver.async_resolve(target, std::to_string(port), use_nothrow);
+        const std::string service = std::to_string(port);
+        auto [ec, results] = co_await resolver.async_resolve(target, service, use_nothrow);
         if (ec) co_return fail("could not resolve host \"" + target + "\": " + ec.message(), sqlstate::kConnectionFailure);
         for (const auto& r : results) endpoints.emplace_back(r.endpoint());
     }

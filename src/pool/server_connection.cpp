@@ -369,11 +369,13 @@ asio::awaitable<void> ServerConnection::relay_loop() {
             size_t drop = 0;     // bytes right after them that are swallowed
             bool release_check = false;
             bool need_more = false;
+            size_t want_unread = 0;
             LinkedClient* target = client_;
             while (forward < v.size()) {
                 auto seg = scanner_.next(v.substr(forward));
                 if (seg.kind == pg::SegmentKind::kNeedMore) {
-                    in_.reserve_unread(forward + scanner_.needed(v.substr(forward)));
+                    // Grow only after the bytes before it are written: growing moves the buffer under `v`.
+                    want_unread = scanner_.needed(v.substr(forward));
                     need_more = true;
                     break;
                 }
@@ -450,6 +452,7 @@ asio::awaitable<void> ServerConnection::relay_loop() {
                 // A failed write means the client is gone; its session notices on its own read and cleans up.
             }
             in_.consume(forward + drop);
+            if (want_unread > 0) in_.reserve_unread(want_unread);
             if (state_ == State::kCleanup && swallow_rfq_ == 0 && drop > 0) finish_cleanup();
             if (release_check && client_ != nullptr && client_ == target && pool_) pool_->maybe_release(self);
             if (need_more && forward == 0 && drop == 0) break;

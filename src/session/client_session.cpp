@@ -43,14 +43,26 @@ const TrackedParam* tracked(std::string_view lower) {
 
 std::string lowercase(std::string_view s) {
     std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 
 bool valid_frontend_type(char t) {
     switch (t) {
-        case 'Q': case 'P': case 'B': case 'E': case 'D': case 'C': case 'H':
-        case 'S': case 'F': case 'X': case 'd': case 'c': case 'f':
+        case 'Q':
+        case 'P':
+        case 'B':
+        case 'E':
+        case 'D':
+        case 'C':
+        case 'H':
+        case 'S':
+        case 'F':
+        case 'X':
+        case 'd':
+        case 'c':
+        case 'f':
             return true;
         default:
             return false;
@@ -83,10 +95,16 @@ void ClientSession::close_socket() {
     }
 }
 
-asio::awaitable<void> ClientSession::write_error(const pg::ErrorFields& error) {
-    std::string out;
-    pg::append_error(out, error);
-    co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+// g++ 12 mis-destroys temporaries that live in a co_await full-expression (double free seen with an
+// ErrorFields built inline), so errors are queued by a plain call and flushed by an argument-less await.
+void ClientSession::queue_error(const pg::ErrorFields& error) {
+    pg::append_error(client_out_, error);
+}
+
+asio::awaitable<void> ClientSession::flush_client_out() {
+    if (client_out_.empty()) co_return;
+    co_await asio::async_write(socket_, asio::buffer(client_out_), net::use_nothrow);
+    client_out_.clear();  // on a write error the client is gone; nothing more to tell it
 }
 
 asio::awaitable<void> ClientSession::run() {
@@ -113,7 +131,8 @@ asio::awaitable<void> ClientSession::run() {
     close_socket();
     proxy_.unregister_client(this);
     if (logged_in_ && proxy_.config().log_disconnections) {
-        const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - connected_at_).count();
+        const auto secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - connected_at_).count();
         spdlog::info("C-{}: {}/{}@{}:{} closing because: {} (age={:.0f}s)", id_, database_, user_, peer_,
                      peer_port_, close_reason_, secs);
     }
@@ -157,17 +176,23 @@ asio::awaitable<Status> ClientSession::read_startup() {
         if (ec) co_return fail(timed_out ? "client_login_timeout" : "");
         const uint32_t len = pg::read_be32(len_buf);
         if (len < 8 || len > pg::kMaxStartupPacket) {
-            co_await write_error(fatal(sqlstate::kProtocolViolation, "invalid startup packet length"));
+            {
+                queue_error(fatal(sqlstate::kProtocolViolation, "invalid startup packet length"));
+                co_await flush_client_out();
+            }
             co_return fail("invalid startup packet length");
         }
         std::string packet(len, '\0');
         std::memcpy(packet.data(), len_buf, 4);
-        auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(packet.data() + 4, len - 4),
-                                                   net::use_nothrow);
+        auto [ec2, n2] =
+            co_await asio::async_read(socket_, asio::buffer(packet.data() + 4, len - 4), net::use_nothrow);
         if (ec2) co_return fail("");
         auto sp = pg::parse_startup_packet(packet);
         if (!sp) {
-            co_await write_error(fatal(sp.error().sqlstate, sp.error().message));
+            {
+                queue_error(fatal(sp.error().sqlstate, sp.error().message));
+                co_await flush_client_out();
+            }
             co_return fail(sp.error().message);
         }
         switch (sp->kind) {
@@ -183,15 +208,20 @@ asio::awaitable<Status> ClientSession::read_startup() {
                 logged_in_ = false;
                 proxy_.forward_cancel(sp->cancel_pid, sp->cancel_key);
                 co_return fail("");
-            case pg::StartupKind::kStartup: break;
+            case pg::StartupKind::kStartup:
+                break;
         }
 
         const auto& cfg = proxy_.config();
         if (static_cast<int>(proxy_.client_count()) > cfg.max_client_conn) {
-            co_await write_error(fatal(sqlstate::kTooManyConnections, "no more connections allowed (max_client_conn)"));
+            {
+                queue_error(
+                    fatal(sqlstate::kTooManyConnections, "no more connections allowed (max_client_conn)"));
+                co_await flush_client_out();
+            }
             if (cfg.log_pooler_errors)
-                spdlog::warn("C-{}: {}:{} refused: no more connections allowed (max_client_conn={})", id_, peer_,
-                             peer_port_, cfg.max_client_conn);
+                spdlog::warn("C-{}: {}:{} refused: no more connections allowed (max_client_conn={})", id_,
+                             peer_, peer_port_, cfg.max_client_conn);
             co_return fail("no more connections allowed (max_client_conn)");
         }
 
@@ -208,12 +238,18 @@ asio::awaitable<Status> ClientSession::read_startup() {
                 continue;
             } else {
                 auto msg = "unsupported startup parameter: " + key;
-                co_await write_error(fatal(sqlstate::kProtocolViolation, msg));
+                {
+                    queue_error(fatal(sqlstate::kProtocolViolation, msg));
+                    co_await flush_client_out();
+                }
                 co_return fail(msg);
             }
         }
         if (user_.empty()) {
-            co_await write_error(fatal(sqlstate::kProtocolViolation, "no user name in startup packet"));
+            {
+                queue_error(fatal(sqlstate::kProtocolViolation, "no user name in startup packet"));
+                co_await flush_client_out();
+            }
             co_return fail("no user name in startup packet");
         }
         if (database_.empty()) database_ = user_;
@@ -224,22 +260,32 @@ asio::awaitable<Status> ClientSession::read_startup() {
     if (database_ == "pgbouncer" || database_ == "poolguard") co_return co_await admin_login();
     if (proxy_.database_disabled(database_)) {
         auto msg = "database does not allow connections: " + database_;
-        co_await write_error(fatal("57P03", msg));
+        {
+            queue_error(fatal("57P03", msg));
+            co_await flush_client_out();
+        }
         co_return fail(msg);
     }
     const auto resolved = cfg.resolve_database(database_);
     const config::DatabaseConfig* db = resolved ? &*resolved : nullptr;
     if (!db) {
         auto msg = "no such database: " + database_;
-        co_await write_error(fatal(sqlstate::kInvalidCatalogName, msg));
+        {
+            queue_error(fatal(sqlstate::kInvalidCatalogName, msg));
+            co_await flush_client_out();
+        }
         if (cfg.log_pooler_errors) spdlog::warn("C-{}: {}:{} {}", id_, peer_, peer_port_, msg);
         co_return fail(msg);
     }
 
     auto secret = proxy_.secret_for(user_);
-    auto st = co_await authenticate(secret.value_or(""));
+    const std::string client_secret = secret.value_or("");
+    auto st = co_await authenticate(client_secret);
     if (!st) {
-        co_await write_error(fatal(st.error().sqlstate, st.error().message));
+        {
+            queue_error(fatal(st.error().sqlstate, st.error().message));
+            co_await flush_client_out();
+        }
         if (cfg.log_pooler_errors)
             spdlog::warn("C-{}: {}/{}@{}:{} login failed: {}", id_, database_, user_, peer_, peer_port_,
                          st.error().message);
@@ -261,15 +307,23 @@ asio::awaitable<Status> ClientSession::admin_login() {
     auto listed = [&](const std::vector<std::string>& users) {
         return std::find(users.begin(), users.end(), user_) != users.end();
     };
-    auto st = co_await authenticate(proxy_.secret_for(user_).value_or(""));
+    const std::string admin_secret = proxy_.secret_for(user_).value_or("");
+    auto st = co_await authenticate(admin_secret);
     if (!st) {
-        co_await write_error(fatal(st.error().sqlstate, st.error().message));
+        {
+            queue_error(fatal(st.error().sqlstate, st.error().message));
+            co_await flush_client_out();
+        }
         co_return fail(st.error().message);
     }
     if (!listed(cfg.admin_users) && !listed(cfg.stats_users)) {
         auto msg = "not allowed: user \"" + user_ + "\" is in neither admin_users nor stats_users";
-        co_await write_error(fatal(sqlstate::kInvalidAuthorization, msg));
-        if (cfg.log_pooler_errors) spdlog::warn("C-{}: {}@{}:{} admin login refused: {}", id_, user_, peer_, peer_port_, msg);
+        {
+            queue_error(fatal(sqlstate::kInvalidAuthorization, msg));
+            co_await flush_client_out();
+        }
+        if (cfg.log_pooler_errors)
+            spdlog::warn("C-{}: {}@{}:{} admin login refused: {}", id_, user_, peer_, peer_port_, msg);
         co_return fail(msg);
     }
     admin_ = true;
@@ -286,7 +340,8 @@ asio::awaitable<Status> ClientSession::admin_login() {
         {"standard_conforming_strings", "on"},
         {"application_name", vars_["application_name"]},
     };
-    for (const auto& [k, v] : params) pg::append_parameter_status(out, k, v);
+    for (const auto& [k, v] : params)
+        pg::append_parameter_status(out, k, v);
     pg::append_backend_key(out, cancel_pid_, cancel_key_);
     pg::append_ready_for_query(out, 'I');
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
@@ -300,7 +355,10 @@ asio::awaitable<void> ClientSession::admin_loop() {
     while (!closing_) {
         auto msg = co_await read_auth_message();
         if (!msg) {
-            if (!msg.error().sqlstate.empty()) co_await write_error(fatal(msg.error().sqlstate, msg.error().message));
+            if (!msg.error().sqlstate.empty()) {
+                queue_error(fatal(msg.error().sqlstate, msg.error().message));
+                co_await flush_client_out();
+            }
             co_return;
         }
         std::string out;
@@ -311,16 +369,23 @@ asio::awaitable<void> ClientSession::admin_loop() {
                 pg::append_ready_for_query(out, 'I');
                 break;
             }
-            case 'X': close_reason_ = "client sent Terminate"; co_return;
+            case 'X':
+                close_reason_ = "client sent Terminate";
+                co_return;
             case 'S':
                 skipping_to_sync = false;
                 pg::append_ready_for_query(out, 'I');
                 break;
-            case 'H': break;
+            case 'H':
+                break;
             default:
                 if (!skipping_to_sync)
-                    pg::append_error(out, pg::ErrorFields{"ERROR", sqlstate::kFeatureNotSupported,
-                                                          "the admin console supports only the simple query protocol", {}, {}});
+                    pg::append_error(
+                        out, pg::ErrorFields{"ERROR",
+                                             sqlstate::kFeatureNotSupported,
+                                             "the admin console supports only the simple query protocol",
+                                             {},
+                                             {}});
                 skipping_to_sync = true;
                 break;
         }
@@ -360,9 +425,11 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
     };
     auto type = cfg.auth_type;
     if (type == config::AuthType::kTrust || type == config::AuthType::kAny) co_return Status{};
-    if (type != config::AuthType::kPlain && type != config::AuthType::kMd5 && type != config::AuthType::kScramSha256)
-        co_return fail(std::string("auth_type ") + config::to_string(type) + " is not supported by poolguard yet",
-                       sqlstate::kFeatureNotSupported);
+    if (type != config::AuthType::kPlain && type != config::AuthType::kMd5 &&
+        type != config::AuthType::kScramSha256)
+        co_return fail(
+            std::string("auth_type ") + config::to_string(type) + " is not supported by poolguard yet",
+            sqlstate::kFeatureNotSupported);
 
     const auto kind = pg::classify_secret(secret);
     // As PgBouncer does: a SCRAM verifier in the auth_file means SCRAM even under auth_type=md5.
@@ -380,13 +447,18 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
         if (!pw || secret.empty()) co_return failed();
         bool ok = false;
         switch (kind) {
-            case pg::SecretKind::kPlain: ok = *pw == secret; break;
-            case pg::SecretKind::kMd5: ok = pg::md5_password_secret(user_, *pw) == secret; break;
+            case pg::SecretKind::kPlain:
+                ok = *pw == secret;
+                break;
+            case pg::SecretKind::kMd5:
+                ok = pg::md5_password_secret(user_, *pw) == secret;
+                break;
             case pg::SecretKind::kScramSha256: {
                 auto parsed = pg::parse_scram_secret(secret);
                 if (parsed) {
                     auto computed = pg::make_scram_secret(*pw, parsed->salt, parsed->iterations);
-                    ok = computed.stored_key == parsed->stored_key && computed.server_key == parsed->server_key;
+                    ok = computed.stored_key == parsed->stored_key &&
+                         computed.server_key == parsed->server_key;
                 }
                 break;
             }
@@ -434,7 +506,8 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
     auto initial = pg::parse_sasl_initial(first->second);
     if (!initial) co_return fail("malformed SASLInitialResponse message", sqlstate::kProtocolViolation);
     if (initial->first != "SCRAM-SHA-256")
-        co_return fail("client selected an invalid SASL authentication mechanism", sqlstate::kProtocolViolation);
+        co_return fail("client selected an invalid SASL authentication mechanism",
+                       sqlstate::kProtocolViolation);
     auto server_first = server.handle_client_first(initial->second);
     if (!server_first) co_return std::unexpected(server_first.error());
     out.clear();
@@ -458,9 +531,12 @@ asio::awaitable<Status> ClientSession::finish_login() {
     if (pool_->server_parameters().empty()) {
         auto server = co_await pool_->acquire();
         if (!server) {
-            co_await write_error(fatal(server.error().sqlstate.empty() ? sqlstate::kConnectionFailure
-                                                                       : server.error().sqlstate,
-                                       server.error().message));
+            {
+                queue_error(fatal(
+                    server.error().sqlstate.empty() ? sqlstate::kConnectionFailure : server.error().sqlstate,
+                    server.error().message));
+                co_await flush_client_out();
+            }
             co_return fail(server.error().message);
         }
         pool_->release(*server, false);
@@ -507,21 +583,28 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
 
 asio::awaitable<Status> ClientSession::bind_server() {
     if (proxy_.shutting_down()) {
-        co_await write_error(fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
+        {
+            queue_error(fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
+            co_await flush_client_out();
+        }
         co_return fail("poolguard is shutting down");
     }
     waiting_ = true;
     wait_started_ = std::chrono::steady_clock::now();
     auto server = co_await pool_->acquire();
     waiting_ = false;
-    pool_->stats().wait_time_us +=
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - wait_started_)
-            .count();
+    pool_->stats().wait_time_us += std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - wait_started_)
+                                       .count();
     if (!server) {
         const auto& e = server.error();
         if (proxy_.config().log_pooler_errors)
-            spdlog::warn("C-{}: {}/{}@{}:{} pooler error: {}", id_, database_, user_, peer_, peer_port_, e.message);
-        co_await write_error(fatal(e.sqlstate.empty() ? sqlstate::kConnectionFailure : e.sqlstate, e.message));
+            spdlog::warn("C-{}: {}/{}@{}:{} pooler error: {}", id_, database_, user_, peer_, peer_port_,
+                         e.message);
+        {
+            queue_error(fatal(e.sqlstate.empty() ? sqlstate::kConnectionFailure : e.sqlstate, e.message));
+            co_await flush_client_out();
+        }
         co_return fail(e.message);
     }
     if (closing_ || !socket_.is_open()) {
@@ -541,7 +624,8 @@ asio::awaitable<void> ClientSession::relay() {
         // Every pass forwards all complete bytes, so each pass starts with a read.
         {
             char* p = in_.write_ptr(4096);
-            auto [ec, n] = co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
+            auto [ec, n] =
+                co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
             if (ec) {
                 if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
                     close_reason_ == "client closed the connection")
@@ -564,25 +648,34 @@ asio::awaitable<void> ClientSession::relay() {
         }
         auto server = server_;
         size_t forward = 0;
+        size_t want_unread = 0;
         bool terminate = false;
         while (forward < v.size()) {
             auto seg = scanner_.next(v.substr(forward));
             if (seg.kind == pg::SegmentKind::kNeedMore) {
-                in_.reserve_unread(forward + scanner_.needed(v.substr(forward)));
+                // Grow only after the bytes before it are written: growing moves the buffer under `v`.
+                want_unread = scanner_.needed(v.substr(forward));
                 break;
             }
-            if (seg.kind == pg::SegmentKind::kError || (seg.kind != pg::SegmentKind::kRest && !valid_frontend_type(seg.type))) {
+            if (seg.kind == pg::SegmentKind::kError ||
+                (seg.kind != pg::SegmentKind::kRest && !valid_frontend_type(seg.type))) {
                 std::string why = seg.kind == pg::SegmentKind::kError
                                       ? std::string(scanner_.error())
-                                      : std::string("invalid frontend message type ") + std::to_string(static_cast<unsigned char>(seg.type));
-                if (forward > 0) co_await asio::async_write(server->socket(), asio::buffer(v.data(), forward), net::use_nothrow);
+                                      : std::string("invalid frontend message type ") +
+                                            std::to_string(static_cast<unsigned char>(seg.type));
+                if (forward > 0)
+                    co_await asio::async_write(server->socket(), asio::buffer(v.data(), forward),
+                                               net::use_nothrow);
                 in_.consume(forward);
                 if (server_) {
                     auto s = server_;
                     server_ = nullptr;
                     pool_->release(s, true);
                 }
-                co_await write_error(fatal(sqlstate::kProtocolViolation, "protocol violation: " + why));
+                {
+                    queue_error(fatal(sqlstate::kProtocolViolation, "protocol violation: " + why));
+                    co_await flush_client_out();
+                }
                 close_reason_ = "protocol violation: " + why;
                 co_return;
             }
@@ -601,7 +694,8 @@ asio::awaitable<void> ClientSession::relay() {
             if (!server->pending_out().empty()) {
                 std::string pending = std::move(server->pending_out());
                 server->pending_out().clear();
-                std::array<asio::const_buffer, 2> bufs{asio::buffer(pending), asio::buffer(v.data(), forward)};
+                std::array<asio::const_buffer, 2> bufs{asio::buffer(pending),
+                                                       asio::buffer(v.data(), forward)};
                 auto [wec, wn] = co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
                 ec = wec;
             } else {
@@ -614,6 +708,7 @@ asio::awaitable<void> ClientSession::relay() {
             // A failed write means the server died; its relay reports that to us through on_server_lost.
             (void)ec;
         }
+        if (want_unread > 0) in_.reserve_unread(want_unread);
         if (terminate) {
             close_reason_ = "client sent Terminate";
             co_return;
@@ -635,7 +730,8 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     const auto& cfg = proxy_.config();
     if (server_) {
         auto s = server_;
-        if (cfg.query_timeout.count() > 0 && s->busy_for_client() && now - s->busy_since() > cfg.query_timeout) {
+        if (cfg.query_timeout.count() > 0 && s->busy_for_client() &&
+            now - s->busy_since() > cfg.query_timeout) {
             // The query is cancelled on the server and the connection closed: its state is unknown.
             server_ = nullptr;
             s->unlink();

@@ -75,7 +75,8 @@ private:
     asio::awaitable<void> admin_loop();
     asio::awaitable<Status> admin_login();
     asio::awaitable<Status> bind_server();
-    asio::awaitable<void> write_error(const protocol::pg::ErrorFields& error);
+    void queue_error(const protocol::pg::ErrorFields& error);
+    asio::awaitable<void> flush_client_out();
     void queue_parameter_sync(pool::ServerConnection& server);
     void close_socket();
     // Sends a FATAL error without blocking and closes the connection.
@@ -102,6 +103,7 @@ private:
     uint32_t cancel_pid_ = 0;
     uint32_t cancel_key_ = 0;
     uint64_t bytes_out_ = 0;
+    std::string client_out_;  // bytes poolguard itself sends the client (errors) while not linked
     std::chrono::steady_clock::time_point connected_at_;
     std::chrono::steady_clock::time_point idle_since_;  // last time the client became idle (no server)
     bool waiting_ = false;                              // queued for a server

@@ -63,5 +63,33 @@ TEST(Harness, ExecReportsSqlstateAndTimesOutWithCancel) {
     EXPECT_EQ(c.exec("select 2").value(), "2");
 }
 
+TEST(Harness, PgbenchReportIsParsed) {
+    PgbenchResult r = parse_pgbench_output(
+        "number of transactions actually processed: 176972\n"
+        "number of failed transactions: 3 (0.002%)\n"
+        "tps = 5902.345678 (without initial connection time)\n"
+        "pgbench: error: client 17 aborted in command 1 (SQL) of script 0; perhaps the backend died\n"
+        "pgbench: error: client 3 aborted while establishing connection\n");
+    EXPECT_EQ(r.processed, 176972);
+    EXPECT_EQ(r.failed, 3);
+    EXPECT_NEAR(r.tps, 5902.35, 0.01);
+    EXPECT_EQ(r.aborted_clients, 2);
+}
+
+TEST(Harness, PgbenchRunsAgainstTempPostgres) {
+    TempPostgres pg;
+    ASSERT_TRUE(pg.ok()) << pg.error();
+    RunResult init = pg.pgbench_init(1);
+    ASSERT_EQ(init.exit_code, 0) << init.output;
+    PgbenchResult r = run_pgbench({"-h", pg.host(), "-p", std::to_string(pg.port()), "-U", "postgres", "-n",
+                                   "-S", "-c", "4", "-j", "2", "-T", "1", "postgres"},
+                                  60s);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.failed, 0) << r.describe();
+    EXPECT_EQ(r.aborted_clients, 0) << r.describe();
+    EXPECT_GT(r.processed, 0) << r.describe();
+    EXPECT_GT(r.tps, 0) << r.describe();
+}
+
 }  // namespace
 }  // namespace itest

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <regex>
 #include <sstream>
 
 namespace itest {
@@ -799,19 +799,37 @@ std::string pgbench_path() {
     return "pgbench";
 }
 
+namespace {
+
+// The number right after `label` in `text`, or nullopt.
+std::optional<std::string> number_after(const std::string& text, const std::string& label) {
+    size_t at = text.find(label);
+    if (at == std::string::npos) return std::nullopt;
+    size_t begin = at + label.size();
+    size_t end = begin;
+    while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
+        ++end;
+    if (end == begin) return std::nullopt;
+    return text.substr(begin, end - begin);
+}
+
+}  // namespace
+
 PgbenchResult parse_pgbench_output(const std::string& output) {
     PgbenchResult r;
     r.output = output;
-    std::smatch m;
-    static const std::regex tps_re(R"(tps = ([0-9.]+))");
-    static const std::regex processed_re(R"(number of transactions actually processed: (\d+))");
-    static const std::regex failed_re(R"(number of failed transactions: (\d+))");
-    static const std::regex aborted_re(R"(client \d+ aborted)");
-    if (std::regex_search(output, m, tps_re)) r.tps = std::stod(m[1]);
-    if (std::regex_search(output, m, processed_re)) r.processed = std::stoll(m[1]);
-    if (std::regex_search(output, m, failed_re)) r.failed = std::stoll(m[1]);
-    r.aborted_clients = static_cast<int>(std::distance(
-        std::sregex_iterator(output.begin(), output.end(), aborted_re), std::sregex_iterator()));
+    if (auto v = number_after(output, "tps = ")) r.tps = std::stod(*v);
+    if (auto v = number_after(output, "number of transactions actually processed: "))
+        r.processed = std::stoll(*v);
+    if (auto v = number_after(output, "number of failed transactions: ")) r.failed = std::stoll(*v);
+    // "client 17 aborted in command 1 (SQL) of script 0; ..."
+    for (size_t at = output.find("client "); at != std::string::npos; at = output.find("client ", at + 1)) {
+        size_t i = at + 7;
+        size_t digits = i;
+        while (digits < output.size() && std::isdigit(static_cast<unsigned char>(output[digits])))
+            ++digits;
+        if (digits > i && output.compare(digits, 8, " aborted") == 0) ++r.aborted_clients;
+    }
     return r;
 }
 
