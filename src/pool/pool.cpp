@@ -200,7 +200,6 @@ void Pool::on_server_closed(const ServerPtr& server) {
 }
 
 bool Pool::can_open(bool allow_reserve) {
-    if (manager_.shutting_down()) return false;
     if (Clock::now() < login_blocked_until_) return false;
     const int limit = settings_.pool_size + (allow_reserve ? settings_.reserve_pool_size : 0);
     if (static_cast<int>(servers_.size()) >= limit) return false;
@@ -318,7 +317,9 @@ void Pool::tick() {
     // Waiters past reserve_pool_timeout may use the reserve pool.
     open_for_waiters();
     // min_pool_size: open ahead so the first clients do not pay for the login.
-    while (static_cast<int>(servers_.size()) < settings_.min_pool_size && can_open(false)) open_one();
+    while (!manager_.shutting_down() && static_cast<int>(servers_.size()) < settings_.min_pool_size &&
+           can_open(false))
+        open_one();
 }
 
 }  // namespace poolguard::pool

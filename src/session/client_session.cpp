@@ -582,13 +582,6 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
 }
 
 asio::awaitable<Status> ClientSession::bind_server() {
-    if (proxy_.shutting_down()) {
-        {
-            queue_error(fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
-            co_await flush_client_out();
-        }
-        co_return fail("poolguard is shutting down");
-    }
     waiting_ = true;
     wait_started_ = std::chrono::steady_clock::now();
     auto server = co_await pool_->acquire();
@@ -790,9 +783,13 @@ void ClientSession::on_protocol_refusal(const pg::ErrorFields& error) {
     close_socket();
 }
 
-void ClientSession::on_shutdown() {
+bool ClientSession::on_shutdown(std::chrono::steady_clock::time_point now) {
+    // Logins in progress finish (they were accepted before the listener closed); a client that just logged
+    // in gets a moment for its first query, so a rolling restart under load loses nobody.
+    if (!logged_in_ || waiting_) return false;
+    if (!server_ && now - idle_since_ < std::chrono::seconds(1)) return false;
     if (server_) {
-        if (!server_->at_release_point()) return;  // a transaction is in flight: closed when it ends
+        if (!server_->at_release_point()) return false;  // a transaction is in flight: closed when it ends
         auto s = server_;
         server_ = nullptr;
         s->unlink();
@@ -803,6 +800,7 @@ void ClientSession::on_shutdown() {
     net::send_now(socket_, out);
     close_reason_ = "poolguard is shutting down";
     close_socket();
+    return true;
 }
 
 void ClientSession::cancel_running_query() {

@@ -36,7 +36,8 @@ public:
 
     // Proxy is stopping: a client between transactions is told and closed now; one inside a transaction
     // is closed when the transaction ends.
-    void on_shutdown();
+    // Returns true when the client was closed now.
+    bool on_shutdown(std::chrono::steady_clock::time_point now);
     // Enforces query_timeout, idle_transaction_timeout and client_idle_timeout (called by the proxy's janitor).
     void check_timeouts(std::chrono::steady_clock::time_point now);
     // A CancelRequest carrying this client's key arrived.

@@ -61,8 +61,15 @@ void Proxy::apply_config(std::shared_ptr<const config::Config> config) {
     pools_->reload(config_);
 }
 
-Proxy::~Proxy() {
-    if (!unix_socket_path_.empty()) ::unlink(unix_socket_path_.c_str());
+Proxy::~Proxy() { remove_unix_socket(); }
+
+void Proxy::remove_unix_socket() {
+    if (unix_socket_path_.empty()) return;
+    struct stat st {};
+    // Only our own file: after a rolling restart the path belongs to the new process.
+    if (::stat(unix_socket_path_.c_str(), &st) == 0 && st.st_ino == unix_socket_inode_)
+        ::unlink(unix_socket_path_.c_str());
+    unix_socket_path_.clear();
 }
 
 Status Proxy::load_auth_file(const config::Config& config) {
@@ -147,13 +154,17 @@ Status Proxy::open_listeners() {
             std::error_code ec;
             probe.connect(asio::local::stream_protocol::endpoint(path), ec);
             if (!ec && !cfg.so_reuseport) return fail("unix socket " + path + " is in use by another process");
-            if (ec) ::unlink(path.c_str());
+            // so_reuseport (rolling restart): the new process takes the path over; the old one keeps its
+            // already-accepted clients and, thanks to the inode check, does not remove our file on exit.
+            ::unlink(path.c_str());
         }
         auto st = open(asio::generic::stream_protocol::endpoint(asio::local::stream_protocol::endpoint(path)), false,
                        "unix:" + path);
         if (!st) return st;
         ::chmod(path.c_str(), static_cast<mode_t>(cfg.unix_socket_mode));
         unix_socket_path_ = path;
+        struct stat file_info {};
+        if (::stat(path.c_str(), &file_info) == 0) unix_socket_inode_ = file_info.st_ino;
     }
     if (acceptors_.empty()) return fail("no listeners configured (listen_addr and unix_socket_dir are both empty)");
     return {};
@@ -241,25 +252,32 @@ void Proxy::shutdown_graceful() {
     spdlog::info("got SIGTERM: no new connections; waiting for {} clients' transactions to finish",
                  clients_.size());
     for (auto& acceptor : acceptors_) {
+        // Connections already queued on the listener would be reset by close(): take them in first.
+        std::error_code ec;
+        acceptor->non_blocking(true, ec);
+        while (!ec) {
+            net::Socket socket(io_);
+            acceptor->accept(socket, ec);
+            if (ec) break;
+            net::tune_socket(socket);
+            auto client = std::make_shared<ClientSession>(*this, std::move(socket), ++next_client_id_);
+            asio::co_spawn(io_, client->run(), net::LogIfThrown{"client session"});
+        }
         std::error_code ignored;
         acceptor->close(ignored);
     }
-    if (!unix_socket_path_.empty()) {
-        ::unlink(unix_socket_path_.c_str());
-        unix_socket_path_.clear();
-    }
-    std::vector<ClientSession*> snapshot;
-    for (auto& [pid, c] : clients_) snapshot.push_back(c);
-    for (auto* c : snapshot) c->on_shutdown();
+    remove_unix_socket();
     asio::co_spawn(io_, shutdown_watch(), net::LogIfThrown{"shutdown watch"});
 }
 
 asio::awaitable<void> Proxy::shutdown_watch() {
     asio::steady_timer t(io_);
     while (true) {
-        bool busy = false;
-        for (auto& [pid, c] : clients_) busy = busy || c->linked();
-        if (!busy) break;
+        const auto now = std::chrono::steady_clock::now();
+        std::vector<ClientSession*> snapshot;
+        for (auto& [pid, c] : clients_) snapshot.push_back(c);
+        for (auto* c : snapshot) c->on_shutdown(now);
+        if (clients_.empty()) break;
         t.expires_after(std::chrono::milliseconds(50));
         co_await t.async_wait(net::use_nothrow);
     }

@@ -72,12 +72,14 @@ private:
     // Every 100 ms: client-side timeouts (query_timeout, idle_transaction_timeout, client_idle_timeout).
     asio::awaitable<void> client_janitor();
     Status load_auth_file(const config::Config& config);
+    void remove_unix_socket();
 
     asio::io_context& io_;
     std::shared_ptr<const config::Config> config_;
     std::unique_ptr<pool::PoolManager> pools_;
     std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
     std::string unix_socket_path_;
+    unsigned long unix_socket_inode_ = 0;
     std::unordered_map<uint32_t, ClientSession*> clients_;  // by cancel pid
     std::map<std::string, std::string> secrets_;
     std::map<std::string, std::pair<std::string, protocol::pg::ScramSecret>> scram_cache_;

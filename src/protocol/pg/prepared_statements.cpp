@@ -60,27 +60,37 @@ bool is_completion(char type) {
         case 'C':
         case 'I':
         case 's':
-        case 'Z': return true;
-        default: return false;
+        case 'Z':
+            return true;
+        default:
+            return false;
     }
 }
 
 bool completes(RequestKind kind, char type) {
     switch (kind) {
-        case RequestKind::kParse: return type == '1';
-        case RequestKind::kBind: return type == '2';
-        case RequestKind::kClose: return type == '3';
+        case RequestKind::kParse:
+            return type == '1';
+        case RequestKind::kBind:
+            return type == '2';
+        case RequestKind::kClose:
+            return type == '3';
         case RequestKind::kDescribeStatement:
-        case RequestKind::kDescribePortal: return type == 'T' || type == 'n';
-        case RequestKind::kExecute: return type == 'C' || type == 'I' || type == 's';
+        case RequestKind::kDescribePortal:
+            return type == 'T' || type == 'n';
+        case RequestKind::kExecute:
+            return type == 'C' || type == 'I' || type == 's';
         case RequestKind::kSync:
         case RequestKind::kQuery:
-        case RequestKind::kFunctionCall: return type == 'Z';
+        case RequestKind::kFunctionCall:
+            return type == 'Z';
     }
     return false;
 }
 
-bool is_simple(RequestKind kind) { return kind == RequestKind::kQuery || kind == RequestKind::kFunctionCall; }
+bool is_simple(RequestKind kind) {
+    return kind == RequestKind::kQuery || kind == RequestKind::kFunctionCall;
+}
 
 // A message that does not complete the head but cannot legitimately arrive while it is the head.
 bool is_out_of_order(RequestKind kind, char type) {
@@ -94,7 +104,8 @@ bool is_out_of_order(RequestKind kind, char type) {
 }  // namespace
 
 bool is_server_statement_name(std::string_view name) {
-    if (!name.starts_with(kServerStatementPrefix) || name.size() == kServerStatementPrefix.size()) return false;
+    if (!name.starts_with(kServerStatementPrefix) || name.size() == kServerStatementPrefix.size())
+        return false;
     return std::all_of(name.begin() + kServerStatementPrefix.size(), name.end(),
                        [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -153,7 +164,8 @@ const ServerStatements::Cached* ServerStatements::find(const StatementDef& def) 
     return &*it->second;
 }
 
-const ServerStatements::Cached& ServerStatements::insert(StatementPtr def, std::vector<std::string>& evicted) {
+const ServerStatements::Cached& ServerStatements::insert(StatementPtr def,
+                                                         std::vector<std::string>& evicted) {
     if (const auto it = index_.find(def.get()); it != index_.end()) {
         // Not expected (callers look first); keep the table consistent: the old name becomes garbage.
         close_later(std::move(it->second->name));
@@ -175,9 +187,14 @@ const ServerStatements::Cached& ServerStatements::insert(StatementPtr def, std::
 
 void ServerStatements::forget(const StatementDef& def, std::string_view name) {
     const auto it = index_.find(&def);
-    if (it == index_.end() || it->second->name != name) return;
-    lru_.erase(it->second);
-    index_.erase(it);
+    if (it != index_.end() && it->second->name == name) {
+        lru_.erase(it->second);
+        index_.erase(it);
+        return;
+    }
+    // Evicted meanwhile, and the eviction's Close skipped too (undone first, newest first): the server never
+    // had this name, so there is nothing to close later.
+    std::erase(pending_closes_, name);
 }
 
 void ServerStatements::clear() {
@@ -237,9 +254,12 @@ void ResponseQueue::undo(PendingResponse& r, ServerStatements& server, ClientSta
         case ServerEffect::kParse:
             if (r.server_def) server.forget(*r.server_def, r.server_name);
             break;
-        case ServerEffect::kClose: server.close_later(std::move(r.server_name)); break;
+        case ServerEffect::kClose:
+            server.close_later(std::move(r.server_name));
+            break;
         case ServerEffect::kProbe:
-        case ServerEffect::kNone: break;
+        case ServerEffect::kNone:
+            break;
     }
     if (client == nullptr) return;
     switch (r.client_effect) {
@@ -249,9 +269,11 @@ void ResponseQueue::undo(PendingResponse& r, ServerStatements& server, ClientSta
             break;
         }
         case ClientEffect::kClose:
-            if (client->find(r.client_name) == nullptr) client->on_parse(r.client_name, std::move(r.client_def));
+            if (client->find(r.client_name) == nullptr)
+                client->on_parse(r.client_name, std::move(r.client_def));
             break;
-        case ClientEffect::kNone: break;
+        case ClientEffect::kNone:
+            break;
     }
 }
 
@@ -296,7 +318,8 @@ Disposition ResponseQueue::on_server_message(char type, std::string_view body, S
         return d;
     }
     if (completes(head.kind, type)) {
-        const Disposition d = head.action == ResponseAction::kSwallow ? Disposition::kDrop : Disposition::kForward;
+        const Disposition d =
+            head.action == ResponseAction::kSwallow ? Disposition::kDrop : Disposition::kForward;
         if (head.server_effect == ServerEffect::kProbe && head.server_def) {
             // The Parse meant to fail succeeded: the server did not have server_name, and now has it with
             // another definition. Stop using that name.
@@ -322,10 +345,14 @@ void ResponseQueue::clear() {
 Status Rewriter::on_client_message(char type, std::string_view body, ClientStatements& client,
                                    ServerStatements& server, ResponseQueue& queue, std::string& to_server) {
     switch (type) {
-        case 'P': return on_parse(body, client, server, queue, to_server);
-        case 'B': return on_bind(body, client, server, queue, to_server);
-        case 'D': return on_describe(body, client, server, queue, to_server);
-        case 'C': return on_close(body, client, server, queue, to_server);
+        case 'P':
+            return on_parse(body, client, server, queue, to_server);
+        case 'B':
+            return on_bind(body, client, server, queue, to_server);
+        case 'D':
+            return on_describe(body, client, server, queue, to_server);
+        case 'C':
+            return on_close(body, client, server, queue, to_server);
         default:
             append_message(to_server, type, body);
             on_passthrough(type, client, server, queue);
@@ -337,21 +364,39 @@ void Rewriter::on_passthrough(char type, ClientStatements& client, ServerStateme
                               ResponseQueue& queue) {
     RequestKind kind;
     switch (type) {
-        case 'E': kind = RequestKind::kExecute; break;
-        case 'S': kind = RequestKind::kSync; break;
-        case 'Q': kind = RequestKind::kQuery; break;
-        case 'F': kind = RequestKind::kFunctionCall; break;
-        case 'P': kind = RequestKind::kParse; break;
-        case 'B': kind = RequestKind::kBind; break;
-        case 'C': kind = RequestKind::kClose; break;
-        case 'D': kind = RequestKind::kDescribeStatement; break;  // accepts 't' too
-        default: return;  // Flush, CopyData, CopyDone, CopyFail: no response of their own
+        case 'E':
+            kind = RequestKind::kExecute;
+            break;
+        case 'S':
+            kind = RequestKind::kSync;
+            break;
+        case 'Q':
+            kind = RequestKind::kQuery;
+            break;
+        case 'F':
+            kind = RequestKind::kFunctionCall;
+            break;
+        case 'P':
+            kind = RequestKind::kParse;
+            break;
+        case 'B':
+            kind = RequestKind::kBind;
+            break;
+        case 'C':
+            kind = RequestKind::kClose;
+            break;
+        case 'D':
+            kind = RequestKind::kDescribeStatement;
+            break;  // accepts 't' too
+        default:
+            return;  // Flush, CopyData, CopyDone, CopyFail: no response of their own
     }
     queue.push(request(kind), server, &client);
 }
 
-std::string Rewriter::prepare_on_server(const StatementPtr& def, PendingResponse parse, ClientStatements& client,
-                                        ServerStatements& server, ResponseQueue& queue, std::string& out) {
+std::string Rewriter::prepare_on_server(const StatementPtr& def, PendingResponse parse,
+                                        ClientStatements& client, ServerStatements& server,
+                                        ResponseQueue& queue, std::string& out) {
     const auto inject_close = [&](std::string name) {
         MessageBuilder m(out, 'C');
         m.byte('S').cstr(name);

@@ -115,10 +115,10 @@ class ServerStatements {
 
     // The entry for a definition with this content, marked most recently used; nullptr if absent.
     const Cached* find(const StatementDef& def);
-    // Registers `def` (absent) under a fresh name. Least recently used entries beyond capacity are removed and
-    // their names appended to `evicted`: the caller must send a Close for each.
+    // Registers `def` (absent) under a fresh name. Least recently used entries beyond capacity are removed
+    // and their names appended to `evicted`: the caller must send a Close for each.
     const Cached& insert(StatementPtr def, std::vector<std::string>& evicted);
-    // Undoes insert(): removes `def` if it is still registered under `name`.
+    // Undoes insert() (the server failed or skipped the Parse): `name` never existed on the server.
     void forget(const StatementDef& def, std::string_view name);
     // A statement the server still has but the cache no longer tracks (its Close was skipped): closed later.
     void close_later(std::string name) { pending_closes_.push_back(std::move(name)); }
@@ -138,7 +138,9 @@ class ServerStatements {
         size_t operator()(const StatementDef* d) const noexcept { return d->hash; }
     };
     struct DefEq {
-        bool operator()(const StatementDef* a, const StatementDef* b) const noexcept { return a->same_as(*b); }
+        bool operator()(const StatementDef* a, const StatementDef* b) const noexcept {
+            return a->same_as(*b);
+        }
     };
     using Lru = std::list<Cached>;  // most recently used first
 
@@ -175,7 +177,8 @@ enum class ServerEffect : uint8_t {
     kNone,
     kParse,  // registered server_def as server_name: forget it on failure
     kClose,  // evicted server_name: if skipped the server still has it, so close it later
-    kProbe,  // Parse sent to fail on the existing server_name (server_def): if it succeeds, the cache was wrong
+    kProbe,  // Parse sent to fail on the existing server_name (server_def): if it succeeds, the cache was
+             // wrong
 };
 enum class ClientEffect : uint8_t {
     kNone,
@@ -186,7 +189,8 @@ enum class ClientEffect : uint8_t {
 struct PendingResponse {
     RequestKind kind = RequestKind::kSync;
     ResponseAction action = ResponseAction::kForward;
-    bool expect_error = false;  // the server must fail it; `bytes` is the ErrorResponse the client sees instead
+    bool expect_error =
+        false;  // the server must fail it; `bytes` is the ErrorResponse the client sees instead
     ServerEffect server_effect = ServerEffect::kNone;
     ClientEffect client_effect = ClientEffect::kNone;
     std::string bytes;  // kFake: the complete response; expect_error: the replacement ErrorResponse
@@ -206,8 +210,9 @@ enum class Disposition : uint8_t {
 // the order of the requests. Lives with the server connection; a client may unlink only once it is empty.
 class ResponseQueue {
   public:
-    // Appends a request. While the server is skipping until Sync (an error arrived and no Sync has been queued
-    // since) any request but Sync is skipped by the server: it is discarded at once and its effects undone.
+    // Appends a request. While the server is skipping until Sync (an error arrived and no Sync has been
+    // queued since) any request but Sync is skipped by the server: it is discarded at once and its effects
+    // undone.
     void push(PendingResponse r, ServerStatements& server, ClientStatements* client);
 
     // Appends to `out` the responses poolguard must emit now: replacement errors, then the bytes of kFake
