@@ -96,8 +96,9 @@ struct Config {
     int max_db_connections = 0;    // 0 = unlimited
     int max_user_connections = 0;  // 0 = unlimited
     bool server_round_robin = false;
-    int max_prepared_statements =
-        0;  // 0 = off; PgBouncer 1.18 has none (1.21 added it with 0, 1.22+ uses 200)
+    // Named prepared statements in transaction/statement mode, LRU per server connection (PgBouncer 1.22+'s
+    // default); 0 turns the tracking off.
+    int max_prepared_statements = 200;  // 0 = off; PgBouncer 1.18 has none (1.21 added it with 0, 1.22+ uses 200)
 
     std::vector<std::string> ignore_startup_parameters;
     bool disable_pqexec = false;

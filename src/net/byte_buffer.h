@@ -1,6 +1,7 @@
 // Owns ByteBuffer, the growable read buffer each connection reads into and parses from in place.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -32,9 +33,14 @@ public:
     }
     size_t write_space() const { return data_.size() - end_; }
     void commit(size_t n) { end_ += n; }
-    // Makes sure `total` unread bytes fit without further growth (for a message that must arrive whole).
+    // Grows toward room for `total` unread bytes (a message that must arrive whole). Growth is geometric and
+    // follows the bytes that actually arrive, so a peer announcing a huge length cannot make us allocate it
+    // up front.
     void reserve_unread(size_t total) {
-        if (total > size()) write_ptr(total - size());
+        if (total <= size()) return;
+        const size_t step = std::max<size_t>(64 * 1024, data_.size());
+        const size_t target = std::min(total, size() + step);
+        write_ptr(target - size());
     }
     // Gives memory back after a large message passed.
     void shrink_if_idle(size_t keep) {

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "net/socket.h"
+#include "net/write_gate.h"
+#include "protocol/pg/prepared_statements.h"
 #include "protocol/pg/messages.h"
 
 namespace poolguard::pool {
@@ -14,6 +16,11 @@ class LinkedClient {
 public:
     virtual ~LinkedClient() = default;
     virtual net::Socket& client_socket() = 0;
+    // Taken around every write to client_socket(): poolguard's own answers (prepared-statement fakes) and
+    // the relayed server bytes must never interleave.
+    virtual net::WriteGate& client_write_gate() = 0;
+    // The client's named prepared statements (transaction/statement pooling with max_prepared_statements).
+    virtual protocol::pg::ClientStatements* client_statements() = 0;
     // The server reported a new value of a parameter the client tracks (after a SET by the client).
     virtual void on_server_parameter(const std::string& name, const std::string& value) = 0;
     // The server finished the client's work and went back to the pool (transaction/statement boundary).

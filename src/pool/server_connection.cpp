@@ -40,7 +40,8 @@ ServerConnection::ServerConnection(asio::any_io_executor executor, Pool* pool, u
       scanner_(kMaxServerMessage, kMaxWholeServerMessage),
       created_at_(Clock::now()),
       last_used_(created_at_) {
-    for (char t : {'Z', 'S', 'E', 'G', 'K'}) scanner_.set_whole(t);
+    // 'C' is needed whole by the prepared-statement tracking (DISCARD ALL / DEALLOCATE ALL tags).
+    for (char t : {'Z', 'S', 'E', 'G', 'K', 'C'}) scanner_.set_whole(t);
 }
 
 ServerConnection::~ServerConnection() = default;
@@ -251,7 +252,10 @@ void ServerConnection::queue_internal_query(std::string_view sql) {
 void ServerConnection::begin_cleanup(bool reset_query, const std::string& reset_sql) {
     state_ = State::kCleanup;
     if (tx_status_ != 'I') queue_internal_query("ROLLBACK");
-    if (reset_query && !reset_sql.empty()) queue_internal_query(reset_sql);
+    if (reset_query && !reset_sql.empty()) {
+        queue_internal_query(reset_sql);
+        if (statements_) statements_->clear();  // DISCARD ALL drops the server's prepared statements
+    }
     if (pending_out_.empty()) {
         finish_cleanup();
         return;
@@ -391,8 +395,27 @@ asio::awaitable<void> ServerConnection::relay_loop() {
                 } else {
                     internal = swallow_rfq_ > 0;
                     swallowing_current_ = internal;
+                    dropping_current_ = false;
+                    if (!internal && track_responses_ && target != nullptr) {
+                        const auto d = responses_.on_server_message(
+                            seg.type, seg.type == 'C' ? seg.body() : std::string_view{}, *statements_,
+                            target->client_statements());
+                        if (d == pg::Disposition::kOutOfSync) {
+                            fail_linked("server answered a request that was not made (prepared statements)",
+                                        sqlstate::kProtocolViolation);
+                            close("server response out of step with the client's requests");
+                            co_return;
+                        }
+                        dropping_current_ = d == pg::Disposition::kDrop;
+                    }
                 }
-                const bool to_client = !internal && target != nullptr;
+                const bool to_client = !internal && target != nullptr && !dropping_current_;
+                // After a message completes, poolguard's own answers that are now due go right behind it.
+                bool inject = false;
+                if (track_responses_ && !internal && target != nullptr && seg.completes) {
+                    responses_.append_ready_fakes(fakes_);
+                    inject = !fakes_.empty();
+                }
                 if (seg.kind == pg::SegmentKind::kWhole) {
                     const auto body = seg.body();
                     switch (seg.type) {
@@ -427,23 +450,34 @@ asio::awaitable<void> ServerConnection::relay_loop() {
                         case 'G': copy_in_ = true; break;
                         default: break;
                     }
-                } else if (!to_client && !internal && seg.kind == pg::SegmentKind::kStart && seg.type != 'N' &&
-                           seg.type != 'A') {
+                } else if (target == nullptr && !internal && seg.kind == pg::SegmentKind::kStart &&
+                           seg.type != 'N' && seg.type != 'A') {
                     // Result data with nobody to receive it: the connection is out of step; never reuse it.
                     close(std::string("unexpected message '") + seg.type + "' from an idle server");
                     co_return;
                 }
                 if (to_client) {
                     forward += seg.bytes.size();
-                    if (release_check) break;
+                    if (release_check || inject) break;
                 } else {
                     drop = seg.bytes.size();
                     break;
                 }
             }
-            if (forward > 0) {
-                auto [ec, n] = co_await asio::async_write(target->client_socket(), asio::buffer(v.data(), forward),
-                                                          net::use_nothrow);
+            if (forward > 0 || !fakes_.empty()) {
+                auto& gate = target->client_write_gate();
+                while (gate.busy()) co_await gate.wait();
+                if (state_ == State::kClosed || client_ != target) {
+                    // Unlinked while waiting for the gate: the client is gone; its bytes go nowhere.
+                    fakes_.clear();
+                    in_.consume(forward + drop);
+                    continue;
+                }
+                gate.lock();
+                std::array<asio::const_buffer, 2> bufs{asio::buffer(v.data(), forward), asio::buffer(fakes_)};
+                auto [ec, n] = co_await asio::async_write(target->client_socket(), bufs, net::use_nothrow);
+                fakes_.clear();
+                if (client_ == target) gate.unlock();
                 if (state_ == State::kClosed) co_return;
                 if (!ec && client_ == target) {
                     target->on_bytes_to_client(n);

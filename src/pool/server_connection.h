@@ -14,6 +14,7 @@
 #include "net/socket.h"
 #include "pool/linked_client.h"
 #include "protocol/pg/frame_scanner.h"
+#include "protocol/pg/prepared_statements.h"
 
 namespace poolguard::pool {
 
@@ -63,10 +64,23 @@ public:
     // True when nothing the client sent is still unanswered and the server is idle ('I').
     bool at_release_point() const {
         return expected_rfq_ == 0 && !extended_open_ && !client_partial_ && !copy_in_ && swallow_rfq_ == 0 &&
-               tx_status_ == 'I';
+               tx_status_ == 'I' && responses_.empty();
     }
     // Outstanding client work that cannot be cleanly abandoned (a query running, a COPY, a partial message).
-    bool busy_for_client() const { return expected_rfq_ > 0 || extended_open_ || client_partial_ || copy_in_; }
+    bool busy_for_client() const {
+        return expected_rfq_ > 0 || extended_open_ || client_partial_ || copy_in_ || !responses_.empty();
+    }
+
+    // Named prepared statements: while enabled, every client request's response is tracked in order so
+    // poolguard can answer some itself and swallow the replies to what it injected.
+    void enable_statement_tracking(size_t capacity) {
+        if (!statements_) statements_ = std::make_unique<protocol::pg::ServerStatements>(capacity);
+        track_responses_ = true;
+    }
+    void disable_statement_tracking() { track_responses_ = false; }
+    bool tracking_statements() const { return track_responses_; }
+    protocol::pg::ServerStatements& statements() { return *statements_; }
+    protocol::pg::ResponseQueue& responses() { return responses_; }
     char tx_status() const { return tx_status_; }
     // When the oldest unanswered client request was sent (valid while busy_for_client()).
     Clock::time_point busy_since() const { return busy_since_; }
@@ -140,6 +154,11 @@ private:
     uint64_t linked_client_id_ = 0;
     Clock::time_point ready_since_{};  // the message being streamed belongs to an internal query
     std::string last_internal_error_;
+    std::unique_ptr<protocol::pg::ServerStatements> statements_;
+    protocol::pg::ResponseQueue responses_;
+    bool track_responses_ = false;
+    bool dropping_current_ = false;  // the message being streamed is dropped by the response queue
+    std::string fakes_;              // poolguard's own answers waiting to be written to the client
 
     std::map<std::string, std::string> params_;    // tracked session parameters as the server has them
     std::map<std::string, std::string> reported_;  // every ParameterStatus seen at login (for clients)

@@ -19,7 +19,8 @@ namespace poolguard::session {
 namespace pg = protocol::pg;
 
 namespace {
-constexpr uint32_t kMaxWholeClientMessage = 1 << 20;
+// Parse/Bind/Describe/Close must arrive whole when prepared statements are tracked (large Binds included).
+constexpr uint32_t kMaxWholeClientMessage = 256u << 20;
 constexpr size_t kMaxAuthMessage = 64 * 1024;
 
 // Session parameters poolguard keeps per client and re-applies on whichever server it gets.
@@ -299,6 +300,10 @@ asio::awaitable<Status> ClientSession::read_startup() {
         pool_ = &proxy_.pools().get_or_create(*db, db->user, forced_secret);
     }
     proxy_.on_pool_created(*pool_);
+    // Named prepared statements across servers: only where servers change between transactions.
+    track_statements_ = pool_->mode() != config::PoolMode::kSession && cfg.max_prepared_statements > 0;
+    if (track_statements_)
+        for (char t : {'P', 'B', 'D', 'C'}) scanner_.set_whole(t);
     co_return co_await finish_login();
 }
 
@@ -606,6 +611,10 @@ asio::awaitable<Status> ClientSession::bind_server() {
     }
     server_ = *server;
     server_->link(this);
+    if (track_statements_)
+        server_->enable_statement_tracking(static_cast<size_t>(proxy_.config().max_prepared_statements));
+    else
+        server_->disable_statement_tracking();
     server_->set_linked_client_id(id_);
     request_time_ = std::chrono::system_clock::now();
     queue_parameter_sync(*server_);
@@ -640,6 +649,9 @@ asio::awaitable<void> ClientSession::relay() {
             }
         }
         auto server = server_;
+        const bool tracking = server->tracking_statements();
+        std::string rewrite_error;
+        to_server_.clear();
         size_t forward = 0;
         size_t want_unread = 0;
         bool terminate = false;
@@ -679,28 +691,63 @@ asio::awaitable<void> ClientSession::relay() {
                 }
                 server->note_client_message(seg.type);
             }
+            if (tracking) {
+                // Named prepared statements: Parse/Bind/Describe/Close are rewritten for this server.
+                if (seg.kind == pg::SegmentKind::kWhole && pg::Rewriter::must_inspect(seg.type)) {
+                    auto st = rewriter_.on_client_message(seg.type, seg.body(), statements_, server->statements(),
+                                                          server->responses(), to_server_);
+                    if (!st) {
+                        rewrite_error = st.error().message;
+                        break;
+                    }
+                } else {
+                    if (seg.kind != pg::SegmentKind::kRest)
+                        rewriter_.on_passthrough(seg.type, statements_, server->statements(), server->responses());
+                    to_server_.append(seg.bytes);
+                }
+            }
             forward += seg.bytes.size();
         }
         server->note_client_partial(!scanner_.at_boundary());
-        if (forward > 0 || !server->pending_out().empty()) {
+        if (!rewrite_error.empty()) {
+            in_.consume(forward);
+            kill("protocol violation: " + rewrite_error);
+            co_return;
+        }
+        if (tracking) {
+            // Answers poolguard gives itself (a Parse the server already knows, a Close) that nothing pending
+            // on the server precedes go out now, before the server can answer what follows them, and never
+            // interleaved with relayed replies (the write gate).
+            server->responses().append_ready_fakes(fakes_);
+            if (!fakes_.empty()) {
+                while (write_gate_.busy()) co_await write_gate_.wait();
+                write_gate_.lock();
+                co_await asio::async_write(socket_, asio::buffer(fakes_), net::use_nothrow);
+                write_gate_.unlock();
+                fakes_.clear();
+            }
+        }
+        // What goes to the server: the client's bytes as they are, or their rewritten form.
+        const std::string_view outgoing = tracking ? std::string_view(to_server_) : v.substr(0, forward);
+        if (!outgoing.empty() || !server->pending_out().empty()) {
             std::error_code ec;
             if (!server->pending_out().empty()) {
                 std::string pending = std::move(server->pending_out());
                 server->pending_out().clear();
-                std::array<asio::const_buffer, 2> bufs{asio::buffer(pending),
-                                                       asio::buffer(v.data(), forward)};
+                std::array<asio::const_buffer, 2> bufs{asio::buffer(pending), asio::buffer(outgoing)};
                 auto [wec, wn] = co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
                 ec = wec;
             } else {
-                auto [wec, wn] = co_await asio::async_write(server->socket(), asio::buffer(v.data(), forward),
+                auto [wec, wn] = co_await asio::async_write(server->socket(), asio::buffer(outgoing),
                                                             net::use_nothrow);
                 ec = wec;
             }
-            pool_->stats().bytes_received += forward;
-            in_.consume(forward);
             // A failed write means the server died; its relay reports that to us through on_server_lost.
             (void)ec;
         }
+        pool_->stats().bytes_received += forward;
+        in_.consume(forward);
+
         if (want_unread > 0) in_.reserve_unread(want_unread);
         if (terminate) {
             close_reason_ = "client sent Terminate";

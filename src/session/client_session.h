@@ -28,6 +28,8 @@ public:
 
     // pool::LinkedClient
     net::Socket& client_socket() override { return socket_; }
+    net::WriteGate& client_write_gate() override { return write_gate_; }
+    protocol::pg::ClientStatements* client_statements() override { return &statements_; }
     void on_server_parameter(const std::string& name, const std::string& value) override;
     void on_server_released() override;
     void on_server_lost(const protocol::pg::ErrorFields& error) override;
@@ -104,6 +106,12 @@ private:
     uint32_t cancel_pid_ = 0;
     uint32_t cancel_key_ = 0;
     uint64_t bytes_out_ = 0;
+    net::WriteGate write_gate_;
+    protocol::pg::ClientStatements statements_;
+    protocol::pg::Rewriter rewriter_;
+    bool track_statements_ = false;
+    std::string to_server_;  // rewritten client bytes (prepared statements)
+    std::string fakes_;      // poolguard's own answers to the client
     std::string client_out_;  // bytes poolguard itself sends the client (errors) while not linked
     std::chrono::steady_clock::time_point connected_at_;
     std::chrono::steady_clock::time_point idle_since_;  // last time the client became idle (no server)

@@ -154,6 +154,58 @@ TEST_F(PoolModes, SessionModeRunsResetQueryBeforeReuse) {
     EXPECT_EQ(b.exec("select to_regclass('pg_temp.reset_probe_t') is null").value(), "t");
 }
 
+TEST_F(PoolModes, TransactionModeSkipsResetQueryByDefault) {
+    PoolguardProcess pooler(base_config("transaction", 1));
+    ASSERT_TRUE(pooler.start());
+    PgConn c(pooler.dsn(kApp));
+    ASSERT_TRUE(c.ok()) << c.connect_error();
+    ASSERT_TRUE(Ok(c.exec("SET work_mem = '7MB'")));
+    // Like PgBouncer, server_reset_query is for session mode unless server_reset_query_always is set.
+    EXPECT_EQ(c.exec("show work_mem").value(), "7MB");
+}
+
+TEST_F(PoolModes, ServerResetQueryAlwaysResetsAfterEachTransaction) {
+    PoolerConfig cfg = base_config("transaction", 1);
+    cfg.set("server_reset_query_always", 1);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    std::string default_work_mem = pg().query_scalar("show work_mem");
+    PgConn c(pooler.dsn(kApp, "", "db", "application_name=keepme"));
+    ASSERT_TRUE(c.ok()) << c.connect_error();
+    ASSERT_TRUE(Ok(c.exec("SET work_mem = '7MB'")));
+    EXPECT_EQ(c.exec("show work_mem").value(), default_work_mem);
+    // The client's own tracked parameters survive the reset.
+    EXPECT_EQ(c.exec("show application_name").value(), "keepme");
+}
+
+TEST_F(PoolModes, CustomServerResetQueryRunsBeforeSessionReuse) {
+    PoolerConfig cfg = base_config("session", 1);
+    cfg.set("server_reset_query", "SET work_mem = '3MB'");
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    {
+        PgConn a(pooler.dsn(kApp));
+        ASSERT_TRUE(a.ok()) << a.connect_error();
+        ASSERT_TRUE(Ok(a.exec("SET work_mem = '7MB'")));
+    }
+    PgConn b(pooler.dsn(kApp));
+    ASSERT_TRUE(b.ok()) << b.connect_error();
+    EXPECT_EQ(b.exec("show work_mem").value(), "3MB");
+}
+
+TEST_F(PoolModes, MinPoolSizeOpensServersAhead) {
+    PoolerConfig cfg = base_config("transaction", 5);
+    cfg.set("min_pool_size", 3);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn c(pooler.dsn(kApp));
+    ASSERT_TRUE(c.ok()) << c.connect_error();
+    ASSERT_TRUE(Ok(c.exec("select 1")));  // the pool exists once a client used it
+    EXPECT_TRUE(eventually([&] { return pg().count_backends("usename = 'app'") >= 3; }, 10s))
+        << "backends: " << pg().count_backends("usename = 'app'");
+    EXPECT_LE(pg().count_backends("usename = 'app'"), 5);
+}
+
 TEST_F(PoolModes, EachDatabaseUserPairHasItsOwnPool) {
     PoolerConfig cfg = base_config("transaction", 1);
     cfg.database("db2", pg().pooler_target("", "otherdb"));

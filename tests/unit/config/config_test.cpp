@@ -352,7 +352,7 @@ TEST(ConfigLoader, DefaultsMatchPgBouncer118) {
     EXPECT_EQ(c.server_tls_protocols, "secure");
     EXPECT_EQ(c.server_tls_ciphers, "fast");
     EXPECT_EQ(c.peer_id, 0);
-    EXPECT_EQ(c.max_prepared_statements, 0);
+    EXPECT_EQ(c.max_prepared_statements, 200);
     EXPECT_EQ(c.worker_threads, 0);
     EXPECT_EQ(c.http_listen, "");
 }
