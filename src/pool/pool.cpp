@@ -191,9 +191,11 @@ void Pool::release(const ServerPtr& server, bool client_gone) {
     put_back(server);
 }
 
+void Pool::on_server_closing(const ServerPtr& server) { std::erase(idle_, server); }
+
 void Pool::on_server_closed(const ServerPtr& server) {
-    if (servers_.erase(server->id()) == 0) return;
     std::erase(idle_, server);
+    if (servers_.erase(server->id()) == 0) return;
     spdlog::info("S-{}: {}/{} closing server connection (pid {}): {}", server->id(), database_, user_,
                  server->backend_pid(), server->close_reason());
     manager_.on_slot_freed(database_, settings_.target.user);
@@ -203,13 +205,17 @@ bool Pool::can_open(bool allow_reserve) {
     if (Clock::now() < login_blocked_until_) return false;
     const int limit = settings_.pool_size + (allow_reserve ? settings_.reserve_pool_size : 0);
     if (static_cast<int>(servers_.size()) >= limit) return false;
+    // At a database/user-wide limit: start closing an idle server of another pool; the slot counts as
+    // free only once that backend has exited (on_slot_freed then opens ours).
     if (settings_.max_db_connections > 0 &&
         manager_.database_server_count(database_) >= settings_.max_db_connections) {
-        if (!manager_.evict_idle_for(*this, true)) return false;
+        manager_.evict_idle_for(*this, true);
+        return false;
     }
     if (settings_.max_user_connections > 0 &&
         manager_.user_server_count(settings_.target.user) >= settings_.max_user_connections) {
-        if (!manager_.evict_idle_for(*this, false)) return false;
+        manager_.evict_idle_for(*this, false);
+        return false;
     }
     return true;
 }

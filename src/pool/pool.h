@@ -78,6 +78,8 @@ public:
     void release(const ServerPtr& server, bool client_gone);
     // A clean server is ready for the next client.
     void put_back(const ServerPtr& server);
+    // A server started closing: it is never handed out again, but still counts until on_server_closed.
+    void on_server_closing(const ServerPtr& server);
     void on_server_closed(const ServerPtr& server);
 
     void apply_settings(PoolSettings settings);

@@ -39,7 +39,8 @@ ServerConnection::ServerConnection(asio::any_io_executor executor, Pool* pool, u
       in_(8 * 1024),
       scanner_(kMaxServerMessage, kMaxWholeServerMessage),
       created_at_(Clock::now()),
-      last_used_(created_at_) {
+      last_used_(created_at_),
+      drain_timer_(executor) {
     // 'C' is needed whole by the prepared-statement tracking (DISCARD ALL / DEALLOCATE ALL tags).
     for (char t : {'Z', 'S', 'E', 'G', 'K', 'C'}) scanner_.set_whole(t);
 }
@@ -310,14 +311,6 @@ void ServerConnection::close(const std::string& reason) {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
     close_reason_ = reason;
-    std::error_code ignored;
-    if (socket_.is_open()) {
-        std::string bye;
-        pg::append_terminate(bye);
-        net::send_now(socket_, bye);
-        socket_.shutdown(asio::socket_base::shutdown_both, ignored);
-        socket_.close(ignored);
-    }
     auto self = shared_from_this();
     if (client_) {
         auto* c = client_;
@@ -325,7 +318,51 @@ void ServerConnection::close(const std::string& reason) {
         c->on_server_lost(pg::ErrorFields{"FATAL", sqlstate::kConnectionFailure, "server conn crashed?",
                                           reason, {}});
     }
-    if (pool_) pool_->on_server_closed(self);
+    if (pool_) pool_->on_server_closing(self);
+    std::error_code ignored;
+    if (socket_.is_open() && relay_running_) {
+        // The backend holds its slot until it has exited: say Terminate and keep counting this connection
+        // against the pool's limits until the server closes its end (bounded by a short timer).
+        std::string bye;
+        pg::append_terminate(bye);
+        net::send_now(socket_, bye);
+        socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+        drain_timer_.expires_after(std::chrono::seconds(2));
+        drain_timer_.async_wait([self](std::error_code ec) {
+            if (!ec) {
+                std::error_code ignored2;
+                self->socket_.close(ignored2);
+            }
+        });
+        return;  // the relay loop reads to EOF, then finalize()
+    }
+    finalize();
+}
+
+void ServerConnection::finalize() {
+    if (finalized_) return;
+    finalized_ = true;
+    drain_timer_.cancel();
+    std::error_code ignored;
+    if (socket_.is_open()) {
+        socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+        socket_.close(ignored);
+    }
+    if (pool_) pool_->on_server_closed(shared_from_this());
+}
+
+asio::awaitable<void> ServerConnection::relay_loop() {
+    auto self = shared_from_this();
+    relay_running_ = true;
+    co_await relay();
+    // Closed: drain until the server has closed its side (its backend is gone), then free the slot.
+    char sink[512];
+    while (socket_.is_open()) {
+        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(sink), net::use_nothrow);
+        if (ec) break;
+    }
+    relay_running_ = false;
+    finalize();
 }
 
 bool ServerConnection::has_unexpected_input() const {
@@ -363,7 +400,7 @@ void ServerConnection::on_ready_for_query(char status, bool internal) {
     if (expected_rfq_ > 0) busy_since_ = now;
 }
 
-asio::awaitable<void> ServerConnection::relay_loop() {
+asio::awaitable<void> ServerConnection::relay() {
     auto self = shared_from_this();
     while (state_ != State::kClosed) {
         // Parse what is buffered: a prefix of it goes to the linked client, then at most one dropped segment.

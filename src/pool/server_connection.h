@@ -126,6 +126,8 @@ private:
     asio::awaitable<Status> login(const ServerTarget& target);
     asio::awaitable<Result<std::pair<char, std::string>>> read_login_message();
     asio::awaitable<void> relay_loop();
+    asio::awaitable<void> relay();
+    void finalize();
     void on_ready_for_query(char status, bool internal);
     void finish_cleanup();
     void fail_linked(const std::string& message, const char* sqlstate);
@@ -157,6 +159,8 @@ private:
     std::unique_ptr<protocol::pg::ServerStatements> statements_;
     protocol::pg::ResponseQueue responses_;
     bool track_responses_ = false;
+    bool relay_running_ = false;
+    bool finalized_ = false;
     bool dropping_current_ = false;  // the message being streamed is dropped by the response queue
     std::string fakes_;              // poolguard's own answers waiting to be written to the client
 
@@ -168,6 +172,7 @@ private:
     int port_ = 0;
     Clock::time_point created_at_;
     Clock::time_point last_used_;
+    asio::steady_timer drain_timer_;  // bounds the wait for the server's EOF after Terminate
 };
 
 using ServerPtr = std::shared_ptr<ServerConnection>;
