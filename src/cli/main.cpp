@@ -3,6 +3,7 @@
 #include <asio.hpp>
 #include <csignal>
 #include <cstdio>
+#include <sys/resource.h>
 #include <spdlog/spdlog.h>
 
 #include "common/logging.h"
@@ -24,6 +25,19 @@ int serve(const std::string& config_path, int verbose) {
     for (const auto& w : loaded->warnings) spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
 
     std::signal(SIGPIPE, SIG_IGN);
+    // Every client and server connection is a descriptor: use the hard limit, and say when it is too low.
+    if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        if (lim.rlim_cur < lim.rlim_max) {
+            lim.rlim_cur = lim.rlim_max;
+            ::setrlimit(RLIMIT_NOFILE, &lim);
+        }
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        const auto needed = static_cast<rlim_t>(cfg->max_client_conn) + 64 +
+                            static_cast<rlim_t>(cfg->default_pool_size) * std::max<size_t>(cfg->databases.size(), 1);
+        if (lim.rlim_cur < needed)
+            spdlog::warn("file descriptor limit {} is below max_client_conn + pools ({}); raise it (ulimit -n)",
+                         lim.rlim_cur, needed);
+    }
     asio::io_context io(1);
     session::Proxy proxy(io, cfg);
     if (auto st = proxy.start(); !st) {
