@@ -126,7 +126,12 @@ class Watchdog : public ::testing::EmptyTestEventListener {
             }
         }
     };
-    State* state_ = new State;  // deliberately leaked: the detached thread may outlive the listener
+    // Never destroyed (the detached thread may outlive the listener); a static pointer keeps it reachable.
+    static State* shared_state() {
+        static State* const state = new State;
+        return state;
+    }
+    State* state_ = shared_state();
 };
 
 const bool kWatchdogRegistered = [] {
