@@ -141,4 +141,22 @@ const bool kWatchdogRegistered = [] {
 
 }  // namespace
 
+std::vector<QueryResult> run_concurrently(const std::vector<std::string>& dsns, const std::string& sql) {
+    std::vector<QueryResult> results(dsns.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < dsns.size(); ++i) {
+        threads.emplace_back([&, i] {
+            PgConn c(dsns[i], 20s);
+            if (!c.ok()) {
+                results[i].error = "connect failed: " + c.connect_error();
+                return;
+            }
+            results[i] = c.exec(sql, 60s);
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+    return results;
+}
+
 }  // namespace itest

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pg_client.h"
 #include "poolguard_process.h"
@@ -67,5 +68,8 @@ inline ::testing::AssertionResult Ok(const QueryResult& r) {
 
 // Polls `predicate` every 20 ms until it holds; false on timeout.
 bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
+
+// Runs `sql` once on each DSN at the same time (each its own connection and thread); results in DSN order.
+std::vector<QueryResult> run_concurrently(const std::vector<std::string>& dsns, const std::string& sql);
 
 }  // namespace itest

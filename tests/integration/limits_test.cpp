@@ -22,25 +22,6 @@ class Limits : public PoolerTest {
     }
 };
 
-// Runs `sql` on `n` clients at once (each its own connection); returns the results.
-std::vector<QueryResult> run_concurrently(const std::vector<std::string>& dsns, const std::string& sql) {
-    std::vector<QueryResult> results(dsns.size());
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < dsns.size(); ++i) {
-        threads.emplace_back([&, i] {
-            PgConn c(dsns[i], 20s);
-            if (!c.ok()) {
-                results[i].error = "connect failed: " + c.connect_error();
-                return;
-            }
-            results[i] = c.exec(sql, 60s);
-        });
-    }
-    for (auto& t : threads)
-        t.join();
-    return results;
-}
-
 TEST_F(Limits, MaxClientConnRejectsExtraClientsWith53300) {
     PoolerConfig cfg = base_config("transaction", 2);
     cfg.set("max_client_conn", 3);
