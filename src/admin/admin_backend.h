@@ -24,8 +24,8 @@ struct ConnectionRow {
     int64_t request_time_unix = 0;
     int64_t wait_us = 0;  // how long a waiting client has waited
     bool close_needed = false;
-    uint64_t ptr = 0;   // poolguard's connection id
-    uint64_t link = 0;  // id of the linked peer connection, 0 = none
+    uint64_t ptr = 0;         // poolguard's connection id
+    uint64_t link = 0;        // id of the linked peer connection, 0 = none
     uint32_t remote_pid = 0;  // server backend pid (servers); 0 for clients
     std::string tls;
     std::string application_name;
@@ -84,7 +84,7 @@ struct UserRow {
 // What the admin console can read and do. The session layer implements it; the console never touches pools
 // or sessions directly.
 class AdminBackend {
-public:
+  public:
     virtual ~AdminBackend() = default;
 
     virtual std::vector<PoolRow> pools() = 0;

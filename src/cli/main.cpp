@@ -1,10 +1,10 @@
 // Owns the poolguard command line: `poolguard serve CONFIG.ini`, --version, --help.
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <csignal>
 #include <cstdio>
-#include <sys/resource.h>
-#include <spdlog/spdlog.h>
 
 #include "common/logging.h"
 #include "config/config.h"
@@ -22,7 +22,8 @@ int serve(const std::string& config_path, int verbose) {
     auto cfg = std::make_shared<config::Config>(std::move(loaded->config));
     if (verbose > cfg->verbose) cfg->verbose = verbose;
     setup_logging(cfg->logfile, cfg->verbose);
-    for (const auto& w : loaded->warnings) spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
+    for (const auto& w : loaded->warnings)
+        spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
 
     std::signal(SIGPIPE, SIG_IGN);
     // Every client and server connection is a descriptor: use the hard limit, and say when it is too low.
@@ -32,11 +33,13 @@ int serve(const std::string& config_path, int verbose) {
             ::setrlimit(RLIMIT_NOFILE, &lim);
         }
         ::getrlimit(RLIMIT_NOFILE, &lim);
-        const auto needed = static_cast<rlim_t>(cfg->max_client_conn) + 64 +
-                            static_cast<rlim_t>(cfg->default_pool_size) * std::max<size_t>(cfg->databases.size(), 1);
+        const auto needed =
+            static_cast<rlim_t>(cfg->max_client_conn) + 64 +
+            static_cast<rlim_t>(cfg->default_pool_size) * std::max<size_t>(cfg->databases.size(), 1);
         if (lim.rlim_cur < needed)
-            spdlog::warn("file descriptor limit {} is below max_client_conn + pools ({}); raise it (ulimit -n)",
-                         lim.rlim_cur, needed);
+            spdlog::warn(
+                "file descriptor limit {} is below max_client_conn + pools ({}); raise it (ulimit -n)",
+                lim.rlim_cur, needed);
     }
     asio::io_context io(1);
     session::Proxy proxy(io, cfg);
@@ -55,7 +58,9 @@ int serve(const std::string& config_path, int verbose) {
                 spdlog::info("got SIGHUP: reloading configuration");
                 proxy.reload();
                 break;
-            case SIGTERM: proxy.shutdown_graceful(); break;
+            case SIGTERM:
+                proxy.shutdown_graceful();
+                break;
             case SIGINT:
                 spdlog::info("got SIGINT: exiting now");
                 proxy.shutdown_now();
@@ -73,13 +78,15 @@ int serve(const std::string& config_path, int verbose) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"poolguard — a PostgreSQL connection pooler that keeps the database from running out of connections"};
+    CLI::App app{
+        "poolguard — a PostgreSQL connection pooler that keeps the database from running out of connections"};
     app.set_version_flag("--version", std::string("poolguard ") + POOLGUARD_VERSION);
     app.require_subcommand(1);
 
     std::string config_path;
     int verbose = 0;
-    auto* serve_cmd = app.add_subcommand("serve", "run the pooler with a pgbouncer.ini-compatible configuration");
+    auto* serve_cmd =
+        app.add_subcommand("serve", "run the pooler with a pgbouncer.ini-compatible configuration");
     serve_cmd->add_option("config", config_path, "configuration file (pgbouncer.ini format)")->required();
     serve_cmd->add_flag("-v,--verbose", verbose, "more log output (repeat for more)");
 

@@ -13,7 +13,9 @@ struct Error {
     std::string message;
     std::string sqlstate;
 
-    static Error make(std::string msg, std::string state = {}) { return Error{std::move(msg), std::move(state)}; }
+    static Error make(std::string msg, std::string state = {}) {
+        return Error{std::move(msg), std::move(state)};
+    }
 };
 
 template <typename T>

@@ -20,7 +20,9 @@ void setup_logging(const std::string& logfile, int verbose) {
         if (!logger) logger = spdlog::stderr_logger_mt("poolguard-stderr");
     }
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %z [%P] %^%l%$ %v");
-    logger->set_level(verbose >= 2 ? spdlog::level::trace : verbose == 1 ? spdlog::level::debug : spdlog::level::info);
+    logger->set_level(verbose >= 2   ? spdlog::level::trace
+                      : verbose == 1 ? spdlog::level::debug
+                                     : spdlog::level::info);
     logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(logger);
 }

@@ -7,7 +7,8 @@
 
 namespace poolguard {
 
-// Sends log lines to `logfile` (appending) when it is non-empty, else to stderr. Safe to call again on reload.
+// Sends log lines to `logfile` (appending) when it is non-empty, else to stderr. Safe to call again on
+// reload.
 void setup_logging(const std::string& logfile, int verbose);
 
 }  // namespace poolguard

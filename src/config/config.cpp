@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -740,7 +740,8 @@ std::string format_value(const Config& cfg, const ParamSpec& spec) {
                 return buf;
             } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
                 std::string out;
-                for (const auto& item : v) out += (out.empty() ? "" : ",") + item;
+                for (const auto& item : v)
+                    out += (out.empty() ? "" : ",") + item;
                 return out;
             } else if constexpr (std::is_same_v<T, PoolMode>) {
                 return to_string(v);
@@ -753,10 +754,9 @@ std::string format_value(const Config& cfg, const ParamSpec& spec) {
 
 // Parameters whose change needs a restart (listeners, identity, process setup).
 bool changeable_at_runtime(std::string_view name) {
-    static constexpr std::string_view kFixed[] = {"listen_addr", "listen_port", "unix_socket_dir",
-                                                   "unix_socket_mode", "unix_socket_group", "user",
-                                                   "pidfile", "so_reuseport", "worker_threads",
-                                                   "http_listen", "listen_backlog", "peer_id"};
+    static constexpr std::string_view kFixed[] = {
+        "listen_addr", "listen_port",  "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user",
+        "pidfile",     "so_reuseport", "worker_threads",  "http_listen",      "listen_backlog",    "peer_id"};
     return std::find(std::begin(kFixed), std::end(kFixed), name) == std::end(kFixed);
 }
 }  // namespace
@@ -767,7 +767,8 @@ std::vector<ParameterDescription> describe_parameters(const Config& config) {
     for (const auto* table : {&pgbouncer_params(), &poolguard_params()}) {
         for (const ParamSpec& spec : *table) {
             out.push_back(ParameterDescription{std::string(spec.name), format_value(config, spec),
-                                               format_value(defaults, spec), changeable_at_runtime(spec.name)});
+                                               format_value(defaults, spec),
+                                               changeable_at_runtime(spec.name)});
         }
     }
     return out;
@@ -776,9 +777,11 @@ std::vector<ParameterDescription> describe_parameters(const Config& config) {
 Status set_parameter(Config& config, const std::string& key, const std::string& value) {
     const std::string name = to_lower(key);
     const bool in_pgbouncer = find_param(pgbouncer_params(), name) != nullptr;
-    const ParamSpec* spec = in_pgbouncer ? find_param(pgbouncer_params(), name) : find_param(poolguard_params(), name);
+    const ParamSpec* spec =
+        in_pgbouncer ? find_param(pgbouncer_params(), name) : find_param(poolguard_params(), name);
     if (spec == nullptr) return fail("unknown config parameter: " + key, "42704");
-    if (!changeable_at_runtime(name)) return fail("parameter " + name + " cannot be changed at run time; restart instead", "55P02");
+    if (!changeable_at_runtime(name))
+        return fail("parameter " + name + " cannot be changed at run time; restart instead", "55P02");
     Loader loader(config);
     IniEntry entry;
     entry.kind = IniEntry::Kind::kKeyValue;

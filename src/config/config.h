@@ -98,7 +98,8 @@ struct Config {
     bool server_round_robin = false;
     // Named prepared statements in transaction/statement mode, LRU per server connection (PgBouncer 1.22+'s
     // default); 0 turns the tracking off.
-    int max_prepared_statements = 200;  // 0 = off; PgBouncer 1.18 has none (1.21 added it with 0, 1.22+ uses 200)
+    int max_prepared_statements =
+        200;  // 0 = off; PgBouncer 1.18 has none (1.21 added it with 0, 1.22+ uses 200)
 
     std::vector<std::string> ignore_startup_parameters;
     bool disable_pqexec = false;

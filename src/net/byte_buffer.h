@@ -9,7 +9,7 @@
 namespace poolguard::net {
 
 class ByteBuffer {
-public:
+  public:
     explicit ByteBuffer(size_t capacity = 16 * 1024) : data_(capacity) {}
 
     std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
@@ -50,7 +50,7 @@ public:
         }
     }
 
-private:
+  private:
     std::vector<char> data_;
     size_t begin_ = 0;
     size_t end_ = 0;

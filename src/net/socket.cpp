@@ -11,7 +11,6 @@
 
 namespace poolguard::net {
 
-
 asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
                                                   std::chrono::milliseconds timeout) {
     auto executor = co_await asio::this_coro::executor;
@@ -20,13 +19,17 @@ asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int p
     std::vector<asio::generic::stream_protocol::endpoint> endpoints;
     const std::string target = host.empty() ? std::string("/var/run/postgresql") : host;
     if (target.front() == '/') {
-        endpoints.emplace_back(asio::local::stream_protocol::endpoint(target + "/.s.PGSQL." + std::to_string(port)));
+        endpoints.emplace_back(
+            asio::local::stream_protocol::endpoint(target + "/.s.PGSQL." + std::to_string(port)));
     } else {
         asio::ip::tcp::resolver resolver(executor);
         const std::string service = std::to_string(port);
         auto [ec, results] = co_await resolver.async_resolve(target, service, use_nothrow);
-        if (ec) co_return fail("could not resolve host \"" + target + "\": " + ec.message(), sqlstate::kConnectionFailure);
-        for (const auto& r : results) endpoints.emplace_back(r.endpoint());
+        if (ec)
+            co_return fail("could not resolve host \"" + target + "\": " + ec.message(),
+                           sqlstate::kConnectionFailure);
+        for (const auto& r : results)
+            endpoints.emplace_back(r.endpoint());
     }
     std::error_code last;
     for (const auto& ep : endpoints) {
@@ -48,8 +51,9 @@ asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int p
         }
         last = timed_out ? asio::error::timed_out : ec;
     }
-    co_return fail("could not connect to server " + target + ":" + std::to_string(port) + ": " + last.message(),
-                   sqlstate::kConnectionFailure);
+    co_return fail(
+        "could not connect to server " + target + ":" + std::to_string(port) + ": " + last.message(),
+        sqlstate::kConnectionFailure);
 }
 
 void tune_socket(Socket& socket) {

@@ -17,7 +17,8 @@ inline constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_await
 using Socket = asio::generic::stream_protocol::socket;
 using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
-// Connects to a PostgreSQL server: `host` starting with '/' is a Unix socket directory (file .s.PGSQL.<port>).
+// Connects to a PostgreSQL server: `host` starting with '/' is a Unix socket directory (file
+// .s.PGSQL.<port>).
 asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
                                                   std::chrono::milliseconds timeout);
 

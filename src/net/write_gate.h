@@ -10,11 +10,12 @@ namespace poolguard::net {
 
 // Uncontended use costs a flag test; a second writer waits in FIFO order until the first unlocks.
 class WriteGate {
-public:
+  public:
     bool busy() const { return busy_; }
     asio::awaitable<void> wait() {
         while (busy_) {
-            asio::steady_timer timer(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+            asio::steady_timer timer(co_await asio::this_coro::executor,
+                                     asio::steady_timer::time_point::max());
             waiters_.push_back(&timer);
             co_await timer.async_wait(use_nothrow);
         }
@@ -28,7 +29,7 @@ public:
         }
     }
 
-private:
+  private:
     bool busy_ = false;
     std::deque<asio::steady_timer*> waiters_;
 };

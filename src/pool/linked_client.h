@@ -5,15 +5,15 @@
 
 #include "net/socket.h"
 #include "net/write_gate.h"
-#include "protocol/pg/prepared_statements.h"
 #include "protocol/pg/messages.h"
+#include "protocol/pg/prepared_statements.h"
 
 namespace poolguard::pool {
 
 // A server connection linked to a client relays the server's bytes into this client's socket and reports
 // events back through these calls. The session layer implements it; the pool never sees session internals.
 class LinkedClient {
-public:
+  public:
     virtual ~LinkedClient() = default;
     virtual net::Socket& client_socket() = 0;
     // Taken around every write to client_socket(): poolguard's own answers (prepared-statement fakes) and

@@ -8,7 +8,6 @@
 
 namespace poolguard::pool {
 
-
 Pool::Pool(PoolManager& manager, asio::any_io_executor executor, std::string database, std::string user,
            PoolSettings settings)
     : manager_(manager),
@@ -19,18 +18,28 @@ Pool::Pool(PoolManager& manager, asio::any_io_executor executor, std::string dat
 
 Pool::~Pool() {
     *alive_ = false;
-    for (auto& [id, s] : servers_) s->detach_pool();
+    for (auto& [id, s] : servers_)
+        s->detach_pool();
 }
 
 PoolCounters Pool::counters() const {
     PoolCounters c;
     for (const auto& [id, s] : servers_) {
         switch (s->state()) {
-            case ServerConnection::State::kIdle: ++c.idle; break;
-            case ServerConnection::State::kActive: ++c.active; break;
-            case ServerConnection::State::kConnecting: ++c.connecting; break;
-            case ServerConnection::State::kCleanup: ++c.cleanup; break;
-            case ServerConnection::State::kClosed: break;
+            case ServerConnection::State::kIdle:
+                ++c.idle;
+                break;
+            case ServerConnection::State::kActive:
+                ++c.active;
+                break;
+            case ServerConnection::State::kConnecting:
+                ++c.connecting;
+                break;
+            case ServerConnection::State::kCleanup:
+                ++c.cleanup;
+                break;
+            case ServerConnection::State::kClosed:
+                break;
         }
     }
     c.waiting = static_cast<int>(waiters_.size());
@@ -81,7 +90,8 @@ std::chrono::microseconds Pool::max_wait() const {
 }
 
 void Pool::reconnect_all() {
-    for (auto& [id, s] : servers_) s->mark_close_needed();
+    for (auto& [id, s] : servers_)
+        s->mark_close_needed();
     while (!idle_.empty()) {
         auto s = idle_.front();
         idle_.pop_front();
@@ -164,11 +174,15 @@ void Pool::maybe_release(const ServerPtr& server) {
         release(server, false);
         return;
     }
-    if (settings_.mode == config::PoolMode::kStatement && server->tx_status() != 'I' && !server->busy_for_client()) {
+    if (settings_.mode == config::PoolMode::kStatement && server->tx_status() != 'I' &&
+        !server->busy_for_client()) {
         server->unlink();
         client->on_protocol_refusal(protocol::pg::ErrorFields{
-            "ERROR", sqlstate::kFeatureNotSupported, "transaction blocks not allowed in statement pooling mode",
-            {}, "use pool_mode = transaction for this database, or run the statements without BEGIN"});
+            "ERROR",
+            sqlstate::kFeatureNotSupported,
+            "transaction blocks not allowed in statement pooling mode",
+            {},
+            "use pool_mode = transaction for this database, or run the statements without BEGIN"});
         release(server, true);
     }
 }
@@ -191,7 +205,9 @@ void Pool::release(const ServerPtr& server, bool client_gone) {
     put_back(server);
 }
 
-void Pool::on_server_closing(const ServerPtr& server) { std::erase(idle_, server); }
+void Pool::on_server_closing(const ServerPtr& server) {
+    std::erase(idle_, server);
+}
 
 void Pool::on_server_closed(const ServerPtr& server) {
     std::erase(idle_, server);
@@ -261,7 +277,8 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
         spdlog::warn("S-{}: {}/{} server login failed: {} ({})", server->id(), database_, user_,
                      status.error().message, status.error().sqlstate);
         // Fail fast: the clients that no in-flight login can serve get the server's own error now.
-        while (static_cast<int>(waiters_.size()) > connecting_ && servers_.size() == static_cast<size_t>(connecting_)) {
+        while (static_cast<int>(waiters_.size()) > connecting_ &&
+               servers_.size() == static_cast<size_t>(connecting_)) {
             Waiter* w = waiters_.back();
             waiters_.pop_back();
             w->error = status.error();
@@ -300,7 +317,8 @@ bool Pool::evict_one_idle(const std::string& reason) {
 
 void Pool::close_all(const std::string& reason) {
     auto copy = servers_;
-    for (auto& [id, s] : copy) s->close(reason);
+    for (auto& [id, s] : copy)
+        s->close(reason);
 }
 
 void Pool::tick() {

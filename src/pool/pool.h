@@ -46,7 +46,7 @@ struct PoolCounters {
     int connecting = 0;
     int cleanup = 0;
     int waiting = 0;
-    uint64_t served = 0;      // servers handed to clients
+    uint64_t served = 0;  // servers handed to clients
     uint64_t wait_timeouts = 0;
     uint64_t login_failures = 0;
 };
@@ -63,7 +63,7 @@ struct PoolStats {
 };
 
 class Pool {
-public:
+  public:
     Pool(PoolManager& manager, asio::any_io_executor executor, std::string database, std::string user,
          PoolSettings settings);
     ~Pool();
@@ -109,12 +109,13 @@ public:
     // RECONNECT: every server is closed as soon as it is not in use.
     void reconnect_all();
     void for_each_server(const std::function<void(const ServerConnection&)>& fn) const {
-        for (const auto& [id, s] : servers_) fn(*s);
+        for (const auto& [id, s] : servers_)
+            fn(*s);
     }
     // ParameterStatus values a new client is told (from the first server login), empty until one logged in.
     const std::map<std::string, std::string>& server_parameters() const { return server_parameters_; }
 
-private:
+  private:
     struct Waiter {
         explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
         asio::steady_timer timer;
@@ -139,7 +140,7 @@ private:
 
     std::unordered_map<uint64_t, ServerPtr> servers_;  // every server of this pool that is not closed
     std::deque<ServerPtr> idle_;                       // most recently used at the back
-    std::list<Waiter*> waiters_;                        // FIFO
+    std::list<Waiter*> waiters_;                       // FIFO
     int connecting_ = 0;
     std::optional<Error> last_login_error_;
     Clock::time_point login_blocked_until_{};

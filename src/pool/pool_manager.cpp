@@ -6,11 +6,12 @@
 
 namespace poolguard::pool {
 
-
 PoolManager::PoolManager(asio::any_io_executor executor, std::shared_ptr<const config::Config> config)
     : executor_(executor), config_(std::move(config)), janitor_timer_(executor) {}
 
-PoolManager::~PoolManager() { stop(); }
+PoolManager::~PoolManager() {
+    stop();
+}
 
 PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const std::string& user,
                                        const std::string& server_secret) const {
@@ -31,17 +32,19 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     s.server_idle_timeout = c.server_idle_timeout;
     s.server_login_retry = c.server_login_retry;
     // No host: a Unix socket in unix_socket_dir, as PgBouncer does.
-    s.target.host = !db.host.empty() ? db.host : !c.unix_socket_dir.empty() ? c.unix_socket_dir : "/var/run/postgresql";
+    s.target.host = !db.host.empty()             ? db.host
+                    : !c.unix_socket_dir.empty() ? c.unix_socket_dir
+                                                 : "/var/run/postgresql";
     s.target.port = db.port;
     s.target.dbname = db.dbname.empty() ? db.name : db.dbname;
     s.target.user = db.user.empty() ? user : db.user;
     s.target.secret = !db.user.empty() && !db.password.empty() ? db.password : server_secret;
     if (db.user.empty() && !db.password.empty()) s.target.secret = db.password;
-    s.target.connect_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(c.server_connect_timeout.count() > 0
-                                                                  ? c.server_connect_timeout
-                                                                  : std::chrono::microseconds(15'000'000));
-    if (!db.client_encoding.empty()) s.target.startup_params.emplace_back("client_encoding", db.client_encoding);
+    s.target.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        c.server_connect_timeout.count() > 0 ? c.server_connect_timeout
+                                             : std::chrono::microseconds(15'000'000));
+    if (!db.client_encoding.empty())
+        s.target.startup_params.emplace_back("client_encoding", db.client_encoding);
     if (!db.datestyle.empty()) s.target.startup_params.emplace_back("datestyle", db.datestyle);
     if (!db.timezone.empty()) s.target.startup_params.emplace_back("timezone", db.timezone);
     if (!db.application_name.empty())
@@ -63,7 +66,8 @@ Pool& PoolManager::get_or_create(const config::DatabaseConfig& db, const std::st
         return *it->second;
     }
     secrets_[key] = server_secret;
-    auto pool = std::make_unique<Pool>(*this, executor_, db.name, user, settings_for(db, user, server_secret));
+    auto pool =
+        std::make_unique<Pool>(*this, executor_, db.name, user, settings_for(db, user, server_secret));
     auto& ref = *pool;
     pools_.emplace(key, std::move(pool));
     return ref;
@@ -115,7 +119,9 @@ void PoolManager::reload(std::shared_ptr<const config::Config> config) {
     }
 }
 
-void PoolManager::start_janitor() { asio::co_spawn(executor_, janitor_loop(), net::LogIfThrown{"pool janitor"}); }
+void PoolManager::start_janitor() {
+    asio::co_spawn(executor_, janitor_loop(), net::LogIfThrown{"pool janitor"});
+}
 
 void PoolManager::stop() {
     stopped_ = true;
@@ -127,7 +133,8 @@ asio::awaitable<void> PoolManager::janitor_loop() {
         janitor_timer_.expires_after(std::chrono::milliseconds(250));
         co_await janitor_timer_.async_wait(net::use_nothrow);
         if (stopped_) co_return;
-        for (auto& [key, pool] : pools_) pool->tick();
+        for (auto& [key, pool] : pools_)
+            pool->tick();
     }
 }
 

@@ -13,14 +13,15 @@
 namespace poolguard::pool {
 
 class PoolManager {
-public:
+  public:
     PoolManager(asio::any_io_executor executor, std::shared_ptr<const config::Config> config);
     ~PoolManager();
 
     // The pool for a client of `database` (a [databases] entry name) logging in as `user`.
     // `server_secret` is the password poolguard will use to log in to the server when the database entry
     // does not force a user with its own password.
-    Pool& get_or_create(const config::DatabaseConfig& db, const std::string& user, const std::string& server_secret);
+    Pool& get_or_create(const config::DatabaseConfig& db, const std::string& user,
+                        const std::string& server_secret);
 
     // Connections (all states) to one database / as one server user across pools, for the shared limits.
     int database_server_count(const std::string& database) const;
@@ -38,9 +39,11 @@ public:
     const config::Config& config() const { return *config_; }
     bool shutting_down() const { return shutting_down_; }
     void set_shutting_down() { shutting_down_ = true; }
-    const std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>>& pools() const { return pools_; }
+    const std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>>& pools() const {
+        return pools_;
+    }
 
-private:
+  private:
     PoolSettings settings_for(const config::DatabaseConfig& db, const std::string& user,
                               const std::string& server_secret) const;
     asio::awaitable<void> janitor_loop();

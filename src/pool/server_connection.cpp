@@ -27,7 +27,8 @@ bool is_tracked_parameter(const std::string& lower) {
 }
 
 std::string lowercase(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
 }  // namespace
@@ -42,7 +43,8 @@ ServerConnection::ServerConnection(asio::any_io_executor executor, Pool* pool, u
       last_used_(created_at_),
       drain_timer_(executor) {
     // 'C' is needed whole by the prepared-statement tracking (DISCARD ALL / DEALLOCATE ALL tags).
-    for (char t : {'Z', 'S', 'E', 'G', 'K', 'C'}) scanner_.set_whole(t);
+    for (char t : {'Z', 'S', 'E', 'G', 'K', 'C'})
+        scanner_.set_whole(t);
 }
 
 ServerConnection::~ServerConnection() = default;
@@ -71,7 +73,8 @@ asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
     timer.cancel();
     const bool timed_out = *timed_out_flag;
     if (!st) {
-        if (timed_out) st = fail("server login timed out (server_connect_timeout)", sqlstate::kConnectionFailure);
+        if (timed_out)
+            st = fail("server login timed out (server_connect_timeout)", sqlstate::kConnectionFailure);
         std::error_code ignored;
         socket_.close(ignored);
         state_ = State::kClosed;
@@ -100,15 +103,19 @@ asio::awaitable<Result<std::pair<char, std::string>>> ServerConnection::read_log
         }
         char* p = in_.write_ptr(4096);
         auto [ec, n] = co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
-        if (ec) co_return fail("server closed the connection during login: " + ec.message(), sqlstate::kConnectionFailure);
+        if (ec)
+            co_return fail("server closed the connection during login: " + ec.message(),
+                           sqlstate::kConnectionFailure);
         in_.commit(n);
     }
 }
 
 asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
     std::string out;
-    std::vector<std::pair<std::string, std::string>> params{{"user", target.user}, {"database", target.dbname}};
-    for (const auto& p : target.startup_params) params.push_back(p);
+    std::vector<std::pair<std::string, std::string>> params{{"user", target.user},
+                                                            {"database", target.dbname}};
+    for (const auto& p : target.startup_params)
+        params.push_back(p);
     pg::append_startup(out, params);
     auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
     if (wec) co_return fail("could not send startup packet: " + wec.message(), sqlstate::kConnectionFailure);
@@ -123,21 +130,29 @@ asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
         switch (type) {
             case 'R': {
                 auto req = pg::parse_auth_request(body);
-                if (!req) co_return fail("malformed authentication request from server", sqlstate::kProtocolViolation);
+                if (!req)
+                    co_return fail("malformed authentication request from server",
+                                   sqlstate::kProtocolViolation);
                 switch (static_cast<pg::AuthRequest>(req->first)) {
-                    case pg::AuthRequest::kOk: break;
+                    case pg::AuthRequest::kOk:
+                        break;
                     case pg::AuthRequest::kCleartextPassword:
                         if (kind != pg::SecretKind::kPlain || target.secret.empty())
-                            co_return fail("server asked for a cleartext password but poolguard has no plain password for user \"" +
-                                               target.user + "\"",
-                                           sqlstate::kInvalidPassword);
+                            co_return fail(
+                                "server asked for a cleartext password but poolguard has no plain password "
+                                "for user \"" +
+                                    target.user + "\"",
+                                sqlstate::kInvalidPassword);
                         pg::append_password(out, target.secret);
                         break;
                     case pg::AuthRequest::kMd5Password: {
-                        if (req->second.size() < 4 || kind == pg::SecretKind::kScramSha256 || target.secret.empty())
-                            co_return fail("server asked for md5 authentication but poolguard has no usable password for user \"" +
-                                               target.user + "\"",
-                                           sqlstate::kInvalidPassword);
+                        if (req->second.size() < 4 || kind == pg::SecretKind::kScramSha256 ||
+                            target.secret.empty())
+                            co_return fail(
+                                "server asked for md5 authentication but poolguard has no usable password "
+                                "for user \"" +
+                                    target.user + "\"",
+                                sqlstate::kInvalidPassword);
                         std::array<uint8_t, 4> salt;
                         std::memcpy(salt.data(), req->second.data(), 4);
                         pg::append_password(out, pg::md5_salted_response(target.secret, target.user, salt));
@@ -146,24 +161,30 @@ asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
                     case pg::AuthRequest::kSasl: {
                         auto mechs = pg::parse_sasl_mechanisms(req->second);
                         if (std::find(mechs.begin(), mechs.end(), "SCRAM-SHA-256") == mechs.end())
-                            co_return fail("server offers no supported SASL mechanism", sqlstate::kFeatureNotSupported);
+                            co_return fail("server offers no supported SASL mechanism",
+                                           sqlstate::kFeatureNotSupported);
                         if (kind != pg::SecretKind::kPlain || target.secret.empty())
-                            co_return fail("server asked for SCRAM authentication but poolguard has no plain password for user \"" +
-                                               target.user + "\"",
-                                           sqlstate::kInvalidPassword);
+                            co_return fail(
+                                "server asked for SCRAM authentication but poolguard has no plain password "
+                                "for user \"" +
+                                    target.user + "\"",
+                                sqlstate::kInvalidPassword);
                         scram.emplace(target.secret);
                         pg::append_sasl_initial(out, "SCRAM-SHA-256", scram->client_first_message());
                         break;
                     }
                     case pg::AuthRequest::kSaslContinue: {
-                        if (!scram) co_return fail("unexpected SASL continue from server", sqlstate::kProtocolViolation);
+                        if (!scram)
+                            co_return fail("unexpected SASL continue from server",
+                                           sqlstate::kProtocolViolation);
                         auto final_msg = scram->handle_server_first(req->second);
                         if (!final_msg) co_return std::unexpected(final_msg.error());
                         pg::append_sasl_response(out, *final_msg);
                         break;
                     }
                     case pg::AuthRequest::kSaslFinal: {
-                        if (!scram) co_return fail("unexpected SASL final from server", sqlstate::kProtocolViolation);
+                        if (!scram)
+                            co_return fail("unexpected SASL final from server", sqlstate::kProtocolViolation);
                         auto st = scram->verify_server_final(req->second);
                         if (!st) co_return std::unexpected(st.error());
                         break;
@@ -175,7 +196,9 @@ asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
                 }
                 if (!out.empty()) {
                     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
-                    if (ec) co_return fail("could not send authentication: " + ec.message(), sqlstate::kConnectionFailure);
+                    if (ec)
+                        co_return fail("could not send authentication: " + ec.message(),
+                                       sqlstate::kConnectionFailure);
                 }
                 break;
             }
@@ -198,7 +221,8 @@ asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
                 }
                 break;
             }
-            case 'N': break;
+            case 'N':
+                break;
             case 'Z':
                 if (!body.empty()) tx_status_ = body[0];
                 co_return Status{};
@@ -241,7 +265,8 @@ void ServerConnection::note_client_message(char type) {
         case 'f':
             copy_in_ = false;
             break;
-        default: break;
+        default:
+            break;
     }
 }
 
@@ -315,8 +340,8 @@ void ServerConnection::close(const std::string& reason) {
     if (client_) {
         auto* c = client_;
         client_ = nullptr;
-        c->on_server_lost(pg::ErrorFields{"FATAL", sqlstate::kConnectionFailure, "server conn crashed?",
-                                          reason, {}});
+        c->on_server_lost(
+            pg::ErrorFields{"FATAL", sqlstate::kConnectionFailure, "server conn crashed?", reason, {}});
     }
     if (pool_) pool_->on_server_closing(self);
     std::error_code ignored;
@@ -368,7 +393,8 @@ asio::awaitable<void> ServerConnection::relay_loop() {
 bool ServerConnection::has_unexpected_input() const {
     if (!in_.empty()) return true;
     char b;
-    const ssize_t n = ::recv(const_cast<net::Socket&>(socket_).native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    const ssize_t n =
+        ::recv(const_cast<net::Socket&>(socket_).native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n >= 0;  // data (n > 0) or EOF (n == 0); EAGAIN gives -1
 }
 
@@ -393,7 +419,8 @@ void ServerConnection::on_ready_for_query(char status, bool internal) {
         st.query_time_us += std::chrono::duration_cast<std::chrono::microseconds>(now - busy_since_).count();
         if (status == 'I' && expected_rfq_ == 0) {
             ++st.xact_count;
-            st.xact_time_us += std::chrono::duration_cast<std::chrono::microseconds>(now - xact_since_).count();
+            st.xact_time_us +=
+                std::chrono::duration_cast<std::chrono::microseconds>(now - xact_since_).count();
         }
     }
     ready_since_ = now;
@@ -484,8 +511,11 @@ asio::awaitable<void> ServerConnection::relay() {
                             }
                             break;
                         }
-                        case 'G': copy_in_ = true; break;
-                        default: break;
+                        case 'G':
+                            copy_in_ = true;
+                            break;
+                        default:
+                            break;
                     }
                 } else if (target == nullptr && !internal && seg.kind == pg::SegmentKind::kStart &&
                            seg.type != 'N' && seg.type != 'A') {
@@ -503,7 +533,8 @@ asio::awaitable<void> ServerConnection::relay() {
             }
             if (forward > 0 || !fakes_.empty()) {
                 auto& gate = target->client_write_gate();
-                while (gate.busy()) co_await gate.wait();
+                while (gate.busy())
+                    co_await gate.wait();
                 if (state_ == State::kClosed || client_ != target) {
                     // Unlinked while waiting for the gate: the client is gone; its bytes go nowhere.
                     fakes_.clear();
@@ -534,7 +565,8 @@ asio::awaitable<void> ServerConnection::relay() {
         auto [ec, n] = co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
         if (state_ == State::kClosed) co_return;
         if (ec) {
-            close(ec == asio::error::eof ? "server closed the connection" : "server read failed: " + ec.message());
+            close(ec == asio::error::eof ? "server closed the connection"
+                                         : "server read failed: " + ec.message());
             co_return;
         }
         in_.commit(n);

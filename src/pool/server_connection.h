@@ -34,7 +34,7 @@ struct ServerTarget {
 using Clock = std::chrono::steady_clock;
 
 class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
-public:
+  public:
     enum class State {
         kConnecting,  // TCP connect + login in progress
         kIdle,        // logged in, clean, in the pool's idle list
@@ -55,9 +55,10 @@ public:
     LinkedClient* linked_client() const { return client_; }
 
     // Accounting of what the client sent, called by the session before it writes those bytes.
-    void note_client_message(char type);     // a client message starts
+    void note_client_message(char type);  // a client message starts
     void note_client_partial(bool partial) { client_partial_ = partial; }
-    // Queues an internal query (SET, ROLLBACK, reset) whose replies are swallowed; written with the next flush.
+    // Queues an internal query (SET, ROLLBACK, reset) whose replies are swallowed; written with the next
+    // flush.
     void queue_internal_query(std::string_view sql);
     std::string& pending_out() { return pending_out_; }
 
@@ -122,7 +123,7 @@ public:
     Pool* pool() const { return pool_; }
     void detach_pool() { pool_ = nullptr; }
 
-private:
+  private:
     asio::awaitable<Status> login(const ServerTarget& target);
     asio::awaitable<Result<std::pair<char, std::string>>> read_login_message();
     asio::awaitable<void> relay_loop();
@@ -144,8 +145,8 @@ private:
     std::string pending_out_;  // internal queries waiting to be written ahead of client bytes
 
     char tx_status_ = 'I';
-    int expected_rfq_ = 0;   // ReadyForQuery the client is owed
-    int swallow_rfq_ = 0;    // ReadyForQuery of internal queries, not shown to the client
+    int expected_rfq_ = 0;  // ReadyForQuery the client is owed
+    int swallow_rfq_ = 0;   // ReadyForQuery of internal queries, not shown to the client
     bool extended_open_ = false;
     bool client_partial_ = false;
     bool copy_in_ = false;

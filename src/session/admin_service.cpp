@@ -22,11 +22,16 @@ int64_t steady_to_unix(std::chrono::steady_clock::time_point t) {
 
 std::string server_state(pool::ServerConnection::State s) {
     switch (s) {
-        case pool::ServerConnection::State::kActive: return "active";
-        case pool::ServerConnection::State::kIdle: return "idle";
-        case pool::ServerConnection::State::kCleanup: return "used";
-        case pool::ServerConnection::State::kConnecting: return "new";
-        case pool::ServerConnection::State::kClosed: return "closed";
+        case pool::ServerConnection::State::kActive:
+            return "active";
+        case pool::ServerConnection::State::kIdle:
+            return "idle";
+        case pool::ServerConnection::State::kCleanup:
+            return "used";
+        case pool::ServerConnection::State::kConnecting:
+            return "new";
+        case pool::ServerConnection::State::kClosed:
+            return "closed";
     }
     return "unknown";
 }
@@ -75,7 +80,8 @@ std::vector<admin::ConnectionRow> AdminService::clients() {
         r.connect_time_unix = unix_seconds(client->connect_time());
         r.request_time_unix = unix_seconds(client->request_time());
         if (client->waiting())
-            r.wait_us = std::chrono::duration_cast<std::chrono::microseconds>(now - client->wait_started()).count();
+            r.wait_us =
+                std::chrono::duration_cast<std::chrono::microseconds>(now - client->wait_started()).count();
         r.ptr = client->id();
         r.link = client->server() ? client->server()->id() : 0;
         r.application_name = client->application_name();
@@ -124,7 +130,8 @@ std::vector<admin::StatsRow> AdminService::stats_totals() {
         r.wait_time_us += st.wait_time_us;
     }
     std::vector<admin::StatsRow> rows;
-    for (auto& [db, r] : by_db) rows.push_back(r);
+    for (auto& [db, r] : by_db)
+        rows.push_back(r);
     return rows;
 }
 
@@ -239,7 +246,9 @@ std::vector<std::pair<std::string, int64_t>> AdminService::lists() {
             {"dns_pending", 0}};
 }
 
-std::string AdminService::version() { return std::string("PgBouncer 1.18.0 compatible; poolguard ") + POOLGUARD_VERSION; }
+std::string AdminService::version() {
+    return std::string("PgBouncer 1.18.0 compatible; poolguard ") + POOLGUARD_VERSION;
+}
 
 std::vector<std::pair<std::string, std::string>> AdminService::state() {
     return {{"active", proxy_.shutting_down() ? "no" : "yes"},
@@ -249,7 +258,8 @@ std::vector<std::pair<std::string, std::string>> AdminService::state() {
 
 Status AdminService::check_database(const std::string& database) const {
     if (database.empty()) return {};
-    if (database == "pgbouncer" || database == "poolguard") return fail("cannot pause/kill the admin database", "08P01");
+    if (database == "pgbouncer" || database == "poolguard")
+        return fail("cannot pause/kill the admin database", "08P01");
     if (!proxy_.config().find_database(database)) return fail("no such database: " + database, "3D000");
     return {};
 }
@@ -298,7 +308,8 @@ Status AdminService::kill(const std::string& database) {
     std::vector<ClientSession*> victims;
     for (const auto& [pid, c] : proxy_.clients())
         if (c->database() == database && !c->is_admin()) victims.push_back(c);
-    for (auto* c : victims) c->kill("database " + database + " was killed by an administrator");
+    for (auto* c : victims)
+        c->kill("database " + database + " was killed by an administrator");
     for (const auto& [key, pool] : proxy_.pools().pools())
         if (key.first == database) pool->close_all("KILL " + database);
     return {};

@@ -13,7 +13,7 @@ namespace poolguard::session {
 class Proxy;
 
 class AdminService : public admin::AdminBackend {
-public:
+  public:
     explicit AdminService(Proxy& proxy) : proxy_(proxy) {}
 
     std::vector<admin::PoolRow> pools() override;
@@ -43,7 +43,7 @@ public:
     // Called every stats_period by the proxy: remembers totals so averages cover the last period.
     void roll_stats_period();
 
-private:
+  private:
     Status check_database(const std::string& database) const;
 
     Proxy& proxy_;

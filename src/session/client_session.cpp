@@ -303,7 +303,8 @@ asio::awaitable<Status> ClientSession::read_startup() {
     // Named prepared statements across servers: only where servers change between transactions.
     track_statements_ = pool_->mode() != config::PoolMode::kSession && cfg.max_prepared_statements > 0;
     if (track_statements_)
-        for (char t : {'P', 'B', 'D', 'C'}) scanner_.set_whole(t);
+        for (char t : {'P', 'B', 'D', 'C'})
+            scanner_.set_whole(t);
     co_return co_await finish_login();
 }
 
@@ -694,15 +695,17 @@ asio::awaitable<void> ClientSession::relay() {
             if (tracking) {
                 // Named prepared statements: Parse/Bind/Describe/Close are rewritten for this server.
                 if (seg.kind == pg::SegmentKind::kWhole && pg::Rewriter::must_inspect(seg.type)) {
-                    auto st = rewriter_.on_client_message(seg.type, seg.body(), statements_, server->statements(),
-                                                          server->responses(), to_server_);
+                    auto st =
+                        rewriter_.on_client_message(seg.type, seg.body(), statements_, server->statements(),
+                                                    server->responses(), to_server_);
                     if (!st) {
                         rewrite_error = st.error().message;
                         break;
                     }
                 } else {
                     if (seg.kind != pg::SegmentKind::kRest)
-                        rewriter_.on_passthrough(seg.type, statements_, server->statements(), server->responses());
+                        rewriter_.on_passthrough(seg.type, statements_, server->statements(),
+                                                 server->responses());
                     to_server_.append(seg.bytes);
                 }
             }
@@ -720,7 +723,8 @@ asio::awaitable<void> ClientSession::relay() {
             // interleaved with relayed replies (the write gate).
             server->responses().append_ready_fakes(fakes_);
             if (!fakes_.empty()) {
-                while (write_gate_.busy()) co_await write_gate_.wait();
+                while (write_gate_.busy())
+                    co_await write_gate_.wait();
                 write_gate_.lock();
                 co_await asio::async_write(socket_, asio::buffer(fakes_), net::use_nothrow);
                 write_gate_.unlock();
@@ -738,8 +742,8 @@ asio::awaitable<void> ClientSession::relay() {
                 auto [wec, wn] = co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
                 ec = wec;
             } else {
-                auto [wec, wn] = co_await asio::async_write(server->socket(), asio::buffer(outgoing),
-                                                            net::use_nothrow);
+                auto [wec, wn] =
+                    co_await asio::async_write(server->socket(), asio::buffer(outgoing), net::use_nothrow);
                 ec = wec;
             }
             // A failed write means the server died; its relay reports that to us through on_server_lost.

@@ -20,7 +20,7 @@ namespace poolguard::session {
 class Proxy;
 
 class ClientSession : public pool::LinkedClient, public std::enable_shared_from_this<ClientSession> {
-public:
+  public:
     ClientSession(Proxy& proxy, net::Socket socket, uint64_t id);
     ~ClientSession() override;
 
@@ -40,7 +40,8 @@ public:
     // is closed when the transaction ends.
     // Returns true when the client was closed now.
     bool on_shutdown(std::chrono::steady_clock::time_point now);
-    // Enforces query_timeout, idle_transaction_timeout and client_idle_timeout (called by the proxy's janitor).
+    // Enforces query_timeout, idle_transaction_timeout and client_idle_timeout (called by the proxy's
+    // janitor).
     void check_timeouts(std::chrono::steady_clock::time_point now);
     // A CancelRequest carrying this client's key arrived.
     void cancel_running_query();
@@ -69,7 +70,7 @@ public:
     void kill(const std::string& reason);
     bool logged_in() const { return logged_in_; }
 
-private:
+  private:
     asio::awaitable<Status> read_startup();
     asio::awaitable<Status> authenticate(const std::string& secret);
     asio::awaitable<Result<std::pair<char, std::string>>> read_auth_message();
@@ -100,7 +101,7 @@ private:
     pool::Pool* pool_ = nullptr;
     pool::ServerPtr server_;
     bool logged_in_ = false;
-    bool admin_ = false;            // connected to the admin console database
+    bool admin_ = false;             // connected to the admin console database
     bool admin_can_modify_ = false;  // in admin_users (else stats_users: SHOW only)
     bool closing_ = false;
     uint32_t cancel_pid_ = 0;
@@ -110,8 +111,8 @@ private:
     protocol::pg::ClientStatements statements_;
     protocol::pg::Rewriter rewriter_;
     bool track_statements_ = false;
-    std::string to_server_;  // rewritten client bytes (prepared statements)
-    std::string fakes_;      // poolguard's own answers to the client
+    std::string to_server_;   // rewritten client bytes (prepared statements)
+    std::string fakes_;       // poolguard's own answers to the client
     std::string client_out_;  // bytes poolguard itself sends the client (errors) while not linked
     std::chrono::steady_clock::time_point connected_at_;
     std::chrono::steady_clock::time_point idle_since_;  // last time the client became idle (no server)

@@ -15,14 +15,15 @@
 
 namespace poolguard::session {
 
-
 Proxy::Proxy(asio::io_context& io, std::shared_ptr<const config::Config> config)
     : io_(io), config_(std::move(config)) {
     pools_ = std::make_unique<pool::PoolManager>(io_.get_executor(), config_);
     admin_ = std::make_unique<AdminService>(*this);
 }
 
-admin::AdminBackend& Proxy::admin_backend() { return *admin_; }
+admin::AdminBackend& Proxy::admin_backend() {
+    return *admin_;
+}
 
 void Proxy::set_paused(const std::string& database, bool paused) {
     if (paused)
@@ -61,7 +62,9 @@ void Proxy::apply_config(std::shared_ptr<const config::Config> config) {
     pools_->reload(config_);
 }
 
-Proxy::~Proxy() { remove_unix_socket(); }
+Proxy::~Proxy() {
+    remove_unix_socket();
+}
 
 void Proxy::remove_unix_socket() {
     if (unix_socket_path_.empty()) return;
@@ -94,20 +97,23 @@ Status Proxy::start() {
     }
     pools_->start_janitor();
     asio::co_spawn(io_, client_janitor(), net::LogIfThrown{"client janitor"});
-    for (auto& acceptor : acceptors_) asio::co_spawn(io_, accept_loop(*acceptor), net::LogIfThrown{"accept loop"});
+    for (auto& acceptor : acceptors_)
+        asio::co_spawn(io_, accept_loop(*acceptor), net::LogIfThrown{"accept loop"});
     return {};
 }
 
 Status Proxy::open_listeners() {
     const auto& cfg = *config_;
-    auto open = [&](const asio::generic::stream_protocol::endpoint& ep, bool tcp, const std::string& what) -> Status {
+    auto open = [&](const asio::generic::stream_protocol::endpoint& ep, bool tcp,
+                    const std::string& what) -> Status {
         auto acceptor = std::make_unique<net::Acceptor>(io_);
         std::error_code ec;
         acceptor->open(ep.protocol(), ec);
         if (!ec && tcp) {
             int one = 1;
             ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-            if (cfg.so_reuseport) ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+            if (cfg.so_reuseport)
+                ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
             if (ep.protocol().family() == AF_INET6)
                 ::setsockopt(acceptor->native_handle(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         }
@@ -153,20 +159,22 @@ Status Proxy::open_listeners() {
             asio::local::stream_protocol::socket probe(io_);
             std::error_code ec;
             probe.connect(asio::local::stream_protocol::endpoint(path), ec);
-            if (!ec && !cfg.so_reuseport) return fail("unix socket " + path + " is in use by another process");
+            if (!ec && !cfg.so_reuseport)
+                return fail("unix socket " + path + " is in use by another process");
             // so_reuseport (rolling restart): the new process takes the path over; the old one keeps its
             // already-accepted clients and, thanks to the inode check, does not remove our file on exit.
             ::unlink(path.c_str());
         }
-        auto st = open(asio::generic::stream_protocol::endpoint(asio::local::stream_protocol::endpoint(path)), false,
-                       "unix:" + path);
+        auto st = open(asio::generic::stream_protocol::endpoint(asio::local::stream_protocol::endpoint(path)),
+                       false, "unix:" + path);
         if (!st) return st;
         ::chmod(path.c_str(), static_cast<mode_t>(cfg.unix_socket_mode));
         unix_socket_path_ = path;
         struct stat file_info {};
         if (::stat(path.c_str(), &file_info) == 0) unix_socket_inode_ = file_info.st_ino;
     }
-    if (acceptors_.empty()) return fail("no listeners configured (listen_addr and unix_socket_dir are both empty)");
+    if (acceptors_.empty())
+        return fail("no listeners configured (listen_addr and unix_socket_dir are both empty)");
     return {};
 }
 
@@ -189,9 +197,11 @@ asio::awaitable<void> Proxy::accept_loop(net::Acceptor& acceptor) {
 
 void Proxy::register_client(ClientSession* client, uint32_t& pid, uint32_t& key) {
     do {
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(&pid), sizeof pid) != 1) pid = static_cast<uint32_t>(rng_());
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(&pid), sizeof pid) != 1)
+            pid = static_cast<uint32_t>(rng_());
     } while (pid == 0 || clients_.contains(pid));
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(&key), sizeof key) != 1) key = static_cast<uint32_t>(rng_());
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&key), sizeof key) != 1)
+        key = static_cast<uint32_t>(rng_());
     clients_.emplace(pid, client);
 }
 
@@ -202,7 +212,8 @@ void Proxy::unregister_client(ClientSession* client) {
 
 void Proxy::forward_cancel(uint32_t pid, uint32_t key) {
     auto it = clients_.find(pid);
-    // Only the client's own key cancels, and only while that client holds a server: never someone else's query.
+    // Only the client's own key cancels, and only while that client holds a server: never someone else's
+    // query.
     if (it == clients_.end() || it->second->cancel_key() != key) {
         spdlog::debug("cancel request with an unknown key ignored");
         return;
@@ -216,10 +227,13 @@ std::optional<std::string> Proxy::secret_for(const std::string& user) const {
     return it->second;
 }
 
-const protocol::pg::ScramSecret& Proxy::scram_secret_for_plain(const std::string& user, const std::string& password) {
+const protocol::pg::ScramSecret& Proxy::scram_secret_for_plain(const std::string& user,
+                                                               const std::string& password) {
     auto it = scram_cache_.find(user);
     if (it == scram_cache_.end() || it->second.first != password) {
-        it = scram_cache_.insert_or_assign(user, std::pair{password, protocol::pg::scram_secret_for_plain_password(password)})
+        it = scram_cache_
+                 .insert_or_assign(
+                     user, std::pair{password, protocol::pg::scram_secret_for_plain_password(password)})
                  .first;
     }
     return it->second.second;
@@ -231,11 +245,13 @@ void Proxy::reload() {
         spdlog::error("reload failed, keeping the old configuration: {}", loaded.error().message);
         return;
     }
-    for (const auto& w : loaded->warnings) spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
+    for (const auto& w : loaded->warnings)
+        spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
     auto fresh = std::make_shared<const config::Config>(std::move(loaded->config));
     if (fresh->listen_port != config_->listen_port || fresh->listen_addr != config_->listen_addr ||
         fresh->unix_socket_dir != config_->unix_socket_dir)
-        spdlog::warn("listen_addr/listen_port/unix_socket_dir changes need a restart; keeping the old listeners");
+        spdlog::warn(
+            "listen_addr/listen_port/unix_socket_dir changes need a restart; keeping the old listeners");
     if (fresh->logfile != config_->logfile || fresh->verbose != config_->verbose)
         setup_logging(fresh->logfile, fresh->verbose);
     if (auto st = load_auth_file(*fresh); !st) {
@@ -275,8 +291,10 @@ asio::awaitable<void> Proxy::shutdown_watch() {
     while (true) {
         const auto now = std::chrono::steady_clock::now();
         std::vector<ClientSession*> snapshot;
-        for (auto& [pid, c] : clients_) snapshot.push_back(c);
-        for (auto* c : snapshot) c->on_shutdown(now);
+        for (auto& [pid, c] : clients_)
+            snapshot.push_back(c);
+        for (auto* c : snapshot)
+            c->on_shutdown(now);
         if (clients_.empty()) break;
         t.expires_after(std::chrono::milliseconds(50));
         co_await t.async_wait(net::use_nothrow);
@@ -291,7 +309,8 @@ asio::awaitable<void> Proxy::client_janitor() {
         t.expires_after(std::chrono::milliseconds(100));
         co_await t.async_wait(net::use_nothrow);
         const auto now = std::chrono::steady_clock::now();
-        for (auto& [pid, c] : clients_) c->check_timeouts(now);
+        for (auto& [pid, c] : clients_)
+            c->check_timeouts(now);
         if (now - last_stats_roll_ >= std::chrono::seconds(std::max(config_->stats_period, 1))) {
             admin_->roll_stats_period();
             last_stats_roll_ = now;
@@ -306,7 +325,8 @@ void Proxy::shutdown_now() {
         acceptor->close(ignored);
     }
     pools_->stop();
-    for (auto& [key, pool] : pools_->pools()) pool->close_all("poolguard is stopping");
+    for (auto& [key, pool] : pools_->pools())
+        pool->close_all("poolguard is stopping");
     io_.stop();
 }
 

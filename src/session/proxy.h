@@ -11,8 +11,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "common/error.h"
 #include "admin/admin_backend.h"
+#include "common/error.h"
 #include "config/config.h"
 #include "net/socket.h"
 #include "pool/pool_manager.h"
@@ -24,7 +24,7 @@ class ClientSession;
 class AdminService;
 
 class Proxy {
-public:
+  public:
     Proxy(asio::io_context& io, std::shared_ptr<const config::Config> config);
     ~Proxy();
 
@@ -63,9 +63,10 @@ public:
     // The auth_file entry for a user, if any.
     std::optional<std::string> secret_for(const std::string& user) const;
     // SCRAM verifier for a plain-text password, computed once per (user, password).
-    const protocol::pg::ScramSecret& scram_secret_for_plain(const std::string& user, const std::string& password);
+    const protocol::pg::ScramSecret& scram_secret_for_plain(const std::string& user,
+                                                            const std::string& password);
 
-private:
+  private:
     Status open_listeners();
     asio::awaitable<void> accept_loop(net::Acceptor& acceptor);
     asio::awaitable<void> shutdown_watch();
