@@ -43,13 +43,7 @@ int serve(const std::string& config_path, int verbose) {
     }
     asio::io_context io(1);
     session::Proxy proxy(io, cfg);
-    if (auto st = proxy.start(); !st) {
-        spdlog::error("{}", st.error().message);
-        std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
-        return 1;
-    }
-    spdlog::info("poolguard {} started (config {})", POOLGUARD_VERSION, config_path);
-
+    // Signals are caught before the listeners open, so a SIGTERM right after "listening" is graceful.
     asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
     std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int sig) {
         if (ec) return;
@@ -69,6 +63,13 @@ int serve(const std::string& config_path, int verbose) {
         signals.async_wait(on_signal);
     };
     signals.async_wait(on_signal);
+    if (auto st = proxy.start(); !st) {
+        spdlog::error("{}", st.error().message);
+        std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
+        return 1;
+    }
+    spdlog::info("poolguard {} started (config {})", POOLGUARD_VERSION, config_path);
+
     io.run();
     spdlog::info("poolguard stopped");
     spdlog::default_logger()->flush();
