@@ -255,6 +255,7 @@ const std::vector<ParamSpec>& pgbouncer_params() {
         string_param("resolv_conf", &C::resolv_conf, kNotYet),
         duration_param("query_timeout", &C::query_timeout),
         duration_param("query_wait_timeout", &C::query_wait_timeout),
+        duration_param("query_wait_notify", &C::query_wait_notify),
         duration_param("cancel_wait_timeout", &C::cancel_wait_timeout),
         duration_param("client_idle_timeout", &C::client_idle_timeout),
         duration_param("idle_transaction_timeout", &C::idle_transaction_timeout),

@@ -126,6 +126,7 @@ struct Config {
     std::string resolv_conf;  // accepted, not used
     Micros query_timeout{0};
     Micros query_wait_timeout{120'000'000};
+    Micros query_wait_notify{5'000'000};  // NOTICE to a client waiting this long (PgBouncer 1.23+); 0 = off
     Micros cancel_wait_timeout{10'000'000};
     Micros client_idle_timeout{0};
     Micros idle_transaction_timeout{0};

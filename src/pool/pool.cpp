@@ -36,7 +36,10 @@ PoolCounters Pool::counters() const {
                 ++c.connecting;
                 break;
             case ServerConnection::State::kCleanup:
-                ++c.cleanup;
+                if (s->testing())
+                    ++c.tested;
+                else
+                    ++c.cleanup;
                 break;
             case ServerConnection::State::kClosed:
                 break;
@@ -336,6 +339,19 @@ void Pool::tick() {
             s->close(too_old ? "server_lifetime reached" : "server_idle_timeout reached");
         } else {
             ++it;
+        }
+    }
+    // server_check_query on servers idle longer than server_check_delay, in the background so no client
+    // waits for it (0 = at every tick); a failed check closes the server.
+    if (!settings_.server_check_query.empty()) {
+        for (auto it = idle_.begin(); it != idle_.end();) {
+            auto s = *it;
+            if (now - std::max(s->last_used(), s->last_checked()) >= settings_.server_check_delay) {
+                it = idle_.erase(it);
+                s->begin_check(settings_.server_check_query);
+            } else {
+                ++it;
+            }
         }
     }
     // Waiters past reserve_pool_timeout may use the reserve pool.

@@ -36,6 +36,8 @@ struct PoolSettings {
     std::chrono::microseconds server_lifetime{3'600'000'000};
     std::chrono::microseconds server_idle_timeout{600'000'000};
     std::chrono::microseconds server_login_retry{15'000'000};
+    std::string server_check_query;  // run on servers idle longer than server_check_delay
+    std::chrono::microseconds server_check_delay{30'000'000};
     ServerTarget target;
 };
 
@@ -45,6 +47,7 @@ struct PoolCounters {
     int active = 0;
     int connecting = 0;
     int cleanup = 0;
+    int tested = 0;  // running server_check_query / connect_query
     int waiting = 0;
     uint64_t served = 0;  // servers handed to clients
     uint64_t wait_timeouts = 0;

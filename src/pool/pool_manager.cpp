@@ -14,7 +14,8 @@ PoolManager::~PoolManager() {
 }
 
 PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const std::string& user,
-                                       const std::string& server_secret) const {
+                                       const Credentials& credentials) const {
+    const std::string& server_secret = credentials.secret;
     const auto& c = *config_;
     const config::UserConfig* user_cfg = c.find_user(user);
     PoolSettings s;
@@ -40,6 +41,10 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     s.target.user = db.user.empty() ? user : db.user;
     s.target.secret = !db.user.empty() && !db.password.empty() ? db.password : server_secret;
     if (db.user.empty() && !db.password.empty()) s.target.secret = db.password;
+    if (s.target.secret == server_secret) s.target.scram_keys = credentials.scram_keys;
+    s.target.connect_query = db.connect_query;
+    s.server_check_query = c.server_check_query;
+    s.server_check_delay = c.server_check_delay;
     s.target.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
         c.server_connect_timeout.count() > 0 ? c.server_connect_timeout
                                              : std::chrono::microseconds(15'000'000));
@@ -53,21 +58,23 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
 }
 
 Pool& PoolManager::get_or_create(const config::DatabaseConfig& db, const std::string& user,
-                                 const std::string& server_secret) {
+                                 const std::string& server_secret,
+                                 const std::optional<ScramPassThrough>& scram_keys) {
     auto key = std::make_pair(db.name, user);
     auto it = pools_.find(key);
+    auto& known = credentials_[key];
+    Credentials next{server_secret, scram_keys};
+    if (!next.scram_keys && known.secret == server_secret) next.scram_keys = known.scram_keys;
     if (it != pools_.end()) {
         // The secret can change (auth_file edited); the next connection uses the new one.
-        auto& known = secrets_[key];
-        if (known != server_secret) {
-            known = server_secret;
-            it->second->apply_settings(settings_for(db, user, server_secret));
+        if (known != next) {
+            known = next;
+            it->second->apply_settings(settings_for(db, user, known));
         }
         return *it->second;
     }
-    secrets_[key] = server_secret;
-    auto pool =
-        std::make_unique<Pool>(*this, executor_, db.name, user, settings_for(db, user, server_secret));
+    known = next;
+    auto pool = std::make_unique<Pool>(*this, executor_, db.name, user, settings_for(db, user, known));
     auto& ref = *pool;
     pools_.emplace(key, std::move(pool));
     return ref;
@@ -115,7 +122,7 @@ void PoolManager::reload(std::shared_ptr<const config::Config> config) {
                          key.first);
             continue;
         }
-        pool->apply_settings(settings_for(*db, key.second, secrets_[key]));
+        pool->apply_settings(settings_for(*db, key.second, credentials_[key]));
     }
 }
 

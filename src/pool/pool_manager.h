@@ -19,9 +19,11 @@ class PoolManager {
 
     // The pool for a client of `database` (a [databases] entry name) logging in as `user`.
     // `server_secret` is the password poolguard will use to log in to the server when the database entry
-    // does not force a user with its own password.
+    // does not force a user with its own password. `scram_keys`, from a client's SCRAM login, let poolguard
+    // log in with a SCRAM verifier as secret; once known they are kept while the secret stays the same.
     Pool& get_or_create(const config::DatabaseConfig& db, const std::string& user,
-                        const std::string& server_secret);
+                        const std::string& server_secret,
+                        const std::optional<ScramPassThrough>& scram_keys = std::nullopt);
 
     // Connections (all states) to one database / as one server user across pools, for the shared limits.
     int database_server_count(const std::string& database) const;
@@ -44,14 +46,19 @@ class PoolManager {
     }
 
   private:
+    struct Credentials {
+        std::string secret;
+        std::optional<ScramPassThrough> scram_keys;
+        bool operator==(const Credentials&) const = default;
+    };
     PoolSettings settings_for(const config::DatabaseConfig& db, const std::string& user,
-                              const std::string& server_secret) const;
+                              const Credentials& credentials) const;
     asio::awaitable<void> janitor_loop();
 
     asio::any_io_executor executor_;
     std::shared_ptr<const config::Config> config_;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
-    std::map<std::pair<std::string, std::string>, std::string> secrets_;  // pool key -> server secret
+    std::map<std::pair<std::string, std::string>, Credentials> credentials_;  // pool key -> server login
     uint64_t server_ids_ = 0;
     bool shutting_down_ = false;
     bool stopped_ = false;

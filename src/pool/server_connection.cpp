@@ -69,6 +69,7 @@ asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
         }
     });
     auto st = co_await login(target);
+    if (st && !target.connect_query.empty()) st = co_await run_connect_query(target.connect_query);
     *done = true;
     timer.cancel();
     const bool timed_out = *timed_out_flag;
@@ -163,13 +164,22 @@ asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
                         if (std::find(mechs.begin(), mechs.end(), "SCRAM-SHA-256") == mechs.end())
                             co_return fail("server offers no supported SASL mechanism",
                                            sqlstate::kFeatureNotSupported);
-                        if (kind != pg::SecretKind::kPlain || target.secret.empty())
+                        if (kind == pg::SecretKind::kScramSha256 && target.scram_keys) {
+                            // Pass-through: the keys of a client that logged in with SCRAM.
+                            scram.emplace(pg::ScramClient::from_keys(target.scram_keys->client_key,
+                                                                     target.scram_keys->server_key));
+                        } else if (kind != pg::SecretKind::kPlain || target.secret.empty()) {
                             co_return fail(
                                 "server asked for SCRAM authentication but poolguard has no plain password "
                                 "for user \"" +
-                                    target.user + "\"",
+                                    target.user + "\"" +
+                                    (kind == pg::SecretKind::kScramSha256
+                                         ? " (a SCRAM secret is used once a client has logged in with SCRAM)"
+                                         : ""),
                                 sqlstate::kInvalidPassword);
-                        scram.emplace(target.secret);
+                        } else {
+                            scram.emplace(target.secret);
+                        }
                         pg::append_sasl_initial(out, "SCRAM-SHA-256", scram->client_first_message());
                         break;
                     }
@@ -233,6 +243,36 @@ asio::awaitable<Status> ServerConnection::login(const ServerTarget& target) {
     }
 }
 
+asio::awaitable<Status> ServerConnection::run_connect_query(const std::string& sql) {
+    std::string out;
+    pg::append_query(out, sql);
+    auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
+    if (wec) co_return fail("could not send connect_query: " + wec.message(), sqlstate::kConnectionFailure);
+    std::optional<pg::ErrorFields> error;
+    while (true) {
+        auto msg = co_await read_login_message();
+        if (!msg) co_return std::unexpected(msg.error());
+        const auto& [type, body] = *msg;
+        if (type == 'E') {
+            error = pg::parse_error_fields(body);
+        } else if (type == 'S') {
+            if (auto ps = pg::parse_parameter_status(body)) {
+                reported_[ps->first] = ps->second;
+                auto lower = lowercase(ps->first);
+                if (is_tracked_parameter(lower)) params_[lower] = ps->second;
+            }
+        } else if (type == 'Z') {
+            if (!body.empty()) tx_status_ = body[0];
+            break;
+        }
+    }
+    if (error)
+        co_return fail("connect_query failed: " + error->message,
+                       error->sqlstate.empty() ? std::string(sqlstate::kConnectionFailure) : error->sqlstate);
+    if (tx_status_ != 'I') co_return fail("connect_query left a transaction open", sqlstate::kConnectionFailure);
+    co_return Status{};
+}
+
 void ServerConnection::link(LinkedClient* client) {
     client_ = client;
     state_ = State::kActive;
@@ -282,6 +322,17 @@ void ServerConnection::begin_cleanup(bool reset_query, const std::string& reset_
         queue_internal_query(reset_sql);
         if (statements_) statements_->clear();  // DISCARD ALL drops the server's prepared statements
     }
+    send_cleanup();
+}
+
+void ServerConnection::begin_check(const std::string& sql) {
+    state_ = State::kCleanup;
+    testing_ = true;
+    queue_internal_query(sql);
+    send_cleanup();
+}
+
+void ServerConnection::send_cleanup() {
     if (pending_out_.empty()) {
         finish_cleanup();
         return;
@@ -301,8 +352,13 @@ void ServerConnection::finish_cleanup() {
         return;
     }
     if (!last_internal_error_.empty()) {
-        close("clean-up query failed: " + last_internal_error_);
+        close((testing_ ? "check query failed: " : "clean-up query failed: ") + last_internal_error_);
         return;
+    }
+    if (testing_) {
+        testing_ = false;
+        just_checked_ = true;  // put_back keeps last_used: a check is not use (server_idle_timeout)
+        last_checked_ = Clock::now();
     }
     state_ = State::kActive;
     if (pool_) pool_->put_back(shared_from_this());

@@ -15,10 +15,19 @@
 #include "pool/linked_client.h"
 #include "protocol/pg/frame_scanner.h"
 #include "protocol/pg/prepared_statements.h"
+#include "protocol/pg/scram.h"
 
 namespace poolguard::pool {
 
 class Pool;
+
+// SCRAM pass-through: keys recovered from a client's own SCRAM exchange, so poolguard can log in to the server
+// as that client without knowing its password (the secret came from the auth_file or auth_query).
+struct ScramPassThrough {
+    protocol::pg::ScramKey client_key{};
+    protocol::pg::ScramKey server_key{};
+    bool operator==(const ScramPassThrough&) const = default;
+};
 
 // Where and how to log in to a server.
 struct ServerTarget {
@@ -27,6 +36,8 @@ struct ServerTarget {
     std::string dbname;
     std::string user;
     std::string secret;  // plain password, "md5..." or "SCRAM-SHA-256$..." (empty: none known)
+    std::optional<ScramPassThrough> scram_keys;  // with a SCRAM secret: log in with these keys
+    std::string connect_query;                   // run right after login, before any client
     std::vector<std::pair<std::string, std::string>> startup_params;  // extra startup parameters
     std::chrono::milliseconds connect_timeout{15000};
 };
@@ -91,6 +102,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     // Starts the steps that bring this server back to a clean state, then returns it to the pool.
     // `rollback` when the client left inside a transaction; `reset` runs server_reset_query.
     void begin_cleanup(bool reset_query, const std::string& reset_sql);
+    // Runs `sql` (server_check_query) while the server is out of the pool, then returns it;
+    // a failure closes the server.
+    void begin_check(const std::string& sql);
+    bool testing() const { return testing_ && state_ == State::kCleanup; }
 
     // Asks the server backend to cancel its current query (new connection + CancelRequest).
     void send_cancel();
@@ -114,7 +129,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     uint32_t backend_pid() const { return backend_pid_; }
     Clock::time_point created_at() const { return created_at_; }
     Clock::time_point last_used() const { return last_used_; }
-    void touch() { last_used_ = Clock::now(); }
+    // Back in the pool after a client used it; a server coming back from a check query keeps its time.
+    void touch() {
+        if (!just_checked_) last_used_ = Clock::now();
+        just_checked_ = false;
+    }
+    Clock::time_point last_checked() const { return last_checked_; }
     // True when the socket has bytes or EOF waiting while the server should be silent (idle in the pool).
     bool has_unexpected_input() const;
     net::Socket& socket() { return socket_; }
@@ -125,12 +145,15 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   private:
     asio::awaitable<Status> login(const ServerTarget& target);
+    // connect_query, before the relay starts: its failure is a login failure (server_login_retry applies).
+    asio::awaitable<Status> run_connect_query(const std::string& sql);
     asio::awaitable<Result<std::pair<char, std::string>>> read_login_message();
     asio::awaitable<void> relay_loop();
     asio::awaitable<void> relay();
     void finalize();
     void on_ready_for_query(char status, bool internal);
     void finish_cleanup();
+    void send_cleanup();
     void fail_linked(const std::string& message, const char* sqlstate);
 
     net::Socket socket_;
@@ -154,6 +177,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     Clock::time_point busy_since_{};
     Clock::time_point xact_since_{};
     bool close_needed_ = false;
+    bool testing_ = false;  // the clean-up in progress is a check / connect query
+    bool just_checked_ = false;
+    Clock::time_point last_checked_{};
     uint64_t linked_client_id_ = 0;
     Clock::time_point ready_since_{};  // the message being streamed belongs to an internal query
     std::string last_internal_error_;

@@ -48,6 +48,7 @@ std::vector<admin::PoolRow> AdminService::pools() {
         r.sv_active = c.active;
         r.sv_idle = c.idle;
         r.sv_used = c.cleanup;
+        r.sv_tested = c.tested;
         r.sv_login = c.connecting;
         r.maxwait_us = pool->max_wait().count();
         r.pool_mode = config::to_string(pool->mode());
@@ -98,7 +99,7 @@ std::vector<admin::ConnectionRow> AdminService::servers() {
             r.type = "S";
             r.user = pool->settings().target.user;
             r.database = key.first;
-            r.state = server_state(s.state());
+            r.state = s.testing() ? "tested" : server_state(s.state());
             r.addr = s.host().empty() ? "unix" : s.host();
             r.port = s.port();
             r.connect_time_unix = steady_to_unix(s.created_at());
@@ -229,7 +230,7 @@ std::vector<std::pair<std::string, int64_t>> AdminService::lists() {
     }
     for (const auto& [key, pool] : proxy_.pools().pools()) {
         const auto c = pool->counters();
-        used_servers += c.active + c.idle + c.cleanup + c.connecting;
+        used_servers += c.active + c.idle + c.cleanup + c.tested + c.connecting;
         free_servers += 0;
     }
     return {{"databases", static_cast<int64_t>(proxy_.config().databases.size())},

@@ -10,6 +10,7 @@
 #include "admin/admin_console.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
+#include "session/auth_query.h"
 #include "protocol/pg/userlist.h"
 #include "protocol/pg/wire.h"
 #include "session/proxy.h"
@@ -280,6 +281,22 @@ asio::awaitable<Status> ClientSession::read_startup() {
     }
 
     auto secret = proxy_.secret_for(user_);
+    if (!secret && cfg.auth_type != config::AuthType::kTrust && cfg.auth_type != config::AuthType::kAny) {
+        // Not in the auth_file: ask the database itself (auth_user + auth_query), as PgBouncer does.
+        std::optional<config::DatabaseConfig> auth_db_storage;
+        const AuthQueryTarget lookup = auth_query_target(cfg, *db, auth_db_storage);
+        if (!lookup.auth_user.empty()) {
+            auto looked = co_await lookup_secret(proxy_, *lookup.database, lookup.auth_user, user_);
+            if (!looked) {
+                {
+                    queue_error(fatal(looked.error().sqlstate, looked.error().message));
+                    co_await flush_client_out();
+                }
+                co_return fail(looked.error().message);
+            }
+            secret = *looked;
+        }
+    }
     const std::string client_secret = secret.value_or("");
     auto st = co_await authenticate(client_secret);
     if (!st) {
@@ -293,7 +310,13 @@ asio::awaitable<Status> ClientSession::read_startup() {
         co_return fail(st.error().message);
     }
     if (db->user.empty()) {
-        pool_ = &proxy_.pools().get_or_create(*db, user_, secret.value_or(""));
+        // With a SCRAM verifier as secret, the keys from this client's own exchange log poolguard in.
+        std::optional<pool::ScramPassThrough> keys;
+        if (scram_client_key_) {
+            if (auto parsed = pg::parse_scram_secret(client_secret))
+                keys = pool::ScramPassThrough{*scram_client_key_, parsed->server_key};
+        }
+        pool_ = &proxy_.pools().get_or_create(*db, user_, client_secret, keys);
     } else {
         // A forced user: every client of this database shares the pool of that server user.
         auto forced_secret = !db->password.empty() ? db->password : proxy_.secret_for(db->user).value_or("");
@@ -525,6 +548,7 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
     if (final_msg->first != 'p') co_return fail("expected SASL response", sqlstate::kProtocolViolation);
     auto server_final = server.handle_client_final(final_msg->second);
     if (!server_final || !known) co_return failed();
+    if (kind == pg::SecretKind::kScramSha256) scram_client_key_ = server.client_key();
     out.clear();
     pg::append_auth_request(out, pg::AuthRequest::kSaslFinal, *server_final);
     auto [ec3, n3] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
@@ -589,6 +613,7 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
 
 asio::awaitable<Status> ClientSession::bind_server() {
     waiting_ = true;
+    wait_notified_ = false;
     wait_started_ = std::chrono::steady_clock::now();
     auto server = co_await pool_->acquire();
     waiting_ = false;
@@ -796,6 +821,21 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     }
     if (!waiting_ && cfg.client_idle_timeout.count() > 0 && now - idle_since_ > cfg.client_idle_timeout)
         terminate_with(fatal("57P05", "client_idle_timeout"));
+    if (waiting_ && !wait_notified_ && cfg.query_wait_notify.count() > 0 &&
+        now - wait_started_ >= cfg.query_wait_notify) {
+        // Tell the waiting client (psql shows it at once) why nothing happens yet; nothing else writes to
+        // the client while it waits for a server.
+        wait_notified_ = true;
+        std::string out;
+        pg::append_notice(out, "No server connection available in " + pool_->database() + " pool, waiting");
+        if (write_gate_.busy()) {
+            wait_notified_ = false;  // try again at the next tick
+        } else if (!net::send_now(socket_, out)) {
+            // A client that does not even read its socket; a partial message would corrupt the stream.
+            close_reason_ = "could not send the query_wait_notify NOTICE";
+            close_socket();
+        }
+    }
 }
 
 void ClientSession::on_server_parameter(const std::string& name, const std::string& value) {

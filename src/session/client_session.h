@@ -14,6 +14,7 @@
 #include "pool/pool.h"
 #include "protocol/pg/frame_scanner.h"
 #include "protocol/pg/messages.h"
+#include "protocol/pg/scram.h"
 
 namespace poolguard::session {
 
@@ -117,10 +118,12 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::chrono::steady_clock::time_point connected_at_;
     std::chrono::steady_clock::time_point idle_since_;  // last time the client became idle (no server)
     bool waiting_ = false;                              // queued for a server
+    bool wait_notified_ = false;                        // query_wait_notify NOTICE sent for this wait
     std::chrono::steady_clock::time_point wait_started_;
     std::chrono::system_clock::time_point connect_time_ = std::chrono::system_clock::now();
     std::chrono::system_clock::time_point request_time_ = connect_time_;
     std::string close_reason_ = "client closed the connection";
+    std::optional<protocol::pg::ScramKey> scram_client_key_;  // from a SCRAM login with a verifier secret
 };
 
 }  // namespace poolguard::session
