@@ -225,6 +225,42 @@ TEST_F(Timeouts, ServerClosedByPostgresFreesItsPoolSlotAtOnce) {
     EXPECT_LT(next.elapsed_ms, 1000) << "the replacement server waited for the dead one's slot";
 }
 
+TEST_F(Timeouts, ServerClosedByServerIdleTimeoutFreesItsPoolSlotAtOnce) {
+    PoolerConfig cfg = base_config("transaction", 1);
+    cfg.set("server_idle_timeout", 1);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn c(pooler.dsn(kApp));
+    ASSERT_TRUE(c.ok()) << c.connect_error();
+    QueryResult first = c.exec("select pg_backend_pid()");
+    ASSERT_TRUE(first.ok()) << first.describe();
+    ASSERT_TRUE(eventually([&] { return pg().count_backends("pid = " + first.value()) == 0; }, 5s));
+    // The backend has exited: the pool's only slot is free, a new server opens without waiting.
+    QueryResult next = c.exec("select pg_backend_pid()", 5s);
+    ASSERT_TRUE(next.ok()) << next.describe();
+    EXPECT_NE(next.value(), first.value());
+    EXPECT_LT(next.elapsed_ms, 500) << "the new server waited for the closed one's slot";
+}
+
+TEST_F(Timeouts, MaxDbConnectionsEvictsAnotherPoolsIdleServerWithoutDelay) {
+    PoolerConfig cfg = base_config("transaction", 2);
+    cfg.set("max_db_connections", 1);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn a(pooler.dsn(kApp));
+    ASSERT_TRUE(a.ok()) << a.connect_error();
+    ASSERT_TRUE(Ok(a.exec("select 1")));
+    ASSERT_EQ(pg().count_backends("usename = 'app'"), 1);
+    // app2's pool needs the database's only slot: app's idle server is closed for it.
+    PgConn b(pooler.dsn(kApp2));
+    ASSERT_TRUE(b.ok()) << b.connect_error();
+    QueryResult r = b.exec("select current_user", 5s);
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(r.value(), kApp2);
+    EXPECT_LT(r.elapsed_ms, 1000) << "the eviction of the idle server took too long";
+    EXPECT_EQ(pg().count_backends("usename in ('app', 'app2')"), 1);
+}
+
 TEST_F(Timeouts, ServerLifetimeReplacesOldServerWhenReleasedWithoutClientError) {
     PoolerConfig cfg = base_config("transaction", 1);
     cfg.set("server_lifetime", 1);
@@ -249,6 +285,7 @@ TEST_F(Timeouts, ServerLifetimeReplacesOldServerWhenReleasedWithoutClientError) 
     QueryResult next = c.exec("select pg_backend_pid()");
     ASSERT_TRUE(next.ok()) << next.describe();
     EXPECT_NE(next.value(), old_pid);
+    EXPECT_LT(next.elapsed_ms, 1000) << "the replacement waited for the old server's slot";
     EXPECT_EQ(pg().count_backends("usename = 'app'"), 1);
 }
 
