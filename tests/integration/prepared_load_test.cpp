@@ -124,11 +124,16 @@ TEST_F(PreparedLoad, HundredClientsOverTenServersAcrossTerminateAndReconnect) {
         });
     }
     sync.arrive_and_wait();  // 1
+    // A login started for a client that then got a released server may still be finishing: let it.
+    EXPECT_TRUE(eventually([&] { return pg().count_backends("usename = 'app'") == 10; }, 5s))
+        << "100 busy clients over default_pool_size 10";
     std::set<std::string> first_servers = app_backend_pids();
-    EXPECT_EQ(first_servers.size(), 10u) << "100 busy clients over default_pool_size 10";
-    ASSERT_TRUE(
-        Ok(pg().exec("select pg_terminate_backend(pid) from pg_stat_activity where usename = 'app'")));
-    EXPECT_TRUE(eventually([&] { return pg().count_backends("usename = 'app'") == 0; }, 5s));
+    EXPECT_TRUE(eventually(
+        [&] {
+            pg().exec("select pg_terminate_backend(pid) from pg_stat_activity where usename = 'app'");
+            return pg().count_backends("usename = 'app'") == 0;
+        },
+        5s));
     sync.arrive_and_wait();  // 2
     std::this_thread::sleep_for(300ms);
     std::set<std::string> before_reconnect = app_backend_pids();
