@@ -326,15 +326,20 @@ void Pool::close_all(const std::string& reason) {
 
 void Pool::tick() {
     const auto now = Clock::now();
-    // Idle timeout and lifetime, oldest-used first, keeping min_pool_size.
+    // Idle timeout and lifetime, oldest-used first, keeping min_pool_size. Servers already closing still
+    // sit in servers_ (until their backend exits), so they are not counted as kept.
+    int staying = 0;
+    for (const auto& [id, s] : servers_)
+        staying += s->closed() ? 0 : 1;
     for (auto it = idle_.begin(); it != idle_.end();) {
         auto s = *it;
         const bool too_old =
             settings_.server_lifetime.count() > 0 && now - s->created_at() > settings_.server_lifetime;
         const bool idle_too_long = settings_.server_idle_timeout.count() > 0 &&
                                    now - s->last_used() > settings_.server_idle_timeout &&
-                                   static_cast<int>(servers_.size()) > settings_.min_pool_size;
+                                   staying > settings_.min_pool_size;
         if (too_old || idle_too_long) {
+            --staying;
             it = idle_.erase(it);
             s->close(too_old ? "server_lifetime reached" : "server_idle_timeout reached");
         } else {

@@ -619,12 +619,18 @@ asio::awaitable<void> ServerConnection::relay() {
         in_.shrink_if_idle(64 * 1024);
         char* p = in_.write_ptr(4096);
         auto [ec, n] = co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
-        if (state_ == State::kClosed) co_return;
         if (ec) {
-            close(ec == asio::error::eof ? "server closed the connection"
-                                         : "server read failed: " + ec.message());
+            // EOF or error seen here: the backend is gone. Close the socket now so relay_loop does not wait
+            // for it again (after a short read asio waits for a new readiness edge, which EOF never gives,
+            // so the pool slot stayed taken until the 2 s drain timer).
+            if (state_ != State::kClosed)
+                close(ec == asio::error::eof ? "server closed the connection"
+                                             : "server read failed: " + ec.message());
+            std::error_code ignored;
+            socket_.close(ignored);
             co_return;
         }
+        if (state_ == State::kClosed) co_return;
         in_.commit(n);
     }
 }

@@ -201,13 +201,21 @@ std::vector<admin::DatabaseRow> AdminService::databases() {
 
 std::vector<admin::UserRow> AdminService::users() {
     const auto& cfg = proxy_.config();
+    // Like PgBouncer: the users of [users], of the auth_file and of the pools, by name.
+    std::map<std::string, const config::UserConfig*> known;
+    for (const auto& u : cfg.users)
+        known[u.name] = &u;
+    for (const auto& [name, secret] : proxy_.auth_file_secrets())
+        known.try_emplace(name, nullptr);
+    for (const auto& [key, pool] : proxy_.pools().pools())
+        known.try_emplace(key.second, nullptr);
     std::vector<admin::UserRow> rows;
-    for (const auto& u : cfg.users) {
+    for (const auto& [name, u] : known) {
         admin::UserRow r;
-        r.name = u.name;
-        if (u.pool_mode) r.pool_mode = config::to_string(*u.pool_mode);
-        r.max_user_connections = cfg.effective_max_user_connections(&u);
-        r.current_connections = proxy_.pools().user_server_count(u.name);
+        r.name = name;
+        if (u != nullptr && u->pool_mode) r.pool_mode = config::to_string(*u->pool_mode);
+        r.max_user_connections = cfg.effective_max_user_connections(u);
+        r.current_connections = proxy_.pools().user_server_count(name);
         rows.push_back(std::move(r));
     }
     return rows;
@@ -234,7 +242,7 @@ std::vector<std::pair<std::string, int64_t>> AdminService::lists() {
         free_servers += 0;
     }
     return {{"databases", static_cast<int64_t>(proxy_.config().databases.size())},
-            {"users", static_cast<int64_t>(proxy_.config().users.size())},
+            {"users", static_cast<int64_t>(users().size())},
             {"pools", static_cast<int64_t>(proxy_.pools().pools().size())},
             {"free_clients", 0},
             {"used_clients", used_clients},

@@ -62,6 +62,8 @@ class Proxy {
 
     // The auth_file entry for a user, if any.
     std::optional<std::string> secret_for(const std::string& user) const;
+    // Every auth_file entry by user name.
+    const std::map<std::string, std::string>& auth_file_secrets() const { return secrets_; }
     // SCRAM verifier for a plain-text password, computed once per (user, password).
     const protocol::pg::ScramSecret& scram_secret_for_plain(const std::string& user,
                                                             const std::string& password);
