@@ -715,15 +715,16 @@ class Loader {
         if (cfg.sample_interval.count() < 100'000)
             return refuse("sample_interval", seconds(cfg.sample_interval), "must be at least 0.1 s");
         if (cfg.alert_resend_interval.count() < 1'000'000)
-            return refuse("alert_resend_interval", seconds(cfg.alert_resend_interval), "must be at least 1 s");
+            return refuse("alert_resend_interval", seconds(cfg.alert_resend_interval),
+                          "must be at least 1 s");
         if (cfg.spike_window.count() < 1'000'000)
             return refuse("spike_window", seconds(cfg.spike_window), "must be at least 1 s");
         if (cfg.trend_window.count() < 1'000'000)
             return refuse("trend_window", seconds(cfg.trend_window), "must be at least 1 s");
         if (cfg.utilization_warning > cfg.utilization_critical)
-            return refuse("utilization_warning", std::to_string(cfg.utilization_warning),
-                          "must not exceed utilization_critical (" + std::to_string(cfg.utilization_critical) +
-                              ")");
+            return refuse(
+                "utilization_warning", std::to_string(cfg.utilization_warning),
+                "must not exceed utilization_critical (" + std::to_string(cfg.utilization_critical) + ")");
         if (!cfg.alertmanager_url.empty() && !cfg.alertmanager_url.starts_with("http://"))
             return refuse("alertmanager_url", cfg.alertmanager_url,
                           "expected http://host:port (https is not supported)");
@@ -801,8 +802,8 @@ std::string format_value(const Config& cfg, const ParamSpec& spec) {
 // Parameters whose change needs a restart (listeners, identity, process setup).
 bool changeable_at_runtime(std::string_view name) {
     static constexpr std::string_view kFixed[] = {
-        "listen_addr", "listen_port",  "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user",
-        "pidfile",     "so_reuseport", "worker_threads",  "http_listen",      "listen_backlog",    "peer_id",
+        "listen_addr", "listen_port", "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user",
+        "pidfile", "so_reuseport", "worker_threads", "http_listen", "listen_backlog", "peer_id",
         // The control plane reads its settings once at start.
         "sample_interval", "leak_detection_threshold", "journal_file", "alertmanager_url",
         "alert_resend_interval", "utilization_warning", "utilization_critical", "utilization_min_duration",

@@ -275,7 +275,8 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
         ++login_failures_;
         last_login_error_ = status.error();
         dataplane_counters().server_login_failures++;  // control plane (issue 5)
-        if (status.error().sqlstate == sqlstate::kTooManyConnections) dataplane_counters().server_too_many_clients++;
+        if (status.error().sqlstate == sqlstate::kTooManyConnections)
+            dataplane_counters().server_too_many_clients++;
         login_blocked_until_ = Clock::now() + settings_.server_login_retry;
         spdlog::warn("S-{}: {}/{} server login failed: {} ({})", server->id(), database_, user_,
                      status.error().message, status.error().sqlstate);
