@@ -5,9 +5,12 @@
 #include <asio.hpp>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 
 #include "common/logging.h"
 #include "config/config.h"
+#include "control/control_plane.h"
+#include "control/journal.h"
 #include "session/proxy.h"
 
 namespace {
@@ -68,9 +71,20 @@ int serve(const std::string& config_path, int verbose) {
         std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
         return 1;
     }
+    // Control plane (issue 5): its own threads; refuses to start on a bad journal_file / http_listen.
+    std::unique_ptr<control::ControlPlane> control_plane;
+    if (control::ControlPlane::wanted(*cfg)) {
+        control_plane = std::make_unique<control::ControlPlane>(io, proxy, cfg);
+        if (auto st = control_plane->start(); !st) {
+            spdlog::error("{}", st.error().message);
+            std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
+            return 1;
+        }
+    }
     spdlog::info("poolguard {} started (config {})", POOLGUARD_VERSION, config_path);
 
     io.run();
+    if (control_plane) control_plane->stop();
     spdlog::info("poolguard stopped");
     spdlog::default_logger()->flush();
     return 0;
@@ -91,7 +105,22 @@ int main(int argc, char** argv) {
     serve_cmd->add_option("config", config_path, "configuration file (pgbouncer.ini format)")->required();
     serve_cmd->add_flag("-v,--verbose", verbose, "more log output (repeat for more)");
 
+    std::string journal_path;
+    auto* journal_cmd = app.add_subcommand("journal", "print an incident journal (journal_file) readably");
+    journal_cmd->add_option("file", journal_path, "the journal_file of a running or past poolguard")
+        ->required();
+
     CLI11_PARSE(app, argc, argv);
     if (serve_cmd->parsed()) return serve(config_path, verbose);
+    if (journal_cmd->parsed()) {
+        std::ifstream in(journal_path);
+        if (!in) {
+            std::fprintf(stderr, "poolguard: cannot read %s\n", journal_path.c_str());
+            return 1;
+        }
+        for (std::string line; std::getline(in, line);)
+            if (!line.empty()) std::printf("%s\n", poolguard::control::format_journal_line(line).c_str());
+        return 0;
+    }
     return 0;
 }
