@@ -43,14 +43,18 @@ Finding ExhaustionDetector::update(const DbSample& s) {
     const double span = points_.back().first - points_.front().first;
     auto trend = fit_trend(points_);
     double largest_step = 0;
-    for (size_t i = 1; i < points_.size(); ++i)
-        largest_step = std::max(largest_step, points_[i].second - points_[i - 1].second);
+    int rising_steps = 0;
+    for (size_t i = 1; i < points_.size(); ++i) {
+        const double step = points_[i].second - points_[i - 1].second;
+        largest_step = std::max(largest_step, step);
+        if (step > 0) ++rising_steps;
+    }
     const double rise = points_.back().second - points_.front().second;
 
     Severity sev = Severity::ok;
     std::optional<double> eta;
     if (trend && points_.size() >= 4 && span >= settings_.window_s / 4 && trend->slope_per_s > 0 &&
-        trend->r2 >= 0.6 && rise > 0 && largest_step <= rise / 2) {
+        trend->r2 >= 0.6 && rise > 0 && rising_steps >= 3 && largest_step <= rise / 3) {
         eta = std::max(0.0, (s.usable - s.used) / trend->slope_per_s);
         if (*eta <= settings_.horizon_s / 3)
             sev = Severity::critical;

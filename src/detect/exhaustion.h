@@ -18,8 +18,9 @@ struct Trend {
 std::optional<Trend> fit_trend(const std::deque<std::pair<double, double>>& points);
 
 // Rule: fit used(t) over the last window_s (at least 4 samples spanning at least a quarter of the window).
-// When the slope is positive, the fit is good (R^2 >= 0.6) and the rise is gradual (no single step between
-// two samples is more than half of the rise over the window: a jump is the spike rule's business), the
+// When the slope is positive, the fit is good (R^2 >= 0.6) and the rise is gradual (it rose in at least
+// three steps and no step between two samples is more than a third of the rise over the window: a jump,
+// even one split over two samples, is the spike rule's business), the
 // forecast is eta = (usable - used_now) / slope. Warning when eta <= horizon_s, critical when
 // eta <= horizon_s / 3. It clears when the forecast is beyond the horizon again (or the trend stops).
 class ExhaustionDetector {

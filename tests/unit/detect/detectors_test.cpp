@@ -73,9 +73,11 @@ TEST(ExhaustionDetector, RunbookGradualTableForecastsBeforeExhaustion) {
         f.push_back(d.update(db(i * 300.0, static_cast<int>(u), 100)));
     }
     EXPECT_EQ(f[2].severity, Severity::ok);  // 10:10: only 10 min of history, under a quarter of the window
-    // 10:15 (i = 3): 60/100 at +1.33/min: exhausted in 30 min, at the horizon.
-    EXPECT_EQ(f[3].severity, Severity::warning);
-    EXPECT_NEAR(evidence(f[3], "eta_minutes"), 30, 2);
+    EXPECT_EQ(f[3].severity,
+              Severity::ok);  // 10:15: three steps of 6-7, none under a third of the rise of 20
+    // 10:20 (i = 4): 66/100 at +1.33/min: exhausted in ~25 min, under the 30-min horizon.
+    EXPECT_EQ(f[4].severity, Severity::warning);
+    EXPECT_NEAR(evidence(f[4], "eta_minutes"), 25, 2);
     // 10:30 (i = 6): 80/100: exhausted in 15 min.
     EXPECT_EQ(f[6].severity, Severity::warning);
     EXPECT_NEAR(evidence(f[6], "eta_minutes"), 15, 2);
@@ -94,6 +96,10 @@ TEST(ExhaustionDetector, QuietOnFlatAndFallingAndOnAJump) {
     for (int i = 0; i < 10; ++i)
         last = jump.update(db(i * 60.0, i < 5 ? 45 : 95, 100));
     EXPECT_EQ(last.severity, Severity::ok) << last.summary;
+    ExhaustionDetector split("db", {10, 60});  // a jump caught half-way by one sample, plus noise
+    const int used[] = {5, 5, 6, 5, 15, 25, 26, 25, 26, 25, 26};
+    for (int i = 0; i < 11; ++i)
+        EXPECT_EQ(split.update(db(i, used[i], 37)).severity, Severity::ok) << i;
 }
 
 TEST(FitTrend, ExactLine) {
