@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "control/control_plane.h"
 #include "control/journal.h"
+#include "drill/drill.h"
 #include "session/proxy.h"
 
 namespace {
@@ -110,7 +111,25 @@ int main(int argc, char** argv) {
     journal_cmd->add_option("file", journal_path, "the journal_file of a running or past poolguard")
         ->required();
 
+    poolguard::drill::Options drill;
+    auto* drill_cmd = app.add_subcommand(
+        "drill", "play a connection-exhaustion scenario against a server and summarise what clients saw");
+    drill_cmd->add_option("--dsn", drill.conninfo, "libpq conninfo of the target (database or poolguard)")
+        ->required();
+    drill_cmd->add_option("--scenario", drill.scenario, "gradual | spike | leak | web")
+        ->check(CLI::IsMember({"gradual", "spike", "leak", "web"}));
+    drill_cmd->add_option("--duration", drill.duration_s, "seconds (default 30)");
+    drill_cmd->add_option("--rate", drill.rate, "web queries per second (default 20)");
+    drill_cmd->add_option("--scale", drill.scale, "multiplies the connection counts (default 1)");
+    bool no_web = false;
+    drill_cmd->add_flag("--no-web", no_web, "no steady web traffic alongside");
+
     CLI11_PARSE(app, argc, argv);
+    if (drill_cmd->parsed()) {
+        drill.web = !no_web;
+        std::printf("%s", poolguard::drill::format_summary(poolguard::drill::run(drill)).c_str());
+        return 0;
+    }
     if (serve_cmd->parsed()) return serve(config_path, verbose);
     if (journal_cmd->parsed()) {
         std::ifstream in(journal_path);
