@@ -85,7 +85,7 @@ std::vector<SampleTarget> sample_targets(
         }
         const std::string dbname = db.dbname.empty() ? db.name : db.dbname;
         std::string ci = fmt::format(
-            "host={} port={} dbname={} user={} application_name=poolguard-control "
+            "host={} port={} dbname={} user={} "
             "connect_timeout=5",
             conninfo_value(host), db.port, conninfo_value(dbname), conninfo_value(user));
         if (!password.empty()) ci += " password=" + conninfo_value(password);

@@ -703,8 +703,10 @@ asio::awaitable<void> ClientSession::relay() {
                 }
                 server->note_client_message(seg.type);
                 // control plane (issue 5): the last statement, for the leak report
-                if (seg.kind == pg::SegmentKind::kWhole && (seg.type == 'Q' || seg.type == 'P'))
-                    note_statement(seg.type, seg.body());
+                // (a Query is streamed: its first piece holds the start of the text)
+                if ((seg.kind == pg::SegmentKind::kWhole || seg.kind == pg::SegmentKind::kStart) &&
+                    (seg.type == 'Q' || seg.type == 'P') && seg.bytes.size() > 5)
+                    note_statement(seg.type, seg.bytes.substr(5));
             }
             if (tracking) {
                 // Named prepared statements: Parse/Bind/Describe/Close are rewritten for this server.
