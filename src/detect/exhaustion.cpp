@@ -64,9 +64,10 @@ Finding ExhaustionDetector::update(const DbSample& s) {
     state_ = sev;
     f.severity = sev;
     if (eta)
-        f.summary =
-            fmt::format("usable slots exhausted in {:.0f} minutes at +{:.1f} connections/min ({}/{} used)",
-                        *eta / 60, trend->slope_per_s * 60, s.used, s.usable);
+        f.summary = fmt::format(
+            "usable slots exhausted in {} at +{:.1f} connections/min ({}/{} used)",
+            *eta < 120 ? fmt::format("{:.0f} seconds", *eta) : fmt::format("{:.0f} minutes", *eta / 60),
+            trend->slope_per_s * 60, s.used, s.usable);
     else
         f.summary = fmt::format("no rising trend ({}/{} used)", s.used, s.usable);
     f.evidence = {{"used", s.used}, {"usable", s.usable}, {"samples", static_cast<double>(points_.size())}};
