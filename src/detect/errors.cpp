@@ -8,6 +8,9 @@
 namespace poolguard::detect {
 
 Finding ErrorDetector::update(const ErrorSample& s) {
+    // The counters are totals since start: they were zero before the first sample, so errors that
+    // happened before it still count.
+    if (window_.empty()) window_.push_back(ErrorSample{s.t, 0, 0, 0});
     window_.push_back(s);
     while (window_.size() > 1 && s.t - window_.front().t > 60)
         window_.pop_front();

@@ -215,6 +215,34 @@ TEST_F(DetectTest, GradualClimbRaisesTheForecastNotTheSpike) {
     EXPECT_FALSE(raised("client_leak"));
 }
 
+// The database is full of outside connections: poolguard's server logins get 53300 and the error-pattern
+// detector says so (utilization and spike fire too, rightly; the leak detectors stay quiet).
+TEST_F(DetectTest, ServerRefusalsRaiseTheErrorPattern) {
+    start(detect_config());
+    ASSERT_TRUE(eventually(
+        [&] { return http_get("/metrics").find("poolguard_db_used_connections") != std::string::npos; }, 5s));
+    std::vector<std::unique_ptr<PgConn>> hogs;
+    for (int i = 0; i < 40; ++i) {
+        auto c = std::make_unique<PgConn>(direct_dsn() + " application_name=hog");
+        if (!c->ok()) break;  // "remaining connection slots are reserved ..."
+        hogs.push_back(std::move(c));
+    }
+    ASSERT_LT(hogs.size(), 40u);
+    PgConn victim(pooler_->dsn(kApp, kAppPass, "db", "application_name=victim"));
+    const auto t0 = Clock::now();
+    const auto r = victim.exec("select 1");
+    EXPECT_FALSE(r.ok());
+    const double delay = wait_raised("errors", t0, 5s);
+    hogs.clear();
+    ASSERT_GE(delay, 0) << read_file(journal_);
+    std::printf("[detect] errors journaled %.1f s after a server login was refused: %s\n", delay,
+                raised("errors").value()["summary"].get<std::string>().c_str());
+    EXPECT_GE(raised("errors").value()["evidence"]["server_53300_per_min"].get<double>(), 1);
+    EXPECT_NE(http_get("/metrics").find("poolguard_server_too_many_clients_total 1"), std::string::npos);
+    EXPECT_FALSE(raised("client_leak"));
+    EXPECT_FALSE(raised("leak"));
+}
+
 // A real Alertmanager receives the leak alert and then sees it resolved.
 TEST_F(DetectTest, AlertmanagerReceivesAndResolves) {
     const int am_port = free_tcp_port();

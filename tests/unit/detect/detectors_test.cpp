@@ -212,6 +212,11 @@ TEST(ClientLeakDetector, ReportsWhoHowLongAndTheLastStatement) {
 
 // ---- error patterns ----
 
+TEST(ErrorDetector, CountsWhatHappenedBeforeTheFirstSample) {
+    ErrorDetector d(1);
+    EXPECT_EQ(d.update({5, 1, 0, 0}).severity, Severity::warning);  // totals since start: one 53300 already
+}
+
 TEST(ErrorDetector, CountsPerMinute) {
     ErrorDetector d(1);
     EXPECT_EQ(d.update({0, 0, 0, 0}).severity, Severity::ok);
