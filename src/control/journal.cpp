@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <ctime>
 
 namespace poolguard::control {
@@ -69,7 +70,12 @@ std::string format_journal_line(const std::string& line) {
     if (j.contains("evidence") && j["evidence"].is_object() && !j["evidence"].empty()) {
         std::string ev;
         for (const auto& [k, v] : j["evidence"].items()) {
-            if (v.is_number()) ev += fmt::format("{}{}={:.4g}", ev.empty() ? "" : " ", k, v.get<double>());
+            if (!v.is_number()) continue;
+            const double x = v.get<double>();
+            const bool whole = std::abs(x) < 1e15 && x == static_cast<double>(static_cast<long long>(x));
+            ev +=
+                fmt::format("{}{}={}", ev.empty() ? "" : " ", k,
+                            whole ? fmt::format("{}", static_cast<long long>(x)) : fmt::format("{:.3g}", x));
         }
         out += "\n    evidence: " + ev;
     }
