@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -336,6 +337,11 @@ struct ControlPlane::Impl {
         if (host.empty() || host == "*") host = "0.0.0.0";
         const int port = std::stoi(listen.substr(colon + 1));
         http = std::make_unique<httplib::Server>();
+        // httplib's default also sets SO_REUSEPORT: a second poolguard would then share the port silently.
+        http->set_socket_options([](socket_t sock) {
+            int yes = 1;
+            ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        });
         http->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(render_metrics(copy_status()), "text/plain; version=0.0.4; charset=utf-8");
         });

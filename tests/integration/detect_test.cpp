@@ -135,6 +135,14 @@ TEST_F(DetectTest, LeakThroughPoolguardIsJournaledWithItsApplication) {
         },
         5s));
     EXPECT_NE(http_get("/metrics").find("poolguard_leak_suspects{database=\"db\"}"), std::string::npos);
+    // `poolguard journal FILE` prints the same entries readably.
+    SpawnOptions so;
+    so.argv = {PoolguardProcess::binary(), "journal", journal_};
+    const auto printed = run_command(so, 10s);
+    EXPECT_EQ(printed.exit_code, 0) << printed.output;
+    EXPECT_NE(printed.output.find("WARNING  client_leak"), std::string::npos) << printed.output;
+    EXPECT_NE(printed.output.find("application: leaky-worker"), std::string::npos) << printed.output;
+    EXPECT_NE(printed.output.find("[resolved]"), std::string::npos) << printed.output;
 }
 
 // A sudden spike directly on the database: 5 batch jobs x 4 connections at once (the drill's spike).
@@ -248,6 +256,28 @@ TEST_F(DetectTest, ServerRefusalsRaiseTheErrorPattern) {
     EXPECT_GE(std::stod(m.substr(at + 41)), 1.0) << m.substr(at, 60);
     EXPECT_FALSE(raised("client_leak"));
     EXPECT_FALSE(raised("leak"));
+}
+
+// An invalid control-plane value refuses to start, naming file, line and parameter; so does a busy port.
+TEST_F(DetectTest, InvalidControlPlaneSettingsRefuseToStart) {
+    PoolerConfig c = base_config();
+    c.raw_pgbouncer_lines = {"[poolguard]", "sample_interval = soon"};
+    PoolguardProcess bad(c);
+    auto status = bad.run_until_exit(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_NE(*status, 0);
+    EXPECT_NE(bad.log_contents().find("invalid value 'soon' for sample_interval"), std::string::npos)
+        << bad.log_contents();
+    EXPECT_NE(bad.log_contents().find("pooler.ini:"), std::string::npos);
+
+    start(detect_config());  // holds http_port_
+    PoolerConfig busy = base_config();
+    busy.raw_pgbouncer_lines = {"[poolguard]", "http_listen = 127.0.0.1:" + std::to_string(http_port_)};
+    PoolguardProcess second(busy);
+    status = second.run_until_exit(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_NE(*status, 0);
+    EXPECT_NE(second.log_contents().find("http_listen"), std::string::npos) << second.log_contents();
 }
 
 // A real Alertmanager receives the leak alert and then sees it resolved.
