@@ -40,8 +40,8 @@ Finding LeakDetector::update(const PoolerSample& s) {
     f.subject = f.database = database_;
     f.severity = state_;
     f.summary = fmt::format(
-        "{} server connections held, traffic explains {:.1f} ({:.2f} xact/s x {:.3f} s): {:.1f} leaked",
-        s.held, expected, lambda, last_mean_hold_s_, excess);
+        "{} server connections held, traffic explains {:.1f} ({:.2f} xact/s x {:.1f} ms): {:.1f} leaked",
+        s.held, expected, lambda, last_mean_hold_s_ * 1000, excess);
     f.evidence = {{"held", s.held},
                   {"expected", expected},
                   {"excess", excess},

@@ -102,7 +102,9 @@ class DetectTest : public PoolerTest {
 
 // A leak through poolguard: the drill's leaky worker leaves every third transaction open.
 TEST_F(DetectTest, LeakThroughPoolguardIsJournaledWithItsApplication) {
-    start(detect_config());
+    PoolerConfig c = detect_config();
+    c.set("default_pool_size", 20);  // room for the drill's 10 leaks: it never waits for a server
+    start(c);
     std::atomic<bool> stop{false};
     drill::Options o;
     o.conninfo = pooler_->dsn(kApp, kAppPass);
@@ -114,10 +116,18 @@ TEST_F(DetectTest, LeakThroughPoolguardIsJournaledWithItsApplication) {
     std::thread drill_thread([&] { seen = drill::run(o, &stop); });
     // The first leaked transaction is left open ~1 s in; threshold 2 s, published and evaluated each second.
     const double delay = wait_raised("client_leak", t0, 10s);
+    // Little's law: ~1 transaction/s of a few ms explains no held server; 3 leaked ones held for 1 s do.
+    const double little = wait_raised("leak", t0, 12s);
     stop = true;
     drill_thread.join();
     ASSERT_GE(delay, 0) << read_file(journal_);
     std::printf("[detect] client_leak journaled %.1f s after the drill started (threshold 2 s)\n", delay);
+    ASSERT_GE(little, 0) << read_file(journal_);
+    std::printf("[detect] leak (Little's law) journaled %.1f s after the drill started: %s\n", little,
+                raised("leak").value()["summary"].get<std::string>().c_str());
+    EXPECT_EQ(
+        raised("leak").value()["attribution"]["application"][0].get<std::string>().rfind("leaky-worker", 0),
+        0u);
     const auto entry = *raised("client_leak");
     EXPECT_EQ(entry["attribution"]["application"][0], "leaky-worker");
     EXPECT_EQ(entry["attribution"]["last_statement"][0], "select now()");
