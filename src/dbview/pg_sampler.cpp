@@ -49,6 +49,7 @@ std::string trim(std::string s) {
 std::string one_line(std::string s) {
     s = trim(std::move(s));
     std::replace(s.begin(), s.end(), '\n', ' ');
+    std::replace(s.begin(), s.end(), '\t', ' ');
     std::string out;
     for (char c : s) {
         if (c == ' ' && !out.empty() && out.back() == ' ') continue;
