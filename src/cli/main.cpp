@@ -1,4 +1,5 @@
-// Owns the poolguard command line: `poolguard serve CONFIG.ini`, --version, --help.
+// Owns the poolguard command line: `poolguard serve CONFIG.ini`, the ops commands (src/ops), --version,
+// --help.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 
 #include "common/logging.h"
 #include "config/config.h"
+#include "ops/commands.h"
 #include "session/proxy.h"
 
 namespace {
@@ -91,7 +93,10 @@ int main(int argc, char** argv) {
     serve_cmd->add_option("config", config_path, "configuration file (pgbouncer.ini format)")->required();
     serve_cmd->add_flag("-v,--verbose", verbose, "more log output (repeat for more)");
 
+    auto run_ops_command = poolguard::ops::register_ops_commands(app);  // diagnose, recover, watch, logscan
+
     CLI11_PARSE(app, argc, argv);
     if (serve_cmd->parsed()) return serve(config_path, verbose);
+    if (auto exit_code = run_ops_command()) return *exit_code;
     return 0;
 }
