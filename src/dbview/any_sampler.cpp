@@ -25,7 +25,7 @@ class Adapter final : public AnySampler {
 
 Result<std::unique_ptr<AnySampler>> open_sampler(const Dsn& dsn) {
     if (dsn.engine == Engine::mysql) return std::make_unique<Adapter<MysqlSampler>>(dsn.original);
-    return std::make_unique<Adapter<PgSampler>>(dsn.original);
+    return std::make_unique<Adapter<PgSampler>>(dsn.libpq_conninfo());
 }
 
 }  // namespace poolguard::dbview

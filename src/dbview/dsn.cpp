@@ -172,6 +172,28 @@ Result<Dsn> parse_dsn(std::string_view text) {
     return dsn;
 }
 
+std::string Dsn::libpq_conninfo() const {
+    std::string out;
+    auto add = [&out](const std::string& key, const std::string& value) {
+        if (!out.empty()) out += ' ';
+        out += key + "='";
+        for (char c : value) {
+            if (c == '\'' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '\'';
+    };
+    if (!host.empty()) add("host", host);
+    if (port != 0) add("port", std::to_string(port));
+    if (!user.empty()) add("user", user);
+    if (!password.empty()) add("password", password);
+    if (!database.empty()) add("dbname", database);
+    for (const auto& [key, value] : params)
+        if (key != "host" && key != "port" && key != "user" && key != "password" && key != "dbname")
+            add(key, value);
+    return out;
+}
+
 std::string Dsn::redacted() const {
     if (password.empty()) return original;
     if (const auto scheme = original.find("://"); scheme != std::string::npos) {

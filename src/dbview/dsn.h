@@ -24,6 +24,9 @@ struct Dsn {
     int port_or_default() const { return port != 0 ? port : (engine == Engine::postgres ? 5432 : 3306); }
     // The DSN with the password replaced by "***", for messages and logs.
     std::string redacted() const;
+    // A libpq "key='value' ..." string with exactly what parse_dsn understood (so libpq and poolguard agree
+    // on user, password and host even when the URI is unusual); query parameters are passed through.
+    std::string libpq_conninfo() const;
 };
 
 // Accepts postgres://, postgresql://, mysql://, mariadb:// URIs, and libpq "key=value" conninfo strings

@@ -24,6 +24,9 @@ Advice advise(const Error& e, const dbview::Dsn* dsn) {
         return {e.message,
                 "write the DSN as postgres://user:pass@host:port/db or mysql://user:pass@host:port/db "
                 "(%-escape special characters in the password, e.g. @ as %40)"};
+    if (code == "22023")
+        return {"bad DSN: " + e.message,
+                "fix the DSN: postgres://user:pass@host:port/db?sslmode=... with libpq's parameter names"};
     if (code == "28P01" || code == "1045")
         return {fmt::format("authentication failed for user {} at {} ({} {})", user, where,
                             mysql ? "MySQL error" : "SQLSTATE", code),

@@ -86,11 +86,14 @@ void append_lines(std::string& out, const std::string& title, const std::vector<
     out += fmt::format("{}: {}\n", title, v.size());
     for (size_t i = 0; i < v.size() && i < kListN; ++i) {
         const auto& l = v[i];
-        out +=
-            fmt::format("  {:>7}  {}@{}  app={}  from={}  {} {}  {}\n", l.id, l.user.empty() ? "?" : l.user,
+        std::string row =
+            fmt::format("  {:>7}  {}@{}  app={}  from={}  {} {}  {}", l.id, l.user.empty() ? "?" : l.user,
                         l.database.empty() ? "-" : l.database, l.application.empty() ? "-" : l.application,
                         l.client_addr.empty() ? "local" : l.client_addr, verb, format_age(l.age_s),
                         one_line_query(l.query, 60));
+        while (!row.empty() && row.back() == ' ')
+            row.pop_back();
+        out += row + "\n";
     }
     if (v.size() > kListN) out += fmt::format("  ... and {} more (--json lists all)\n", v.size() - kListN);
 }
@@ -181,14 +184,17 @@ Diagnosis diagnose(const dbview::Snapshot& snap, const std::string& redacted_dsn
         d.reasons.push_back(std::move(why));
     };
     if (!d.idle_in_transaction.empty())
-        at_least_warning(
-            fmt::format("{} session(s) idle in transaction > {} (leak? they hold locks and slots)",
-                        d.idle_in_transaction.size(), format_age(limits.idle_in_transaction_s)));
+        at_least_warning(fmt::format("{} {} idle in transaction > {} (leak? they hold locks and slots)",
+                                     d.idle_in_transaction.size(),
+                                     d.idle_in_transaction.size() == 1 ? "session" : "sessions",
+                                     format_age(limits.idle_in_transaction_s)));
     if (!d.long_running.empty())
-        at_least_warning(fmt::format("{} quer(y/ies) running > {}", d.long_running.size(),
+        at_least_warning(fmt::format("{} {} running > {}", d.long_running.size(),
+                                     d.long_running.size() == 1 ? "query" : "queries",
                                      format_age(limits.long_running_s)));
     if (d.verdict != Verdict::healthy && !d.idle.empty())
-        d.reasons.push_back(fmt::format("{} session(s) idle > {} can be reclaimed", d.idle.size(),
+        d.reasons.push_back(fmt::format("{} {} idle > {} can be reclaimed", d.idle.size(),
+                                        d.idle.size() == 1 ? "session" : "sessions",
                                         format_age(limits.idle_s)));
     if (d.reasons.empty()) d.reasons.push_back(fmt::format("utilization {}% of usable slots", pct));
 

@@ -91,7 +91,9 @@ TrendReport Trend::report() const {
         std::snprintf(buf, sizeof buf, "gradual: +%.1f connections/min", r.slope_per_min);
     } else {
         r.pattern = Pattern::steady;
-        std::snprintf(buf, sizeof buf, "steady: %+.1f connections/min", r.slope_per_min);
+        const bool falling = r.slope_per_min <= -std::max(0.5, 0.01 * usable);
+        std::snprintf(buf, sizeof buf, "%s: %+.1f connections/min", falling ? "steady (falling)" : "steady",
+                      r.slope_per_min);
     }
     r.explanation = buf;
     if (r.minutes_to_exhaustion && r.pattern != Pattern::steady) {

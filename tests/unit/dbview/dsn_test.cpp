@@ -92,6 +92,16 @@ TEST(Dsn, Errors) {
     EXPECT_NE(e.error().message.find("unknown scheme"), std::string::npos);
 }
 
+TEST(Dsn, LibpqConninfoCarriesWhatWasParsed) {
+    auto d = parse_dsn("postgres://app:p@ss'w\\d@db:6543/orders?sslmode=disable");
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->libpq_conninfo(),
+              "host='db' port='6543' user='app' password='p@ss\\'w\\\\d' dbname='orders' sslmode='disable'");
+    auto bare = parse_dsn("postgres://");
+    ASSERT_TRUE(bare);
+    EXPECT_EQ(bare->libpq_conninfo(), "");
+}
+
 TEST(Dsn, RedactedHidesPassword) {
     auto d = parse_dsn("postgres://app:s%40cret@db:5432/orders");
     ASSERT_TRUE(d);
