@@ -171,6 +171,31 @@ TEST_F(OpsCliPostgres, errors_are_one_line_with_what_to_do_and_exit_2) {
     EXPECT_NE(bad_duration.output.find("--kill-idle"), std::string::npos) << bad_duration.output;
 }
 
+TEST_F(OpsCliPostgres, diagnose_watch_and_watch_sample_repeatedly_with_a_trend) {
+    auto repeated = poolguard({"diagnose", uri("postgres", "pgpass"), "--json", "--watch", "0.3"}, 1500ms);
+    EXPECT_TRUE(repeated.timed_out);  // runs until stopped
+    int samples = 0;
+    size_t start = 0;
+    while (start < repeated.output.size()) {
+        const size_t end = repeated.output.find('\n', start);
+        const std::string line = repeated.output.substr(start, end == std::string::npos ? end : end - start);
+        start = end == std::string::npos ? repeated.output.size() : end + 1;
+        if (line.empty()) continue;
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << line;
+        EXPECT_TRUE(j.contains("pattern")) << line;
+        EXPECT_TRUE(j.contains("verdict")) << line;
+        ++samples;
+    }
+    EXPECT_GE(samples, 3) << repeated.output;
+
+    auto live = poolguard({"watch", uri("postgres", "pgpass"), "--interval", "0.3"}, 1500ms);
+    EXPECT_TRUE(live.timed_out);
+    EXPECT_NE(live.output.find("Slots    ["), std::string::npos) << live.output;
+    EXPECT_NE(live.output.find("Trend    "), std::string::npos) << live.output;
+    EXPECT_NE(live.output.find("Alert    off"), std::string::npos) << live.output;
+}
+
 TEST(OpsCliPostgresFull, refusal_53300_says_use_a_superuser_and_the_superuser_still_gets_in) {
     TempPostgres pg(TempPostgresOptions{.max_connections = 6, .superuser_reserved_connections = 2});
     ASSERT_TRUE(pg.ok()) << pg.error();
