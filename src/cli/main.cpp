@@ -1,4 +1,5 @@
-// Owns the poolguard command line: `poolguard serve CONFIG.ini`, --version, --help.
+// Owns the poolguard command line: `poolguard serve CONFIG.ini`, the ops commands (src/ops), --version,
+// --help.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include "control/control_plane.h"
 #include "control/journal.h"
 #include "drill/drill.h"
+#include "ops/commands.h"
 #include "session/proxy.h"
 
 namespace {
@@ -123,6 +125,7 @@ int main(int argc, char** argv) {
     drill_cmd->add_option("--scale", drill.scale, "multiplies the connection counts (default 1)");
     bool no_web = false;
     drill_cmd->add_flag("--no-web", no_web, "no steady web traffic alongside");
+    auto run_ops_command = poolguard::ops::register_ops_commands(app);  // diagnose, recover, watch, logscan
 
     CLI11_PARSE(app, argc, argv);
     if (drill_cmd->parsed()) {
@@ -141,5 +144,6 @@ int main(int argc, char** argv) {
             if (!line.empty()) std::printf("%s\n", poolguard::control::format_journal_line(line).c_str());
         return 0;
     }
+    if (auto exit_code = run_ops_command()) return *exit_code;
     return 0;
 }

@@ -49,6 +49,7 @@ std::string trim(std::string s) {
 std::string one_line(std::string s) {
     s = trim(std::move(s));
     std::replace(s.begin(), s.end(), '\n', ' ');
+    std::replace(s.begin(), s.end(), '\t', ' ');
     std::string out;
     for (char c : s) {
         if (c == ' ' && !out.empty() && out.back() == ' ') continue;
@@ -118,6 +119,9 @@ std::string sqlstate_from_connect_message(const std::string& message) {
         (has("role \"") && has("does not exist")))
         return sqlstate::kInvalidAuthorization;
     if (has("database \"") && has("does not exist")) return sqlstate::kInvalidCatalogName;
+    if (has("invalid connection option") || has("invalid integer value") || has("missing \"=\"") ||
+        has("invalid URI") || has("invalid sslmode value") || has("unterminated quoted string"))
+        return "22023";  // the conninfo itself is wrong
     if (has("the database system is starting up") || has("the database system is shutting down"))
         return "57P03";
     if (has("Connection refused") || has("could not translate host name") || has("timeout expired") ||
