@@ -1,13 +1,19 @@
-// Owns the poolguard command line: `poolguard serve CONFIG.ini`, --version, --help.
+// Owns the poolguard command line: `poolguard serve CONFIG.ini`, the ops commands (src/ops), --version,
+// --help.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 
 #include "common/logging.h"
 #include "config/config.h"
+#include "control/control_plane.h"
+#include "control/journal.h"
+#include "drill/drill.h"
+#include "ops/commands.h"
 #include "session/proxy.h"
 
 namespace {
@@ -68,9 +74,20 @@ int serve(const std::string& config_path, int verbose) {
         std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
         return 1;
     }
+    // Control plane (issue 5): its own threads; refuses to start on a bad journal_file / http_listen.
+    std::unique_ptr<control::ControlPlane> control_plane;
+    if (control::ControlPlane::wanted(*cfg)) {
+        control_plane = std::make_unique<control::ControlPlane>(io, proxy, cfg);
+        if (auto st = control_plane->start(); !st) {
+            spdlog::error("{}", st.error().message);
+            std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
+            return 1;
+        }
+    }
     spdlog::info("poolguard {} started (config {})", POOLGUARD_VERSION, config_path);
 
     io.run();
+    if (control_plane) control_plane->stop();
     spdlog::info("poolguard stopped");
     spdlog::default_logger()->flush();
     return 0;
@@ -91,7 +108,42 @@ int main(int argc, char** argv) {
     serve_cmd->add_option("config", config_path, "configuration file (pgbouncer.ini format)")->required();
     serve_cmd->add_flag("-v,--verbose", verbose, "more log output (repeat for more)");
 
+    std::string journal_path;
+    auto* journal_cmd = app.add_subcommand("journal", "print an incident journal (journal_file) readably");
+    journal_cmd->add_option("file", journal_path, "the journal_file of a running or past poolguard")
+        ->required();
+
+    poolguard::drill::Options drill;
+    auto* drill_cmd = app.add_subcommand(
+        "drill", "play a connection-exhaustion scenario against a server and summarise what clients saw");
+    drill_cmd->add_option("--dsn", drill.conninfo, "libpq conninfo of the target (database or poolguard)")
+        ->required();
+    drill_cmd->add_option("--scenario", drill.scenario, "gradual | spike | leak | web")
+        ->check(CLI::IsMember({"gradual", "spike", "leak", "web"}));
+    drill_cmd->add_option("--duration", drill.duration_s, "seconds (default 30)");
+    drill_cmd->add_option("--rate", drill.rate, "web queries per second (default 20)");
+    drill_cmd->add_option("--scale", drill.scale, "multiplies the connection counts (default 1)");
+    bool no_web = false;
+    drill_cmd->add_flag("--no-web", no_web, "no steady web traffic alongside");
+    auto run_ops_command = poolguard::ops::register_ops_commands(app);  // diagnose, recover, watch, logscan
+
     CLI11_PARSE(app, argc, argv);
+    if (drill_cmd->parsed()) {
+        drill.web = !no_web;
+        std::printf("%s", poolguard::drill::format_summary(poolguard::drill::run(drill)).c_str());
+        return 0;
+    }
     if (serve_cmd->parsed()) return serve(config_path, verbose);
+    if (journal_cmd->parsed()) {
+        std::ifstream in(journal_path);
+        if (!in) {
+            std::fprintf(stderr, "poolguard: cannot read %s\n", journal_path.c_str());
+            return 1;
+        }
+        for (std::string line; std::getline(in, line);)
+            if (!line.empty()) std::printf("%s\n", poolguard::control::format_journal_line(line).c_str());
+        return 0;
+    }
+    if (auto exit_code = run_ops_command()) return *exit_code;
     return 0;
 }

@@ -298,6 +298,23 @@ const std::vector<ParamSpec>& poolguard_params() {
     static const std::vector<ParamSpec> kParams = {
         int_param("worker_threads", &Config::worker_threads, 0, 1024),
         {"http_listen", ValueKind::kHostPort, &Config::http_listen, 0, 0, Support::kImplemented, nullptr},
+        // Control plane (src/control): database view, detectors, journal, alerting.
+        duration_param("sample_interval", &Config::sample_interval),
+        duration_param("leak_detection_threshold", &Config::leak_detection_threshold),
+        string_param("journal_file", &Config::journal_file),
+        string_param("alertmanager_url", &Config::alertmanager_url),
+        duration_param("alert_resend_interval", &Config::alert_resend_interval),
+        int_param("utilization_warning", &Config::utilization_warning, 1, 1000),
+        int_param("utilization_critical", &Config::utilization_critical, 1, 1000),
+        duration_param("utilization_min_duration", &Config::utilization_min_duration),
+        duration_param("exhaustion_horizon", &Config::exhaustion_horizon),
+        duration_param("trend_window", &Config::trend_window),
+        duration_param("spike_window", &Config::spike_window),
+        int_param("spike_min_connections", &Config::spike_min_connections, 0, 1000000),
+        int_param("leak_min_excess", &Config::leak_min_excess, 0, 1000000),
+        int_param("error_rate_warning", &Config::error_rate_warning, 1, 1000000),
+        string_param("control_user", &Config::control_user),
+        string_param("control_password", &Config::control_password),
     };
     return kParams;
 }
@@ -684,6 +701,36 @@ class Loader {
                             "' for auth_dbname in database '" + db.name + "': not a database in [databases]");
             }
         }
+        return validate_control_plane();
+    }
+
+    // [poolguard] control-plane settings that are valid one by one but not together.
+    Status validate_control_plane() const {
+        const Config& cfg = result_.config;
+        auto refuse = [&](std::string_view param, const std::string& value, const std::string& why) {
+            Origin origin = origin_of(param);
+            return fail(location(origin.file, origin.line) + "invalid value '" + value + "' for " +
+                        std::string(param) + ": " + why);
+        };
+        auto seconds = [](Micros m) { return std::to_string(static_cast<double>(m.count()) / 1e6); };
+        if (cfg.sample_interval.count() < 100'000)
+            return refuse("sample_interval", seconds(cfg.sample_interval), "must be at least 0.1 s");
+        if (cfg.alert_resend_interval.count() < 1'000'000)
+            return refuse("alert_resend_interval", seconds(cfg.alert_resend_interval),
+                          "must be at least 1 s");
+        if (cfg.spike_window.count() < 1'000'000)
+            return refuse("spike_window", seconds(cfg.spike_window), "must be at least 1 s");
+        if (cfg.trend_window.count() < 1'000'000)
+            return refuse("trend_window", seconds(cfg.trend_window), "must be at least 1 s");
+        if (cfg.utilization_warning > cfg.utilization_critical)
+            return refuse(
+                "utilization_warning", std::to_string(cfg.utilization_warning),
+                "must not exceed utilization_critical (" + std::to_string(cfg.utilization_critical) + ")");
+        if (!cfg.alertmanager_url.empty() && !cfg.alertmanager_url.starts_with("http://"))
+            return refuse("alertmanager_url", cfg.alertmanager_url,
+                          "expected http://host:port (https is not supported)");
+        if (!cfg.alertmanager_url.empty() && cfg.alertmanager_url.size() <= 7)
+            return refuse("alertmanager_url", cfg.alertmanager_url, "no host after http://");
         return {};
     }
 
@@ -756,8 +803,13 @@ std::string format_value(const Config& cfg, const ParamSpec& spec) {
 // Parameters whose change needs a restart (listeners, identity, process setup).
 bool changeable_at_runtime(std::string_view name) {
     static constexpr std::string_view kFixed[] = {
-        "listen_addr", "listen_port",  "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user",
-        "pidfile",     "so_reuseport", "worker_threads",  "http_listen",      "listen_backlog",    "peer_id"};
+        "listen_addr", "listen_port", "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user",
+        "pidfile", "so_reuseport", "worker_threads", "http_listen", "listen_backlog", "peer_id",
+        // The control plane reads its settings once at start.
+        "sample_interval", "leak_detection_threshold", "journal_file", "alertmanager_url",
+        "alert_resend_interval", "utilization_warning", "utilization_critical", "utilization_min_duration",
+        "exhaustion_horizon", "trend_window", "spike_window", "spike_min_connections", "leak_min_excess",
+        "error_rate_warning", "control_user", "control_password"};
     return std::find(std::begin(kFixed), std::end(kFixed), name) == std::end(kFixed);
 }
 }  // namespace

@@ -168,6 +168,23 @@ struct Config {
     // [poolguard] — poolguard's own options.
     int worker_threads = 0;   // 0 = one per core
     std::string http_listen;  // "host:port"; empty = no HTTP endpoint
+    // Control plane (issue 5: detect). Durations in microseconds like the rest; percentages as integers.
+    Micros sample_interval{5'000'000};            // database view: one pg_stat_activity sample per interval
+    Micros leak_detection_threshold{60'000'000};  // client idle in transaction holding a server; 0 = off
+    std::string journal_file;                     // incident journal (JSON lines); empty = none
+    std::string alertmanager_url;                 // "http://host:port"; empty = no push
+    Micros alert_resend_interval{30'000'000};     // re-send firing alerts this often
+    int utilization_warning = 80;                 // % of usable slots
+    int utilization_critical = 90;                // % of usable slots
+    Micros utilization_min_duration{5'000'000};   // a level must hold this long to raise or clear
+    Micros exhaustion_horizon{1'800'000'000};     // forecast "exhausted in N min" raised under this
+    Micros trend_window{600'000'000};             // samples the exhaustion trend is fitted over
+    Micros spike_window{60'000'000};              // "a rise of many slots within" this
+    int spike_min_connections = 0;                // rise that counts as a spike; 0 = 10 % of usable, >= 5
+    int leak_min_excess = 0;                      // Little's-law excess that counts; 0 = 3 connections
+    int error_rate_warning = 1;                   // 53300/refusals per minute that raise a warning
+    std::string control_user;                     // role of the sampling connection; empty = see docs
+    std::string control_password;                 // its password; empty = auth_file / database entry
     // Every [poolguard] line in file order (including the ones above), so a component can read its own
     // keys; the loader warns about keys it does not know itself.
     std::vector<RawEntry> poolguard_entries;

@@ -37,6 +37,7 @@ struct Session {
     bool replication = false;          // walsender / MySQL "Binlog Dump"
     bool system = false;               // background workers, MySQL system/event threads: never touched
     bool own = false;                  // this sampler's own connection
+    std::string backend_type;          // PG backend_type ("client backend", "walsender", ...); MySQL: Command
 };
 
 struct Snapshot {

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/dataplane_counters.h"
 #include "pool/pool_manager.h"
 
 namespace poolguard::pool {
@@ -276,6 +277,9 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
         servers_.erase(server->id());
         ++login_failures_;
         last_login_error_ = status.error();
+        dataplane_counters().server_login_failures++;  // control plane (issue 5)
+        if (status.error().sqlstate == sqlstate::kTooManyConnections)
+            dataplane_counters().server_too_many_clients++;
         login_blocked_until_ = Clock::now() + settings_.server_login_retry;
         spdlog::warn("S-{}: {}/{} server login failed: {} ({})", server->id(), database_, user_,
                      status.error().message, status.error().sqlstate);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "admin/admin_console.h"
+#include "common/dataplane_counters.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
 #include "session/auth_query.h"
@@ -224,6 +225,7 @@ asio::awaitable<Status> ClientSession::read_startup() {
             if (cfg.log_pooler_errors)
                 spdlog::warn("C-{}: {}:{} refused: no more connections allowed (max_client_conn={})", id_,
                              peer_, peer_port_, cfg.max_client_conn);
+            dataplane_counters().refused_max_client_conn++;  // control plane (issue 5)
             co_return fail("no more connections allowed (max_client_conn)");
         }
 
@@ -307,6 +309,7 @@ asio::awaitable<Status> ClientSession::read_startup() {
         if (cfg.log_pooler_errors)
             spdlog::warn("C-{}: {}/{}@{}:{} login failed: {}", id_, database_, user_, peer_, peer_port_,
                          st.error().message);
+        dataplane_counters().client_login_failures++;  // control plane (issue 5)
         co_return fail(st.error().message);
     }
     if (db->user.empty()) {
@@ -617,11 +620,18 @@ asio::awaitable<Status> ClientSession::bind_server() {
     wait_started_ = std::chrono::steady_clock::now();
     auto server = co_await pool_->acquire();
     waiting_ = false;
-    pool_->stats().wait_time_us += std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::steady_clock::now() - wait_started_)
-                                       .count();
+    const auto waited_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now() - wait_started_)
+                               .count();
+    pool_->stats().wait_time_us += waited_us;
+    dataplane_counters().observe_wait(static_cast<uint64_t>(waited_us));  // control plane (issue 5)
     if (!server) {
         const auto& e = server.error();
+        // control plane (issue 5): refusals by reason
+        if (e.message == "query_wait_timeout")
+            dataplane_counters().refused_query_wait_timeout++;
+        else
+            dataplane_counters().refused_server_error++;
         if (proxy_.config().log_pooler_errors)
             spdlog::warn("C-{}: {}/{}@{}:{} pooler error: {}", id_, database_, user_, peer_, peer_port_,
                          e.message);
@@ -643,6 +653,7 @@ asio::awaitable<Status> ClientSession::bind_server() {
         server_->disable_statement_tracking();
     server_->set_linked_client_id(id_);
     request_time_ = std::chrono::system_clock::now();
+    bound_at_ = std::chrono::steady_clock::now();  // control plane (issue 5): transaction start
     queue_parameter_sync(*server_);
     co_return Status{};
 }
@@ -716,6 +727,11 @@ asio::awaitable<void> ClientSession::relay() {
                     break;
                 }
                 server->note_client_message(seg.type);
+                // control plane (issue 5): the last statement, for the leak report
+                // (a Query is streamed: its first piece holds the start of the text)
+                if ((seg.kind == pg::SegmentKind::kWhole || seg.kind == pg::SegmentKind::kStart) &&
+                    (seg.type == 'Q' || seg.type == 'P') && seg.bytes.size() > 5)
+                    note_statement(seg.type, seg.bytes.substr(5));
             }
             if (tracking) {
                 // Named prepared statements: Parse/Bind/Describe/Close are rewritten for this server.
@@ -837,6 +853,19 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
         }
     }
 }
+
+// ---- control plane (issue 5) ----
+void ClientSession::note_statement(char type, std::string_view body) {
+    constexpr size_t kMax = 256;
+    if (type == 'P') {  // Parse: statement name, then the query text
+        const size_t nul = body.find('\0');
+        body = nul == std::string_view::npos ? std::string_view{} : body.substr(nul + 1);
+    }
+    const size_t end = body.find('\0');
+    if (end != std::string_view::npos) body = body.substr(0, end);
+    last_statement_.assign(body.substr(0, kMax));
+}
+// ---- end control plane ----
 
 void ClientSession::on_server_parameter(const std::string& name, const std::string& value) {
     if (tracked(name)) vars_[name] = value;

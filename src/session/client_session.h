@@ -70,6 +70,10 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // KILL / KILL_CLIENT from the admin console.
     void kill(const std::string& reason);
     bool logged_in() const { return logged_in_; }
+    // Control plane (issue 5): leak reports. The last Query/Parse text (truncated), when the server was
+    // bound (the transaction's start in transaction mode).
+    const std::string& last_statement() const { return last_statement_; }
+    std::chrono::steady_clock::time_point bound_at() const { return bound_at_; }
 
   private:
     asio::awaitable<Status> read_startup();
@@ -87,6 +91,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // Sends a FATAL error without blocking and closes the connection.
     void terminate_with(const protocol::pg::ErrorFields& error);
     void handle_cancel_request(uint32_t pid, uint32_t key);
+    void note_statement(char type, std::string_view body);  // control plane (issue 5)
 
     Proxy& proxy_;
     net::Socket socket_;
@@ -124,6 +129,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::chrono::system_clock::time_point request_time_ = connect_time_;
     std::string close_reason_ = "client closed the connection";
     std::optional<protocol::pg::ScramKey> scram_client_key_;  // from a SCRAM login with a verifier secret
+    std::string last_statement_;                      // control plane (issue 5)
+    std::chrono::steady_clock::time_point bound_at_;  // control plane (issue 5)
 };
 
 }  // namespace poolguard::session

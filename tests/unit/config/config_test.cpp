@@ -521,9 +521,9 @@ TEST(ConfigLoader, UnknownParameterIsAWarning) {
 }
 
 TEST(ConfigLoader, UnknownPoolguardParameterIsAWarningButKeptRaw) {
-    LoadResult r = load_ok(std::string(kAuth) + "[poolguard]\nSample_Interval = 1\nworker_threads = 2\n");
-    EXPECT_TRUE(has_warning(r, "unknown parameter 'sample_interval' in [poolguard]", 4)) << all_warnings(r);
-    const RawEntry* raw = r.config.poolguard_option("sample_interval");
+    LoadResult r = load_ok(std::string(kAuth) + "[poolguard]\nFuture_Option = 1\nworker_threads = 2\n");
+    EXPECT_TRUE(has_warning(r, "unknown parameter 'future_option' in [poolguard]", 4)) << all_warnings(r);
+    const RawEntry* raw = r.config.poolguard_option("future_option");
     ASSERT_NE(raw, nullptr);
     EXPECT_EQ(raw->value, "1");
     EXPECT_EQ(raw->line, 4);

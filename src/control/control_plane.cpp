@@ -1,0 +1,523 @@
+// Owns the control plane's threads and their wiring (see control_plane.h): publisher (io thread),
+// samplers, evaluator, HTTP endpoint, Alertmanager pusher.
+#include "control/control_plane.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
+#include "control/alerts.h"
+#include "control/journal.h"
+#include "control/metrics.h"
+#include "dbview/pg_sampler.h"
+#include "detect/errors.h"
+#include "detect/exhaustion.h"
+#include "detect/leak.h"
+#include "detect/spike.h"
+#include "detect/utilization.h"
+#include "pool/pool.h"
+#include "pool/server_connection.h"
+#include "session/client_session.h"
+#include "session/proxy.h"
+
+namespace poolguard::control {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(config::Micros m) {
+    return static_cast<double>(m.count()) / 1e6;
+}
+
+std::string conninfo_value(const std::string& v) {
+    std::string out = "'";
+    for (char c : v) {
+        if (c == '\\' || c == '\'') out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
+// A plain-text auth_file secret (not an md5 hash or a SCRAM verifier), usable as a libpq password.
+bool plain_secret(const std::string& s) {
+    if (s.starts_with("SCRAM-SHA-256$")) return false;
+    if (s.size() == 35 && s.starts_with("md5")) return false;
+    return true;
+}
+
+detect::GroupCounts group_sessions(const dbview::Snapshot& snap) {
+    detect::GroupCounts g;
+    for (const auto& s : snap.sessions) {
+        if (s.system || s.replication) continue;
+        ++g.by_application[s.application];
+        ++g.by_user[s.user];
+        ++g.by_address[s.client_addr.empty() ? "local" : s.client_addr];
+    }
+    return g;
+}
+
+}  // namespace
+
+std::vector<SampleTarget> sample_targets(
+    const config::Config& cfg,
+    const std::function<std::optional<std::string>(const std::string&)>& secret_for) {
+    std::vector<SampleTarget> out;
+    std::set<std::string> seen;
+    for (const auto& db : cfg.databases) {
+        if (db.name == "*") continue;
+        const std::string host = db.host.empty() ? cfg.unix_socket_dir : db.host;
+        const std::string instance = host + ":" + std::to_string(db.port);
+        if (!seen.insert(instance).second) continue;
+        std::string user = cfg.control_user;
+        if (user.empty()) user = db.user;
+        if (user.empty() && !cfg.admin_users.empty()) user = cfg.admin_users.front();
+        if (user.empty()) user = "postgres";
+        std::string password = cfg.control_password;
+        if (password.empty() && user == db.user) password = db.password;
+        if (password.empty() && secret_for) {
+            if (auto s = secret_for(user); s && plain_secret(*s)) password = *s;
+        }
+        const std::string dbname = db.dbname.empty() ? db.name : db.dbname;
+        std::string ci = fmt::format(
+            "host={} port={} dbname={} user={} "
+            "connect_timeout=5",
+            conninfo_value(host), db.port, conninfo_value(dbname), conninfo_value(user));
+        if (!password.empty()) ci += " password=" + conninfo_value(password);
+        out.push_back(SampleTarget{db.name, instance + "/" + dbname, std::move(ci)});
+    }
+    return out;
+}
+
+struct ControlPlane::Impl {
+    asio::io_context& io;
+    session::Proxy& proxy;
+    std::shared_ptr<const config::Config> cfg;
+    SamplerFactory factory;
+    const Clock::time_point epoch = Clock::now();
+
+    mutable std::mutex mutex;  // guards status and stop
+    std::condition_variable cv;
+    bool stopping = false;
+    ControlStatus status;
+    std::vector<SampleTarget> targets;
+
+    std::unique_ptr<asio::steady_timer> publish_timer;
+    std::shared_ptr<bool> publisher_alive = std::make_shared<bool>(true);
+    std::vector<std::thread> threads;
+    Journal journal;
+    std::unique_ptr<AlertPusher> pusher;
+    std::unique_ptr<httplib::Server> http;
+    std::thread http_thread;
+
+    // Evaluator state (evaluator thread only).
+    struct DbDetectors {
+        std::unique_ptr<detect::UtilizationDetector> utilization;
+        std::unique_ptr<detect::SpikeDetector> spike;
+        std::unique_ptr<detect::ExhaustionDetector> exhaustion;
+        double fed_t = -1;
+        std::vector<detect::Finding> last;
+    };
+    std::vector<DbDetectors> db_detectors;
+    std::map<std::string, std::unique_ptr<detect::LeakDetector>> leak_detectors;
+    std::unique_ptr<detect::ErrorDetector> errors;
+    std::unique_ptr<detect::ClientLeakDetector> client_leaks;
+    std::map<std::string, detect::Finding> previous;  // kind|subject -> last finding
+    double last_proxy_t = -1;
+
+    Impl(asio::io_context& io_, session::Proxy& p, std::shared_ptr<const config::Config> c, SamplerFactory f)
+        : io(io_), proxy(p), cfg(std::move(c)), factory(std::move(f)) {}
+
+    double now_s() const { return std::chrono::duration<double>(Clock::now() - epoch).count(); }
+
+    // ---- publisher: io thread ----
+    void publish() {
+        ProxySnapshot snap;
+        snap.valid = true;
+        snap.t = now_s();
+        auto& admin = proxy.admin_backend();
+        snap.pools = admin.pools();
+        snap.stats = admin.stats_totals();
+        snap.clients = static_cast<int>(proxy.client_count());
+        const auto now = Clock::now();
+        for (const auto& [pid, c] : proxy.clients()) {
+            const auto& server = c->server();
+            if (!server) continue;
+            detect::ClientHold h;
+            h.client_id = c->id();
+            h.database = c->database();
+            h.user = c->user();
+            h.application = c->application_name();
+            h.address = c->peer();
+            h.port = c->peer_port();
+            h.backend_pid = server->backend_pid();
+            h.idle_in_transaction = server->tx_status() != 'I' && !server->busy_for_client();
+            h.idle_s = std::chrono::duration<double>(now - server->ready_since()).count();
+            h.xact_s = std::chrono::duration<double>(now - c->bound_at()).count();
+            h.last_statement = c->last_statement();
+            snap.holds.push_back(std::move(h));
+        }
+        snap.counters = CounterValues::read(dataplane_counters());
+        std::lock_guard lock(mutex);
+        status.proxy = std::move(snap);
+    }
+
+    void schedule_publish() {
+        publish_timer->expires_after(std::chrono::seconds(1));
+        publish_timer->async_wait([this, alive = publisher_alive](std::error_code ec) {
+            if (ec || !*alive) return;
+            publish();
+            schedule_publish();
+        });
+    }
+
+    // ---- sampler: one thread per instance ----
+    void sampler_loop(size_t index) {
+        const SampleTarget target = targets[index];
+        SampleFn sample = factory(target.conninfo);
+        const auto interval = std::chrono::duration_cast<Clock::duration>(cfg->sample_interval);
+        bool warned = false;
+        std::unique_lock lock(mutex);
+        while (!stopping) {
+            lock.unlock();
+            auto next = Clock::now() + interval;
+            auto result = sample();
+            lock.lock();
+            auto& view = status.databases[index];
+            view.sampled_t = now_s();
+            if (result) {
+                view.snapshot = std::move(*result);
+                view.error.clear();
+                warned = false;
+            } else {
+                view.error = result.error().message;
+                if (!warned)
+                    spdlog::warn("control plane: sampling {} failed: {}", target.target,
+                                 result.error().message);
+                warned = true;
+            }
+            cv.notify_all();
+            cv.wait_until(lock, next, [&] { return stopping; });
+        }
+    }
+
+    // ---- evaluator ----
+    void evaluator_loop() {
+        std::unique_lock lock(mutex);
+        while (!stopping) {
+            cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; });
+            if (stopping) break;
+            ProxySnapshot proxy_snap = status.proxy;
+            std::vector<std::pair<double, std::optional<dbview::Snapshot>>> views;
+            for (const auto& v : status.databases)
+                views.emplace_back(v.sampled_t, v.error.empty() ? v.snapshot : std::nullopt);
+            lock.unlock();
+            auto findings = evaluate(proxy_snap, views);
+            if (pusher) pusher->update(findings);
+            lock.lock();
+            status.findings = std::move(findings);
+        }
+    }
+
+    std::vector<detect::Finding> evaluate(
+        const ProxySnapshot& p,
+        const std::vector<std::pair<double, std::optional<dbview::Snapshot>>>& views) {
+        std::vector<detect::Finding> all;
+        for (size_t i = 0; i < views.size() && i < db_detectors.size(); ++i) {
+            auto& d = db_detectors[i];
+            const auto& [t, snap] = views[i];
+            if (snap && t > d.fed_t) {
+                d.fed_t = t;
+                detect::DbSample s{t, snap->used(), snap->usable(), group_sessions(*snap)};
+                d.last = {d.utilization->update(s), d.spike->update(s), d.exhaustion->update(s)};
+            }
+            all.insert(all.end(), d.last.begin(), d.last.end());
+        }
+        if (p.valid) {
+            if (p.t > last_proxy_t) {
+                last_proxy_t = p.t;
+                std::map<std::string, detect::PoolerSample> per_db;
+                for (const auto& st : p.stats) {
+                    auto& s = per_db[st.database];
+                    s.t = p.t;
+                    s.xact_count = st.xact_count;
+                    s.xact_time_us = st.xact_time_us;
+                }
+                for (const auto& h : p.holds) {
+                    auto& s = per_db[h.database];
+                    s.t = p.t;
+                    ++s.held;
+                    if (h.idle_in_transaction) {
+                        ++s.idle_in_transaction.by_application[h.application];
+                        ++s.idle_in_transaction.by_user[h.user];
+                        ++s.idle_in_transaction.by_address[h.address];
+                    }
+                }
+                for (auto& [db, s] : per_db) {
+                    auto& det = leak_detectors[db];
+                    if (!det)
+                        det = std::make_unique<detect::LeakDetector>(
+                            db,
+                            detect::LeakDetector::Settings{seconds(cfg->spike_window), cfg->leak_min_excess,
+                                                           seconds(cfg->utilization_min_duration)});
+                    last_leak[db] = det->update(s);
+                }
+                detect::ErrorSample e{
+                    p.t, p.counters.server_too_many_clients,
+                    p.counters.refused_max_client_conn + p.counters.refused_query_wait_timeout,
+                    p.counters.client_login_failures};
+                last_errors = errors->update(e);
+                last_client_leaks = client_leaks->update(p.holds);
+            }
+            for (const auto& [db, f] : last_leak)
+                all.push_back(f);
+            all.push_back(last_errors);
+            all.insert(all.end(), last_client_leaks.begin(), last_client_leaks.end());
+        }
+        journal_changes(all);
+        return all;
+    }
+    std::map<std::string, detect::Finding> last_leak;
+    detect::Finding last_errors;
+    std::vector<detect::Finding> last_client_leaks;
+
+    void journal_changes(const std::vector<detect::Finding>& all) {
+        const auto now = std::chrono::system_clock::now();
+        std::set<std::string> present;
+        for (const auto& f : all) {
+            const std::string key = f.kind + "|" + f.subject;
+            present.insert(key);
+            auto it = previous.find(key);
+            const auto before = it == previous.end() ? detect::Severity::ok : it->second.severity;
+            if (f.severity != before) {
+                journal.append(journal_entry(f, before, now));
+                log_change(f, before);
+            }
+            previous[key] = f;
+        }
+        // Subjects that disappeared (a leaking client that committed or left) are resolved.
+        for (auto it = previous.begin(); it != previous.end();) {
+            if (present.contains(it->first)) {
+                ++it;
+                continue;
+            }
+            if (it->second.severity != detect::Severity::ok) {
+                detect::Finding f = it->second;
+                const auto before = f.severity;
+                f.severity = detect::Severity::ok;
+                f.summary = "cleared: " + f.summary;
+                journal.append(journal_entry(f, before, now));
+                log_change(f, before);
+            }
+            it = previous.erase(it);
+        }
+    }
+
+    static void log_change(const detect::Finding& f, detect::Severity before) {
+        if (f.severity == detect::Severity::ok)
+            spdlog::info("detector {} {} cleared (was {}): {}", f.kind, f.subject, detect::to_string(before),
+                         f.summary);
+        else
+            spdlog::warn("detector {} {} {}: {}", f.kind, f.subject, detect::to_string(f.severity),
+                         f.summary);
+    }
+
+    // ---- HTTP ----
+    Status start_http() {
+        const std::string& listen = cfg->http_listen;
+        const size_t colon = listen.rfind(':');
+        std::string host = listen.substr(0, colon);
+        if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+        if (host.empty() || host == "*") host = "0.0.0.0";
+        const int port = std::stoi(listen.substr(colon + 1));
+        http = std::make_unique<httplib::Server>();
+        // httplib's default also sets SO_REUSEPORT: a second poolguard would then share the port silently.
+        http->set_socket_options([](socket_t sock) {
+            int yes = 1;
+            ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        });
+        http->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(render_metrics(copy_status()), "text/plain; version=0.0.4; charset=utf-8");
+        });
+        http->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content("ok\n", "text/plain");
+        });
+        http->Get("/api/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(status_json(copy_status()).dump(2), "application/json");
+        });
+        http->Get("/api/v1/incidents", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(journal.recent().dump(2), "application/json");
+        });
+        if (!http->bind_to_port(host, port))
+            return fail(fmt::format("http_listen = {}: cannot listen on {}:{}", listen, host, port));
+        http_thread = std::thread([this] { http->listen_after_bind(); });
+        spdlog::info(
+            "control plane: HTTP endpoint on {} (/metrics, /healthz, /api/v1/status, /api/v1/incidents)",
+            listen);
+        return {};
+    }
+
+    ControlStatus copy_status() const {
+        std::lock_guard lock(mutex);
+        return status;
+    }
+
+    static nlohmann::json status_json(const ControlStatus& st);
+};
+
+nlohmann::json ControlPlane::Impl::status_json(const ControlStatus& st) {
+    nlohmann::json j;
+    nlohmann::json pools = nlohmann::json::array();
+    for (const auto& p : st.proxy.pools)
+        pools.push_back({{"database", p.database},
+                         {"user", p.user},
+                         {"cl_active", p.cl_active},
+                         {"cl_waiting", p.cl_waiting},
+                         {"sv_active", p.sv_active},
+                         {"sv_idle", p.sv_idle},
+                         {"sv_used", p.sv_used},
+                         {"maxwait_s", static_cast<double>(p.maxwait_us) / 1e6},
+                         {"pool_mode", p.pool_mode},
+                         {"paused", p.paused}});
+    j["pools"] = pools;
+    j["clients"] = st.proxy.clients;
+    nlohmann::json dbs = nlohmann::json::array();
+    for (const auto& d : st.databases) {
+        nlohmann::json v = {{"name", d.name}, {"target", d.target}, {"error", d.error}};
+        if (d.snapshot) {
+            const auto& s = *d.snapshot;
+            v["server_version"] = s.server_version;
+            v["max_connections"] = s.max_connections;
+            v["reserved_connections"] = s.reserved_connections;
+            v["usable"] = s.usable();
+            v["used"] = s.used();
+            v["utilization"] = s.utilization();
+            v["overcommitted"] = std::max(0, s.used() - s.usable());
+            v["by_state"] = s.count_by_state();
+            auto g = group_sessions(s);
+            v["by_application"] = g.by_application;
+            v["by_user"] = g.by_user;
+            v["by_address"] = g.by_address;
+            const dbview::Session* longest = nullptr;
+            double oldest_iit = 0, oldest_idle = 0;
+            for (const auto& x : s.sessions) {
+                if (x.system || x.own) continue;
+                if (x.state == dbview::SessionState::active && x.query_age_s &&
+                    (!longest || *x.query_age_s > *longest->query_age_s))
+                    longest = &x;
+                if (x.state == dbview::SessionState::idle_in_transaction && x.state_age_s)
+                    oldest_iit = std::max(oldest_iit, *x.state_age_s);
+                if (x.state == dbview::SessionState::idle && x.state_age_s)
+                    oldest_idle = std::max(oldest_idle, *x.state_age_s);
+            }
+            if (longest)
+                v["longest_query"] = {{"pid", longest->id},
+                                      {"application", longest->application},
+                                      {"user", longest->user},
+                                      {"seconds", *longest->query_age_s},
+                                      {"query", longest->query}};
+            v["oldest_idle_in_transaction_s"] = oldest_iit;
+            v["oldest_idle_s"] = oldest_idle;
+        }
+        dbs.push_back(std::move(v));
+    }
+    j["databases"] = dbs;
+    nlohmann::json det = nlohmann::json::array();
+    for (const auto& f : st.findings)
+        det.push_back(finding_to_json(f));
+    j["detectors"] = det;
+    return j;
+}
+
+ControlPlane::ControlPlane(asio::io_context& io, session::Proxy& proxy,
+                           std::shared_ptr<const config::Config> config, SamplerFactory sampler_factory)
+    : impl_(std::make_unique<Impl>(io, proxy, std::move(config), std::move(sampler_factory))) {
+    if (!impl_->factory) {
+        impl_->factory = [](const std::string& conninfo) -> SampleFn {
+            auto sampler = std::make_shared<dbview::PgSampler>(conninfo);
+            return [sampler] { return sampler->sample(); };
+        };
+    }
+}
+
+ControlPlane::~ControlPlane() {
+    stop();
+}
+
+bool ControlPlane::wanted(const config::Config& cfg) {
+    return !cfg.http_listen.empty() || !cfg.journal_file.empty() || !cfg.alertmanager_url.empty();
+}
+
+Status ControlPlane::start() {
+    auto& d = *impl_;
+    const auto& cfg = *d.cfg;
+    if (auto st = d.journal.open(cfg.journal_file); !st) return st;
+    if (!cfg.http_listen.empty())
+        if (auto st = d.start_http(); !st) return st;
+    d.targets = sample_targets(cfg, [&](const std::string& user) { return d.proxy.secret_for(user); });
+    for (const auto& t : d.targets) {
+        d.status.databases.push_back(DatabaseView{t.name, t.target, std::nullopt, "not sampled yet", 0});
+        Impl::DbDetectors det;
+        det.utilization = std::make_unique<detect::UtilizationDetector>(
+            t.name, detect::UtilizationDetector::Settings{cfg.utilization_warning / 100.0,
+                                                          cfg.utilization_critical / 100.0,
+                                                          seconds(cfg.utilization_min_duration)});
+        det.spike = std::make_unique<detect::SpikeDetector>(
+            t.name, detect::SpikeDetector::Settings{seconds(cfg.spike_window), cfg.spike_min_connections});
+        det.exhaustion = std::make_unique<detect::ExhaustionDetector>(
+            t.name,
+            detect::ExhaustionDetector::Settings{seconds(cfg.trend_window), seconds(cfg.exhaustion_horizon)});
+        d.db_detectors.push_back(std::move(det));
+    }
+    d.errors = std::make_unique<detect::ErrorDetector>(cfg.error_rate_warning);
+    d.client_leaks = std::make_unique<detect::ClientLeakDetector>(seconds(cfg.leak_detection_threshold));
+    if (!cfg.alertmanager_url.empty()) {
+        char host[256] = {};
+        ::gethostname(host, sizeof host - 1);
+        const std::string instance =
+            cfg.http_listen.empty() ? std::string(host) : std::string(host) + "/" + cfg.http_listen;
+        d.pusher = std::make_unique<AlertPusher>(
+            cfg.alertmanager_url, instance,
+            std::chrono::seconds(std::max<int64_t>(1, cfg.alert_resend_interval.count() / 1'000'000)));
+        d.pusher->start();
+    }
+    d.publish();
+    d.publish_timer = std::make_unique<asio::steady_timer>(d.io);
+    d.schedule_publish();
+    for (size_t i = 0; i < d.targets.size(); ++i)
+        d.threads.emplace_back([&d, i] { d.sampler_loop(i); });
+    d.threads.emplace_back([&d] { d.evaluator_loop(); });
+    spdlog::info("control plane: sampling {} database instance(s) every {} s{}{}", d.targets.size(),
+                 seconds(cfg.sample_interval),
+                 cfg.journal_file.empty() ? "" : ", journal " + cfg.journal_file,
+                 cfg.alertmanager_url.empty() ? "" : ", alerts to " + cfg.alertmanager_url);
+    return {};
+}
+
+void ControlPlane::stop() {
+    auto& d = *impl_;
+    *d.publisher_alive = false;
+    {
+        std::lock_guard lock(d.mutex);
+        d.stopping = true;
+    }
+    d.cv.notify_all();
+    for (auto& t : d.threads)
+        if (t.joinable()) t.join();
+    d.threads.clear();
+    if (d.http) d.http->stop();
+    if (d.http_thread.joinable()) d.http_thread.join();
+    if (d.pusher) d.pusher->stop();
+}
+
+ControlStatus ControlPlane::status() const {
+    return impl_->copy_status();
+}
+
+}  // namespace poolguard::control
