@@ -76,8 +76,7 @@ void Pool::resume() {
     while (!waiters_.empty() && !idle_.empty()) {
         auto s = take_idle();
         if (!s) break;
-        Waiter* w = waiters_.front();
-        waiters_.pop_front();
+        Waiter* w = pop_waiter_front();
         --served_;  // take_idle and hand_to_waiter both count
         hand_to_waiter(w, s);
     }
@@ -112,16 +111,31 @@ asio::awaitable<Result<ServerPtr>> Pool::acquire() {
         waiter.timer.expires_after(settings_.query_wait_timeout);
     else
         waiter.timer.expires_at(asio::steady_timer::time_point::max());
-    waiters_.push_back(&waiter);
+    waiter.pos = waiters_.insert(waiters_.end(), &waiter);
+    waiter.queued = true;
     auto alive = alive_;
     open_for_waiters();
     if (!waiter.server && !waiter.error) co_await waiter.timer.async_wait(net::use_nothrow);
     if (!*alive) co_return fail("pool was removed", sqlstate::kAdminShutdown);
-    waiters_.remove(&waiter);
+    if (waiter.queued) waiters_.erase(waiter.pos);
     if (waiter.server) co_return waiter.server;
     if (waiter.error) co_return std::unexpected(*waiter.error);
     ++wait_timeouts_;
     co_return fail("query_wait_timeout", sqlstate::kTooManyConnections);
+}
+
+Pool::Waiter* Pool::pop_waiter_front() {
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->queued = false;
+    return w;
+}
+
+Pool::Waiter* Pool::pop_waiter_back() {
+    Waiter* w = waiters_.back();
+    waiters_.pop_back();
+    w->queued = false;
+    return w;
 }
 
 void Pool::hand_to_waiter(Waiter* waiter, const ServerPtr& server) {
@@ -150,9 +164,7 @@ void Pool::put_back(const ServerPtr& server) {
         return;
     }
     if (!waiters_.empty() && !too_old && !paused_) {
-        Waiter* w = waiters_.front();
-        waiters_.pop_front();
-        hand_to_waiter(w, server);
+        hand_to_waiter(pop_waiter_front(), server);
         return;
     }
     if (too_old || over_capacity() || static_cast<int>(servers_.size()) > settings_.pool_size) {
@@ -279,8 +291,7 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
         // Fail fast: the clients that no in-flight login can serve get the server's own error now.
         while (static_cast<int>(waiters_.size()) > connecting_ &&
                servers_.size() == static_cast<size_t>(connecting_)) {
-            Waiter* w = waiters_.back();
-            waiters_.pop_back();
+            Waiter* w = pop_waiter_back();
             w->error = status.error();
             w->timer.cancel();
         }
