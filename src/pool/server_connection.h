@@ -99,7 +99,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     void close(const std::string& reason);
 
     // Parameters the server reported (ParameterStatus), by lowercase name.
-    const std::map<std::string, std::string>& parameters() const { return params_; }
+    const std::map<std::string, std::string, std::less<>>& parameters() const { return params_; }
     std::map<std::string, std::string> reported_parameters() const { return reported_; }
 
     void mark_close_needed() { close_needed_ = true; }
@@ -165,7 +165,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     bool dropping_current_ = false;  // the message being streamed is dropped by the response queue
     std::string fakes_;              // poolguard's own answers waiting to be written to the client
 
-    std::map<std::string, std::string> params_;    // tracked session parameters as the server has them
+    std::map<std::string, std::string, std::less<>>
+        params_;                                   // tracked session parameters as the server has them
     std::map<std::string, std::string> reported_;  // every ParameterStatus seen at login (for clients)
     uint32_t backend_pid_ = 0;
     uint32_t backend_key_ = 0;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "admin/admin_console.h"
+#include "net/fast_write.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
 #include "protocol/pg/userlist.h"
@@ -574,9 +575,10 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
     std::string sql;
     const auto& have = server.parameters();
     for (const auto& t : kTracked) {
-        auto want = vars_.find(t.lower);
+        const std::string_view key = t.lower;  // no std::string built per lookup: this runs per transaction
+        auto want = vars_.find(key);
         if (want == vars_.end()) continue;
-        auto it = have.find(t.lower);
+        auto it = have.find(key);
         if (it != have.end() && it->second == want->second) continue;
         sql += "SET ";
         sql += t.canonical;
@@ -734,20 +736,16 @@ asio::awaitable<void> ClientSession::relay() {
         // What goes to the server: the client's bytes as they are, or their rewritten form.
         const std::string_view outgoing = tracking ? std::string_view(to_server_) : v.substr(0, forward);
         if (!outgoing.empty() || !server->pending_out().empty()) {
+            std::string pending = std::move(server->pending_out());
+            server->pending_out().clear();
+            std::array<asio::const_buffer, 2> bufs{asio::buffer(pending), asio::buffer(outgoing)};
+            // Straight to the kernel when the server's socket has room (the usual case); only the rest waits
+            // in an asynchronous write. A failed write means the server died; its relay reports that to us
+            // through on_server_lost.
             std::error_code ec;
-            if (!server->pending_out().empty()) {
-                std::string pending = std::move(server->pending_out());
-                server->pending_out().clear();
-                std::array<asio::const_buffer, 2> bufs{asio::buffer(pending), asio::buffer(outgoing)};
-                auto [wec, wn] = co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
-                ec = wec;
-            } else {
-                auto [wec, wn] =
-                    co_await asio::async_write(server->socket(), asio::buffer(outgoing), net::use_nothrow);
-                ec = wec;
-            }
-            // A failed write means the server died; its relay reports that to us through on_server_lost.
-            (void)ec;
+            net::send_available(server->socket(), bufs, ec);
+            if (!ec && net::bytes_left(bufs) > 0)
+                co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
         }
         pool_->stats().bytes_received += forward;
         in_.consume(forward);

@@ -97,7 +97,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
 
     std::string user_;
     std::string database_;
-    std::map<std::string, std::string> vars_;  // tracked session parameters (lowercase name -> value)
+    // tracked session parameters (lowercase name -> value); std::less<> finds by string_view without a copy
+    std::map<std::string, std::string, std::less<>> vars_;
     pool::Pool* pool_ = nullptr;
     pool::ServerPtr server_;
     bool logged_in_ = false;
