@@ -492,7 +492,11 @@ asio::awaitable<void> ServerConnection::relay() {
                             if (auto ps = pg::parse_parameter_status(body)) {
                                 auto lower = lowercase(ps->first);
                                 if (is_tracked_parameter(lower)) {
-                                    params_[lower] = ps->second;
+                                    auto& have = params_[lower];
+                                    if (have != ps->second) {
+                                        have = ps->second;
+                                        synced_params_.reset();  // no longer known to match any client
+                                    }
                                     if (to_client) target->on_server_parameter(lower, ps->second);
                                 }
                             }

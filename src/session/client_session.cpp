@@ -43,6 +43,30 @@ const TrackedParam* tracked(std::string_view lower) {
     return nullptr;
 }
 
+// One shared object per distinct set of tracked parameter values (the key encodes them all), so equal
+// sets compare by pointer. Per thread: sessions and their servers live on one io thread.
+std::shared_ptr<const std::string> intern_parameter_set(
+    const std::map<std::string, std::string, std::less<>>& vars) {
+    std::string key;
+    for (const auto& t : kTracked) {
+        auto it = vars.find(std::string_view(t.lower));
+        if (it == vars.end()) {
+            key += '0';
+        } else {
+            key += '1';
+            key += it->second;
+            key += '\0';
+        }
+    }
+    thread_local std::map<std::string, std::weak_ptr<const std::string>, std::less<>> table;
+    auto& slot = table[key];
+    if (auto existing = slot.lock()) return existing;
+    std::erase_if(table, [](const auto& entry) { return entry.second.expired(); });
+    auto fresh = std::make_shared<const std::string>(key);
+    table[key] = fresh;
+    return fresh;
+}
+
 std::string lowercase(std::string_view s) {
     std::string out(s);
     for (auto& c : out)
@@ -572,6 +596,8 @@ asio::awaitable<Status> ClientSession::finish_login() {
 }
 
 void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
+    if (!param_set_) param_set_ = intern_parameter_set(vars_);
+    if (server.synced_params() == param_set_) return;  // this server already has exactly these values
     std::string sql;
     const auto& have = server.parameters();
     for (const auto& t : kTracked) {
@@ -586,7 +612,13 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
         sql += pg::quote_literal(want->second);
         sql += ";";
     }
-    if (!sql.empty()) server.queue_internal_query(sql);
+    if (!sql.empty()) {
+        // Marked synced only once the server reports the new values and a later comparison finds them
+        // equal: a failed SET must never let the next client skip its own.
+        server.queue_internal_query(sql);
+        return;
+    }
+    server.set_synced_params(param_set_);
 }
 
 asio::awaitable<Status> ClientSession::bind_server() {
@@ -797,7 +829,11 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
 }
 
 void ClientSession::on_server_parameter(const std::string& name, const std::string& value) {
-    if (tracked(name)) vars_[name] = value;
+    if (!tracked(name)) return;
+    auto& have = vars_[name];
+    if (have == value) return;
+    have = value;
+    param_set_.reset();
 }
 
 void ClientSession::on_server_released() {

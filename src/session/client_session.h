@@ -99,6 +99,9 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::string database_;
     // tracked session parameters (lowercase name -> value); std::less<> finds by string_view without a copy
     std::map<std::string, std::string, std::less<>> vars_;
+    // vars_ interned (clients with equal values share one object); built at the first hand-off, dropped
+    // when vars_ changes. Compared by identity with the server's synced_params().
+    std::shared_ptr<const std::string> param_set_;
     pool::Pool* pool_ = nullptr;
     pool::ServerPtr server_;
     bool logged_in_ = false;
