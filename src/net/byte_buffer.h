@@ -54,7 +54,7 @@ class ByteBuffer {
     void reallocate(size_t capacity) {
         std::unique_ptr<char[]> fresh;
         if (capacity > 0) fresh = std::make_unique_for_overwrite<char[]>(capacity);
-        if (end_ > begin_) std::memcpy(fresh.get(), data_.get() + begin_, end_ - begin_);
+        if (fresh && end_ > begin_) std::memcpy(fresh.get(), data_.get() + begin_, end_ - begin_);
         end_ -= begin_;
         begin_ = 0;
         data_ = std::move(fresh);

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -658,18 +660,37 @@ asio::awaitable<Status> ClientSession::bind_server() {
 
 asio::awaitable<void> ClientSession::relay() {
     while (true) {
-        // Every pass forwards all complete bytes, so each pass starts with a read.
+        // Every pass forwards all complete bytes, so each pass starts with a read. It waits for readability
+        // first and only then takes buffer space: a client with nothing unread holds no reference into its
+        // buffer while it waits, so the janitor can give an idle client's buffer back (check_timeouts).
+        // (Same syscall count as a speculative read: the EAGAIN recv becomes the epoll re-arm.)
         {
-            char* p = in_.write_ptr(4096);
-            auto [ec, n] =
-                co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
-            if (ec) {
-                if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
-                    close_reason_ == "client closed the connection")
-                    close_reason_ = "client read failed: " + ec.message();
-                co_return;
+            bool got = false;
+            while (!got) {
+                awaiting_input_ = in_.empty();
+                auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read, net::use_nothrow);
+                awaiting_input_ = false;
+                if (wec) {
+                    if (wec != asio::error::operation_aborted &&
+                        close_reason_ == "client closed the connection")
+                        close_reason_ = "client read failed: " + wec.message();
+                    co_return;
+                }
+                if (!socket_.is_open()) co_return;
+                char* p = in_.write_ptr(4096);
+                const ssize_t n = ::recv(socket_.native_handle(), p, in_.write_space(), MSG_DONTWAIT);
+                if (n > 0) {
+                    in_.commit(static_cast<size_t>(n));
+                    ++reads_;
+                    got = true;
+                } else if (n == 0) {
+                    co_return;  // the client closed the connection
+                } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                    if (close_reason_ == "client closed the connection")
+                        close_reason_ = std::string("client read failed: ") + std::strerror(errno);
+                    co_return;
+                }
             }
-            in_.commit(n);
         }
         std::string_view v = in_.view();
         if (scanner_.at_boundary() && v.size() >= 1 && v[0] == 'X') {
@@ -801,6 +822,10 @@ void ClientSession::terminate_with(const pg::ErrorFields& error) {
 
 void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     if (closing_ || !logged_in_) return;
+    // Waiting for input since at least the previous janitor pass with an empty buffer: give the buffer
+    // back (idle clients then cost no read buffer; the next read allocates one).
+    if (awaiting_input_ && reads_ == reads_at_last_check_) in_.shrink_if_idle(0);
+    reads_at_last_check_ = reads_;
     const auto& cfg = proxy_.config();
     if (server_) {
         auto s = server_;

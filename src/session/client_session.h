@@ -93,6 +93,9 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::string peer_;
     int peer_port_ = 0;
     net::ByteBuffer in_;
+    bool awaiting_input_ = false;  // relay() waits for readability with nothing unread
+    uint64_t reads_ = 0;           // reads by relay(), for the janitor's idle-buffer check
+    uint64_t reads_at_last_check_ = 0;
     protocol::pg::FrameScanner scanner_;
 
     std::string user_;
