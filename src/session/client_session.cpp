@@ -679,15 +679,16 @@ asio::awaitable<void> ClientSession::relay() {
                 if (!socket_.is_open()) co_return;
                 char* p = in_.write_ptr(4096);
                 const ssize_t n = ::recv(socket_.native_handle(), p, in_.write_space(), MSG_DONTWAIT);
+                const int err = n < 0 ? errno : 0;
                 if (n > 0) {
                     in_.commit(static_cast<size_t>(n));
                     ++reads_;
                     got = true;
                 } else if (n == 0) {
                     co_return;  // the client closed the connection
-                } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                } else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
                     if (close_reason_ == "client closed the connection")
-                        close_reason_ = std::string("client read failed: ") + std::strerror(errno);
+                        close_reason_ = std::string("client read failed: ") + std::strerror(err);
                     co_return;
                 }
             }
