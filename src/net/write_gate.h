@@ -2,7 +2,7 @@
 #pragma once
 
 #include <asio.hpp>
-#include <deque>
+#include <vector>
 
 #include "net/socket.h"
 
@@ -25,13 +25,15 @@ class WriteGate {
         busy_ = false;
         if (!waiters_.empty()) {
             waiters_.front()->cancel();
-            waiters_.pop_front();
+            waiters_.erase(waiters_.begin());
         }
     }
 
   private:
     bool busy_ = false;
-    std::deque<asio::steady_timer*> waiters_;
+    // A vector, not a deque: a deque allocates ~600 bytes up front for every connection, and a second
+    // writer is rare (the queue is almost always empty).
+    std::vector<asio::steady_timer*> waiters_;
 };
 
 }  // namespace poolguard::net

@@ -15,10 +15,16 @@ Pool::Pool(PoolManager& manager, asio::any_io_executor executor, std::string dat
       executor_(std::move(executor)),
       database_(std::move(database)),
       user_(std::move(user)),
-      settings_(std::move(settings)) {}
+      settings_(std::move(settings)),
+      wait_timer_(executor_) {}
 
 Pool::~Pool() {
     *alive_ = false;
+    // Waiting clients learn that the pool is gone (their coroutines check alive_ before touching it).
+    for (Waiter* w : waiters_) {
+        w->queued = false;
+        wake(w);
+    }
     for (auto& [id, s] : servers_)
         s->detach_pool();
 }
@@ -80,8 +86,7 @@ void Pool::resume() {
     while (!waiters_.empty() && !idle_.empty()) {
         auto s = take_idle();
         if (!s) break;
-        Waiter* w = waiters_.front();
-        waiters_.pop_front();
+        Waiter* w = pop_waiter_front();
         --served_;  // take_idle and hand_to_waiter both count
         hand_to_waiter(w, s);
     }
@@ -111,28 +116,90 @@ asio::awaitable<Result<ServerPtr>> Pool::acquire() {
         // Logins keep failing: tell the client the server's own reason now instead of making it wait.
         co_return std::unexpected(*last_login_error_);
     }
-    Waiter waiter(executor_);
+    Waiter waiter;
     if (settings_.query_wait_timeout.count() > 0)
-        waiter.timer.expires_after(settings_.query_wait_timeout);
-    else
-        waiter.timer.expires_at(asio::steady_timer::time_point::max());
-    waiters_.push_back(&waiter);
+        waiter.deadline = waiter.since + settings_.query_wait_timeout;
+    waiter.pos = waiters_.insert(waiters_.end(), &waiter);
+    waiter.queued = true;
     auto alive = alive_;
+    arm_wait_timer(waiter.deadline);
     open_for_waiters();
-    if (!waiter.server && !waiter.error) co_await waiter.timer.async_wait(net::use_nothrow);
+    if (!waiter.server && !waiter.error) {
+        co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+            [&waiter](auto handler) {
+                waiter.resume = [h = std::move(handler)]() mutable { asio::post(std::move(h)); };
+            },
+            asio::use_awaitable);
+    }
     if (!*alive) co_return fail("pool was removed", sqlstate::kAdminShutdown);
-    waiters_.remove(&waiter);
+    if (waiter.queued) waiters_.erase(waiter.pos);
     if (waiter.server) co_return waiter.server;
     if (waiter.error) co_return std::unexpected(*waiter.error);
+    if (!waiter.timed_out) co_return fail("woken without a server", sqlstate::kConnectionFailure);
     ++wait_timeouts_;
     co_return fail("query_wait_timeout", sqlstate::kTooManyConnections);
+}
+
+void Pool::wake(Waiter* waiter) {
+    if (!waiter->resume) return;
+    auto resume = std::move(waiter->resume);
+    waiter->resume = nullptr;
+    resume();
+}
+
+void Pool::arm_wait_timer(Clock::time_point deadline) {
+    if (deadline == Clock::time_point::max()) return;
+    if (wait_timer_armed_ && deadline >= wait_timer_expiry_) return;  // the usual case: a later deadline
+    // Re-arming cancels the pending wait; its handler sees a stale generation and does nothing.
+    const uint64_t generation = ++wait_timer_generation_;
+    wait_timer_armed_ = true;
+    wait_timer_expiry_ = deadline;
+    wait_timer_.expires_at(deadline);
+    wait_timer_.async_wait([this, alive = alive_, generation](std::error_code) {
+        if (!*alive || generation != wait_timer_generation_) return;
+        wait_timer_armed_ = false;
+        on_wait_timer();
+    });
+}
+
+void Pool::on_wait_timer() {
+    // Runs about once per query_wait_timeout, so a scan of the waiters is fine here.
+    const auto now = Clock::now();
+    auto earliest = Clock::time_point::max();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+        Waiter* w = *it;
+        if (w->deadline <= now) {
+            it = waiters_.erase(it);
+            w->queued = false;
+            w->timed_out = true;
+            wake(w);
+        } else {
+            earliest = std::min(earliest, w->deadline);
+            ++it;
+        }
+    }
+    arm_wait_timer(earliest);
+}
+
+Pool::Waiter* Pool::pop_waiter_front() {
+    Waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->queued = false;
+    return w;
+}
+
+Pool::Waiter* Pool::pop_waiter_back() {
+    Waiter* w = waiters_.back();
+    waiters_.pop_back();
+    w->queued = false;
+    return w;
 }
 
 void Pool::hand_to_waiter(Waiter* waiter, const ServerPtr& server) {
     waiter->server = server;
     server->set_state(ServerConnection::State::kActive);
     ++served_;
-    waiter->timer.cancel();
+    wake(waiter);
 }
 
 bool Pool::over_capacity() const {
@@ -154,9 +221,7 @@ void Pool::put_back(const ServerPtr& server) {
         return;
     }
     if (!waiters_.empty() && !too_old && !paused_) {
-        Waiter* w = waiters_.front();
-        waiters_.pop_front();
-        hand_to_waiter(w, server);
+        hand_to_waiter(pop_waiter_front(), server);
         return;
     }
     if (too_old || over_capacity() || static_cast<int>(servers_.size()) > settings_.pool_size) {
@@ -286,10 +351,9 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
         // Fail fast: the clients that no in-flight login can serve get the server's own error now.
         while (static_cast<int>(waiters_.size()) > connecting_ &&
                servers_.size() == static_cast<size_t>(connecting_)) {
-            Waiter* w = waiters_.back();
-            waiters_.pop_back();
+            Waiter* w = pop_waiter_back();
             w->error = status.error();
-            w->timer.cancel();
+            wake(w);
         }
         manager_.on_slot_freed(database_, settings_.target.user);
         return;

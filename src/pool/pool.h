@@ -119,12 +119,20 @@ class Pool {
     const std::map<std::string, std::string>& server_parameters() const { return server_parameters_; }
 
   private:
+    // A client suspended in acquire(). It is resumed by posting its coroutine's handler (no timer per
+    // waiter: arming and cancelling one per hand-off was a timer-queue insert, a cancel and a
+    // completion per transaction). query_wait_timeout is enforced by one pool-wide timer.
     struct Waiter {
-        explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
-        asio::steady_timer timer;
         ServerPtr server;
         std::optional<Error> error;
+        bool timed_out = false;
         Clock::time_point since = Clock::now();
+        Clock::time_point deadline = Clock::time_point::max();
+        std::move_only_function<void()> resume;  // set while the coroutine is suspended
+        // Its place in waiters_ while queued: leaving the queue is O(1), not a scan of every waiter (with
+        // hundreds of clients waiting, the scan was the proxy's top user-space cost).
+        std::list<Waiter*>::iterator pos;
+        bool queued = false;
     };
 
     ServerPtr take_idle();
@@ -133,6 +141,14 @@ class Pool {
     void open_one();
     void on_connect_result(const ServerPtr& server, const Status& status);
     void hand_to_waiter(Waiter* waiter, const ServerPtr& server);
+    // Resumes a waiter's coroutine (posted, never inline).
+    static void wake(Waiter* waiter);
+    // Makes the query_wait_timeout timer fire no later than `deadline`.
+    void arm_wait_timer(Clock::time_point deadline);
+    void on_wait_timer();
+    // Takes the first (or last) waiter out of the FIFO.
+    Waiter* pop_waiter_front();
+    Waiter* pop_waiter_back();
     bool over_capacity() const;
 
     PoolManager& manager_;
@@ -144,6 +160,10 @@ class Pool {
     std::unordered_map<uint64_t, ServerPtr> servers_;  // every server of this pool that is not closed
     std::deque<ServerPtr> idle_;                       // most recently used at the back
     std::list<Waiter*> waiters_;                       // FIFO
+    asio::steady_timer wait_timer_;                    // the earliest query_wait_timeout deadline
+    bool wait_timer_armed_ = false;
+    Clock::time_point wait_timer_expiry_{};
+    uint64_t wait_timer_generation_ = 0;
     int connecting_ = 0;
     std::optional<Error> last_login_error_;
     Clock::time_point login_blocked_until_{};

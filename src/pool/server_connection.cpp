@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include "net/fast_write.h"
 #include "pool/pool.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/messages.h"
@@ -547,7 +548,11 @@ asio::awaitable<void> ServerConnection::relay() {
                             if (auto ps = pg::parse_parameter_status(body)) {
                                 auto lower = lowercase(ps->first);
                                 if (is_tracked_parameter(lower)) {
-                                    params_[lower] = ps->second;
+                                    auto& have = params_[lower];
+                                    if (have != ps->second) {
+                                        have = ps->second;
+                                        synced_params_.reset();  // no longer known to match any client
+                                    }
                                     if (to_client) target->on_server_parameter(lower, ps->second);
                                 }
                             }
@@ -599,7 +604,16 @@ asio::awaitable<void> ServerConnection::relay() {
                 }
                 gate.lock();
                 std::array<asio::const_buffer, 2> bufs{asio::buffer(v.data(), forward), asio::buffer(fakes_)};
-                auto [ec, n] = co_await asio::async_write(target->client_socket(), bufs, net::use_nothrow);
+                // Straight to the kernel when the client's socket has room (the usual case); only the rest
+                // waits in an asynchronous write.
+                std::error_code ec;
+                size_t n = net::send_available(target->client_socket(), bufs, ec);
+                if (!ec && net::bytes_left(bufs) > 0) {
+                    auto [wec, wn] =
+                        co_await asio::async_write(target->client_socket(), bufs, net::use_nothrow);
+                    ec = wec;
+                    n += wn;
+                }
                 fakes_.clear();
                 if (client_ == target) gate.unlock();
                 if (state_ == State::kClosed) co_return;

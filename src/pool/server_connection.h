@@ -114,8 +114,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     void close(const std::string& reason);
 
     // Parameters the server reported (ParameterStatus), by lowercase name.
-    const std::map<std::string, std::string>& parameters() const { return params_; }
+    const std::map<std::string, std::string, std::less<>>& parameters() const { return params_; }
     std::map<std::string, std::string> reported_parameters() const { return reported_; }
+    // The (interned, immutable) set of client parameter values this server's parameters were last found
+    // to match; reset whenever the server reports a changed value. Lets the per-hand-off parameter sync
+    // skip the comparison when a client with the same values gets this server (the common case).
+    const std::shared_ptr<const void>& synced_params() const { return synced_params_; }
+    void set_synced_params(std::shared_ptr<const void> set) { synced_params_ = std::move(set); }
 
     void mark_close_needed() { close_needed_ = true; }
     bool close_needed() const { return close_needed_; }
@@ -191,8 +196,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     bool dropping_current_ = false;  // the message being streamed is dropped by the response queue
     std::string fakes_;              // poolguard's own answers waiting to be written to the client
 
-    std::map<std::string, std::string> params_;    // tracked session parameters as the server has them
+    std::map<std::string, std::string, std::less<>>
+        params_;                                   // tracked session parameters as the server has them
     std::map<std::string, std::string> reported_;  // every ParameterStatus seen at login (for clients)
+    std::shared_ptr<const void> synced_params_;    // see synced_params()
     uint32_t backend_pid_ = 0;
     uint32_t backend_key_ = 0;
     std::string host_;

@@ -4,11 +4,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
 #include "admin/admin_console.h"
 #include "common/dataplane_counters.h"
+#include "net/fast_write.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
 #include "session/auth_query.h"
@@ -42,6 +45,30 @@ const TrackedParam* tracked(std::string_view lower) {
     for (const auto& t : kTracked)
         if (lower == t.lower) return &t;
     return nullptr;
+}
+
+// One shared object per distinct set of tracked parameter values (the key encodes them all), so equal
+// sets compare by pointer. Per thread: sessions and their servers live on one io thread.
+std::shared_ptr<const std::string> intern_parameter_set(
+    const std::map<std::string, std::string, std::less<>>& vars) {
+    std::string key;
+    for (const auto& t : kTracked) {
+        auto it = vars.find(std::string_view(t.lower));
+        if (it == vars.end()) {
+            key += '0';
+        } else {
+            key += '1';
+            key += it->second;
+            key += '\0';
+        }
+    }
+    thread_local std::map<std::string, std::weak_ptr<const std::string>, std::less<>> table;
+    auto& slot = table[key];
+    if (auto existing = slot.lock()) return existing;
+    std::erase_if(table, [](const auto& entry) { return entry.second.expired(); });
+    auto fresh = std::make_shared<const std::string>(key);
+    table[key] = fresh;
+    return fresh;
 }
 
 std::string lowercase(std::string_view s) {
@@ -598,12 +625,15 @@ asio::awaitable<Status> ClientSession::finish_login() {
 }
 
 void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
+    if (!param_set_) param_set_ = intern_parameter_set(vars_);
+    if (server.synced_params() == param_set_) return;  // this server already has exactly these values
     std::string sql;
     const auto& have = server.parameters();
     for (const auto& t : kTracked) {
-        auto want = vars_.find(t.lower);
+        const std::string_view key = t.lower;  // no std::string built per lookup: this runs per transaction
+        auto want = vars_.find(key);
         if (want == vars_.end()) continue;
-        auto it = have.find(t.lower);
+        auto it = have.find(key);
         if (it != have.end() && it->second == want->second) continue;
         sql += "SET ";
         sql += t.canonical;
@@ -611,7 +641,13 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
         sql += pg::quote_literal(want->second);
         sql += ";";
     }
-    if (!sql.empty()) server.queue_internal_query(sql);
+    if (!sql.empty()) {
+        // Marked synced only once the server reports the new values and a later comparison finds them
+        // equal: a failed SET must never let the next client skip its own.
+        server.queue_internal_query(sql);
+        return;
+    }
+    server.set_synced_params(param_set_);
 }
 
 asio::awaitable<Status> ClientSession::bind_server() {
@@ -660,18 +696,38 @@ asio::awaitable<Status> ClientSession::bind_server() {
 
 asio::awaitable<void> ClientSession::relay() {
     while (true) {
-        // Every pass forwards all complete bytes, so each pass starts with a read.
+        // Every pass forwards all complete bytes, so each pass starts with a read. It waits for readability
+        // first and only then takes buffer space: a client with nothing unread holds no reference into its
+        // buffer while it waits, so the janitor can give an idle client's buffer back (check_timeouts).
+        // (Same syscall count as a speculative read: the EAGAIN recv becomes the epoll re-arm.)
         {
-            char* p = in_.write_ptr(4096);
-            auto [ec, n] =
-                co_await socket_.async_read_some(asio::buffer(p, in_.write_space()), net::use_nothrow);
-            if (ec) {
-                if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
-                    close_reason_ == "client closed the connection")
-                    close_reason_ = "client read failed: " + ec.message();
-                co_return;
+            bool got = false;
+            while (!got) {
+                awaiting_input_ = in_.empty();
+                auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read, net::use_nothrow);
+                awaiting_input_ = false;
+                if (wec) {
+                    if (wec != asio::error::operation_aborted &&
+                        close_reason_ == "client closed the connection")
+                        close_reason_ = "client read failed: " + wec.message();
+                    co_return;
+                }
+                if (!socket_.is_open()) co_return;
+                char* p = in_.write_ptr(4096);
+                const ssize_t n = ::recv(socket_.native_handle(), p, in_.write_space(), MSG_DONTWAIT);
+                const int err = n < 0 ? errno : 0;
+                if (n > 0) {
+                    in_.commit(static_cast<size_t>(n));
+                    ++reads_;
+                    got = true;
+                } else if (n == 0) {
+                    co_return;  // the client closed the connection
+                } else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+                    if (close_reason_ == "client closed the connection")
+                        close_reason_ = std::string("client read failed: ") + std::strerror(err);
+                    co_return;
+                }
             }
-            in_.commit(n);
         }
         std::string_view v = in_.view();
         if (scanner_.at_boundary() && v.size() >= 1 && v[0] == 'X') {
@@ -775,20 +831,16 @@ asio::awaitable<void> ClientSession::relay() {
         // What goes to the server: the client's bytes as they are, or their rewritten form.
         const std::string_view outgoing = tracking ? std::string_view(to_server_) : v.substr(0, forward);
         if (!outgoing.empty() || !server->pending_out().empty()) {
+            std::string pending = std::move(server->pending_out());
+            server->pending_out().clear();
+            std::array<asio::const_buffer, 2> bufs{asio::buffer(pending), asio::buffer(outgoing)};
+            // Straight to the kernel when the server's socket has room (the usual case); only the rest waits
+            // in an asynchronous write. A failed write means the server died; its relay reports that to us
+            // through on_server_lost.
             std::error_code ec;
-            if (!server->pending_out().empty()) {
-                std::string pending = std::move(server->pending_out());
-                server->pending_out().clear();
-                std::array<asio::const_buffer, 2> bufs{asio::buffer(pending), asio::buffer(outgoing)};
-                auto [wec, wn] = co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
-                ec = wec;
-            } else {
-                auto [wec, wn] =
-                    co_await asio::async_write(server->socket(), asio::buffer(outgoing), net::use_nothrow);
-                ec = wec;
-            }
-            // A failed write means the server died; its relay reports that to us through on_server_lost.
-            (void)ec;
+            net::send_available(server->socket(), bufs, ec);
+            if (!ec && net::bytes_left(bufs) > 0)
+                co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
         }
         pool_->stats().bytes_received += forward;
         in_.consume(forward);
@@ -812,6 +864,10 @@ void ClientSession::terminate_with(const pg::ErrorFields& error) {
 
 void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     if (closing_ || !logged_in_) return;
+    // Waiting for input since at least the previous janitor pass with an empty buffer: give the buffer
+    // back (idle clients then cost no read buffer; the next read allocates one).
+    if (awaiting_input_ && reads_ == reads_at_last_check_) in_.shrink_if_idle(0);
+    reads_at_last_check_ = reads_;
     const auto& cfg = proxy_.config();
     if (server_) {
         auto s = server_;
@@ -868,7 +924,11 @@ void ClientSession::note_statement(char type, std::string_view body) {
 // ---- end control plane ----
 
 void ClientSession::on_server_parameter(const std::string& name, const std::string& value) {
-    if (tracked(name)) vars_[name] = value;
+    if (!tracked(name)) return;
+    auto& have = vars_[name];
+    if (have == value) return;
+    have = value;
+    param_set_.reset();
 }
 
 void ClientSession::on_server_released() {

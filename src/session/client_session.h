@@ -99,11 +99,18 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::string peer_;
     int peer_port_ = 0;
     net::ByteBuffer in_;
+    bool awaiting_input_ = false;  // relay() waits for readability with nothing unread
+    uint64_t reads_ = 0;           // reads by relay(), for the janitor's idle-buffer check
+    uint64_t reads_at_last_check_ = 0;
     protocol::pg::FrameScanner scanner_;
 
     std::string user_;
     std::string database_;
-    std::map<std::string, std::string> vars_;  // tracked session parameters (lowercase name -> value)
+    // tracked session parameters (lowercase name -> value); std::less<> finds by string_view without a copy
+    std::map<std::string, std::string, std::less<>> vars_;
+    // vars_ interned (clients with equal values share one object); built at the first hand-off, dropped
+    // when vars_ changes. Compared by identity with the server's synced_params().
+    std::shared_ptr<const std::string> param_set_;
     pool::Pool* pool_ = nullptr;
     pool::ServerPtr server_;
     bool logged_in_ = false;

@@ -72,6 +72,33 @@ TEST_F(Limits, QueryWaitTimeoutEndsWaitWith53300) {
     EXPECT_TRUE(Ok(holder.exec("COMMIT")));
 }
 
+// Waiters queued at different times each time out after their own query_wait_timeout (one pool-wide timer
+// is re-armed for the next deadline after the first expires).
+TEST_F(Limits, QueryWaitTimeoutAppliesToEachWaiterFromItsOwnStart) {
+    PoolerConfig cfg = base_config("transaction", 1);
+    cfg.set("query_wait_timeout", 2);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn holder(pooler.dsn(kApp)), first(pooler.dsn(kApp)), second(pooler.dsn(kApp));
+    ASSERT_TRUE(holder.ok() && first.ok() && second.ok());
+    ASSERT_TRUE(Ok(holder.exec("BEGIN")));
+    ASSERT_TRUE(Ok(holder.exec("select 1")));
+    QueryResult r1, r2;
+    std::thread t1([&] { r1 = first.exec("select 2", 20s); });
+    std::this_thread::sleep_for(1000ms);
+    std::thread t2([&] { r2 = second.exec("select 3", 20s); });
+    t1.join();
+    t2.join();
+    for (const QueryResult* r : {&r1, &r2}) {
+        EXPECT_FALSE(r->ok()) << r->describe();
+        EXPECT_FALSE(r->timed_out) << r->describe();
+        EXPECT_NE(r->error.find("query_wait_timeout"), std::string::npos) << r->describe();
+        EXPECT_GE(r->elapsed_ms, 1500) << r->describe();  // never cut short by the other waiter's deadline
+        EXPECT_LE(r->elapsed_ms, 5000) << r->describe();
+    }
+    EXPECT_TRUE(Ok(holder.exec("COMMIT")));
+}
+
 TEST_F(Limits, WaitingClientsAreServedInArrivalOrder) {
     ASSERT_TRUE(Ok(pg().exec("TRUNCATE fifo_log")));
     PoolguardProcess pooler(base_config("transaction", 1));
