@@ -39,6 +39,34 @@ void operator delete(void* p) noexcept {
 void operator delete(void* p, std::size_t) noexcept {
     std::free(p);
 }
+// Every form that pairs with the deletes above must be replaced too, or a sanitizer sees memory from its own
+// allocator freed with free() (std::stable_sort's temporary buffer uses the nothrow form).
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    ++g_allocations;
+    return std::malloc(n == 0 ? 1 : n);
+}
+void* operator new[](std::size_t n) {
+    ++g_allocations;
+    void* p = std::malloc(n == 0 ? 1 : n);
+    if (p == nullptr) std::abort();
+    return p;
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    ++g_allocations;
+    return std::malloc(n == 0 ? 1 : n);
+}
+void operator delete[](void* p) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
 #pragma GCC diagnostic pop
 
 namespace poolguard::protocol::pg {
