@@ -424,7 +424,7 @@ struct ControlPlane::Impl {
         http->Get("/api/v1/guard", [](const httplib::Request&, httplib::Response& res) {
             res.set_content(guard_json().dump(2), "application/json");
         });
-        auto change_guard = [](const httplib::Request& req, httplib::Response& res) {
+        auto change_guard = [this](const httplib::Request& req, httplib::Response& res) {
             res.status = 200;
             auto body = nlohmann::json::parse(req.body, nullptr, false);
             if (body.is_discarded() || !body.is_object()) body = nlohmann::json::object();
@@ -444,6 +444,10 @@ struct ControlPlane::Impl {
                     return;
                 }
                 spdlog::info("HTTP /api/v1/guard: {} = {}", key, v);
+                // The same SET as the admin console's, on the io thread, so SHOW CONFIG agrees.
+                asio::post(io, [this, key = std::string(key), v, alive = publisher_alive] {
+                    if (*alive) (void)proxy.admin_backend().set(key, v);
+                });
             }
             res.set_content(guard_json().dump(2), "application/json");
         };
@@ -594,6 +598,7 @@ Status ControlPlane::start() {
         d.db_detectors.push_back(std::move(det));
     }
     d.start_responders();
+    respond::guard().set_running(true);
     d.errors = std::make_unique<detect::ErrorDetector>(cfg.error_rate_warning);
     d.client_leaks = std::make_unique<detect::ClientLeakDetector>(seconds(cfg.leak_detection_threshold));
     if (!cfg.alertmanager_url.empty()) {
@@ -621,6 +626,7 @@ Status ControlPlane::start() {
 
 void ControlPlane::stop() {
     auto& d = *impl_;
+    respond::guard().set_running(false);
     *d.publisher_alive = false;
     {
         std::lock_guard lock(d.mutex);

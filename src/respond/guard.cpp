@@ -124,8 +124,10 @@ std::vector<GuardRow> GuardRegistry::rows() const {
             const size_t i = index(kind);
             std::string detail = detail_[i];
             if (!last_[i].empty()) detail += (detail.empty() ? "" : "; ") + std::string("last: ") + last_[i];
-            out.push_back(GuardRow{"responder", to_string(kind), to_string(mode(kind)),
-                                   last_[i].empty() ? "quiet" : "has acted", detail});
+            const char* state = !running()         ? "not running (no control plane)"
+                                : last_[i].empty() ? "quiet"
+                                                   : "has acted";
+            out.push_back(GuardRow{"responder", to_string(kind), to_string(mode(kind)), state, detail});
         }
         for (const auto& [name, fn] : providers_)
             providers.push_back(fn);

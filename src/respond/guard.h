@@ -69,12 +69,18 @@ class GuardRegistry {
     std::vector<GuardRow> rows() const;
     void set_responder_detail(ResponderKind kind, const std::string& detail);
 
+    // Whether a control plane runs the responders; SHOW GUARD says so when none does (the modes are then
+    // kept but nothing acts).
+    void set_running(bool running) { running_.store(running, std::memory_order_relaxed); }
+    bool running() const { return running_.load(std::memory_order_relaxed); }
+
     // Back to modes `initial` and no counters/rows (tests; a freshly started control plane).
     void reset(Mode initial = Mode::dry_run);
 
   private:
     static size_t index(ResponderKind kind) { return static_cast<size_t>(kind); }
     std::array<std::atomic<Mode>, 3> modes_{Mode::dry_run, Mode::dry_run, Mode::dry_run};
+    std::atomic<bool> running_{false};
     mutable std::mutex mutex_;
     std::map<std::pair<std::string, std::string>, uint64_t> counters_;
     std::array<std::string, 3> last_{}, detail_{};

@@ -242,10 +242,13 @@ TEST_F(RespondTest, DryRunOnlyJournalsUntilSwitchedOnThroughConsoleAndApi) {
     auto guard = admin.exec("SHOW GUARD");
     ASSERT_TRUE(Ok(guard));
     EXPECT_EQ(guard.columns, (std::vector<std::string>{"component", "name", "mode", "state", "detail"}));
-    bool listed = false;
-    for (const auto& row : guard.rows)
+    bool listed = false, detector = false;
+    for (const auto& row : guard.rows) {
         listed |= row[0] == "responder" && row[1] == "terminate_idle" && row[2] == "dry-run";
+        detector |= row[0] == "detector" && row[1].starts_with("utilization");
+    }
     EXPECT_TRUE(listed);
+    EXPECT_TRUE(detector);
     EXPECT_FALSE(admin.exec("SET respond_terminate_idle = sometimes").ok());
     ASSERT_TRUE(Ok(admin.exec("SET respond_terminate_idle = on")));
     auto t0 = Clock::now();
@@ -264,6 +267,14 @@ TEST_F(RespondTest, DryRunOnlyJournalsUntilSwitchedOnThroughConsoleAndApi) {
     EXPECT_NE(answer.find("\"respond_cancel_long\": \"on\""), std::string::npos) << answer;
     auto r = slow.wait(5s);
     EXPECT_EQ(r.sqlstate, "57014") << r.describe();
+    // The HTTP change went through the same SET: SHOW CONFIG agrees.
+    EXPECT_TRUE(eventually(
+        [&] {
+            for (const auto& row : admin.exec("SHOW CONFIG").rows)
+                if (row[0] == "respond_cancel_long") return row[1] == "on";
+            return false;
+        },
+        2s));
 }
 
 }  // namespace
