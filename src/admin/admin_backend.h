@@ -81,6 +81,12 @@ struct UserRow {
     int current_connections = 0;
 };
 
+// One SHOW GUARD row: detectors, responders and their modes, and rows other components register
+// (priority classes, circuit breaker).
+struct GuardRow {
+    std::string component, name, mode, state, detail;
+};
+
 // What the admin console can read and do. The session layer implements it; the console never touches pools
 // or sessions directly.
 class AdminBackend {
@@ -106,6 +112,8 @@ class AdminBackend {
     virtual std::string version() = 0;  // e.g. "poolguard 0.1.0 (PgBouncer 1.18 compatible)"
     // SHOW STATE: active, paused, suspended.
     virtual std::vector<std::pair<std::string, std::string>> state() = 0;
+    // SHOW GUARD (issue 6): empty when the pooler has no guard.
+    virtual std::vector<GuardRow> guard_rows() { return {}; }
 
     // Control verbs. `database` empty = all databases. Errors carry a SQLSTATE and a message for the admin.
     virtual Status set(const std::string& key, const std::string& value) = 0;

@@ -108,7 +108,7 @@ const FakeParam* find_fake_param(std::string_view name) {
 }
 
 constexpr std::string_view kHelpDetail =
-    "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|LISTS|STATE"
+    "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|LISTS|STATE|GUARD"
     "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
     "\n\tSET key = arg"
     "\n\tRELOAD"
@@ -403,6 +403,14 @@ bool show_state(const Ctx& c) {
     return true;
 }
 
+bool show_guard(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const auto& g : c.backend.guard_rows())
+        rows.push_back({text(g.component), text(g.name), text(g.mode), text(g.state), text(g.detail)});
+    c.result_set({"component", "name", "mode", "state", "detail"}, rows);
+    return true;
+}
+
 bool show_help(const Ctx& c) {
     pg::append_error(c.out, pg::ErrorFields{"NOTICE", "00000", "Console usage", std::string(kHelpDetail), {}},
                      'N');
@@ -434,6 +442,7 @@ bool run_show(const Ctx& c, const AdminCommand& cmd) {
     if (what == "lists") return show_lists(c);
     if (what == "version") return show_version(c);
     if (what == "state") return show_state(c);
+    if (what == "guard") return show_guard(c);
     if (what == "fds" || what == "sockets" || what == "active_sockets" || what == "mem" ||
         what == "dns_hosts" || what == "dns_zones" || what == "peers" || what == "peer_pools")
         return c.error(sqlstate::kFeatureNotSupported,

@@ -315,6 +315,18 @@ const std::vector<ParamSpec>& poolguard_params() {
         int_param("error_rate_warning", &Config::error_rate_warning, 1, 1000000),
         string_param("control_user", &Config::control_user),
         string_param("control_password", &Config::control_password),
+        // Responders (src/respond).
+        string_param("respond", &Config::respond),
+        string_param("respond_terminate_idle", &Config::respond_terminate_idle),
+        string_param("respond_cancel_long", &Config::respond_cancel_long),
+        string_param("respond_end_leaks", &Config::respond_end_leaks),
+        duration_param("kill_idle_after", &Config::kill_idle_after),
+        duration_param("cancel_long_after", &Config::cancel_long_after),
+        duration_param("cancel_grace_period", &Config::cancel_grace_period),
+        duration_param("kill_leak_after", &Config::kill_leak_after),
+        int_param("max_actions_per_minute", &Config::max_actions_per_minute, 1, 1000000),
+        list_param("protect_users", &Config::protect_users),
+        list_param("protect_applications", &Config::protect_applications),
     };
     return kParams;
 }
@@ -731,6 +743,36 @@ class Loader {
                           "expected http://host:port (https is not supported)");
         if (!cfg.alertmanager_url.empty() && cfg.alertmanager_url.size() <= 7)
             return refuse("alertmanager_url", cfg.alertmanager_url, "no host after http://");
+        return validate_responders();
+    }
+
+    // [poolguard] responder settings (src/respond).
+    Status validate_responders() const {
+        const Config& cfg = result_.config;
+        auto refuse = [&](std::string_view param, const std::string& value, const std::string& why) {
+            Origin origin = origin_of(param);
+            return fail(location(origin.file, origin.line) + "invalid value '" + value + "' for " +
+                        std::string(param) + ": " + why);
+        };
+        auto mode_ok = [](std::string v) {
+            for (auto& ch : v)
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            return v == "off" || v == "on" || v == "dry-run" || v == "dry_run" || v == "dryrun";
+        };
+        if (!mode_ok(cfg.respond)) return refuse("respond", cfg.respond, "expected off, dry-run or on");
+        const std::pair<const char*, const std::string*> modes[] = {
+            {"respond_terminate_idle", &cfg.respond_terminate_idle},
+            {"respond_cancel_long", &cfg.respond_cancel_long},
+            {"respond_end_leaks", &cfg.respond_end_leaks}};
+        for (const auto& [key, value] : modes)
+            if (!value->empty() && !mode_ok(*value)) return refuse(key, *value, "expected off, dry-run or on");
+        const std::pair<const char*, Micros> limits[] = {{"kill_idle_after", cfg.kill_idle_after},
+                                                         {"cancel_long_after", cfg.cancel_long_after},
+                                                         {"kill_leak_after", cfg.kill_leak_after}};
+        for (const auto& [key, value] : limits)
+            if (value.count() < 1'000'000)
+                return refuse(key, std::to_string(static_cast<double>(value.count()) / 1e6),
+                              "must be at least 1 s");
         return {};
     }
 
@@ -809,7 +851,10 @@ bool changeable_at_runtime(std::string_view name) {
         "sample_interval", "leak_detection_threshold", "journal_file", "alertmanager_url",
         "alert_resend_interval", "utilization_warning", "utilization_critical", "utilization_min_duration",
         "exhaustion_horizon", "trend_window", "spike_window", "spike_min_connections", "leak_min_excess",
-        "error_rate_warning", "control_user", "control_password"};
+        "error_rate_warning", "control_user", "control_password",
+        // The responders' limits too; their modes (respond, respond_*) change at run time.
+        "kill_idle_after", "cancel_long_after", "cancel_grace_period", "kill_leak_after",
+        "max_actions_per_minute", "protect_users", "protect_applications"};
     return std::find(std::begin(kFixed), std::end(kFixed), name) == std::end(kFixed);
 }
 }  // namespace

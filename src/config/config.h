@@ -185,6 +185,15 @@ struct Config {
     int error_rate_warning = 1;                   // 53300/refusals per minute that raise a warning
     std::string control_user;                     // role of the sampling connection; empty = see docs
     std::string control_password;                 // its password; empty = auth_file / database entry
+    // Responders (issue 6, src/respond). Modes "off" | "dry-run" | "on"; a responder's own key empty = respond.
+    std::string respond = "dry-run";
+    std::string respond_terminate_idle, respond_cancel_long, respond_end_leaks;
+    Micros kill_idle_after{300'000'000};     // terminate backends idle longer than this
+    Micros cancel_long_after{120'000'000};   // cancel queries running longer than this
+    Micros cancel_grace_period{10'000'000};  // ... and terminate them if still running this much later
+    Micros kill_leak_after{300'000'000};     // end connections idle in transaction longer than this
+    int max_actions_per_minute = 10;         // per responder (dry-run decisions count too)
+    std::vector<std::string> protect_users, protect_applications;  // globs never acted on
     // Every [poolguard] line in file order (including the ones above), so a component can read its own
     // keys; the loader warns about keys it does not know itself.
     std::vector<RawEntry> poolguard_entries;

@@ -23,6 +23,9 @@
 #include "detect/utilization.h"
 #include "pool/pool.h"
 #include "pool/server_connection.h"
+#include "respond/guard.h"
+#include "respond/proxy_actions.h"
+#include "respond/runner.h"
 #include "session/client_session.h"
 #include "session/proxy.h"
 
@@ -164,6 +167,7 @@ struct ControlPlane::Impl {
             snap.holds.push_back(std::move(h));
         }
         snap.counters = CounterValues::read(dataplane_counters());
+        snap.servers = respond::collect_pooled_servers(proxy);
         std::lock_guard lock(mutex);
         status.proxy = std::move(snap);
     }
@@ -219,6 +223,8 @@ struct ControlPlane::Impl {
                 views.emplace_back(v.sampled_t, v.error.empty() ? v.snapshot : std::nullopt);
             lock.unlock();
             auto findings = evaluate(proxy_snap, views);
+            respond_pass(proxy_snap, views);
+            publish_guard_rows(findings);
             if (pusher) pusher->update(findings);
             lock.lock();
             status.findings = std::move(findings);
@@ -283,6 +289,67 @@ struct ControlPlane::Impl {
         journal_changes(all);
         return all;
     }
+    // ---- responders (issue 6): evaluator thread ----
+    std::vector<std::unique_ptr<respond::ResponderRunner>> runners;  // one per target
+    std::vector<std::unique_ptr<dbview::PgSampler>> signallers;      // their signalling connections
+    std::vector<double> responded_t;                                 // sample time of the last pass
+
+    void start_responders() {
+        respond::ResponderSettings rs;
+        rs.kill_idle_after_s = seconds(cfg->kill_idle_after);
+        rs.cancel_long_after_s = seconds(cfg->cancel_long_after);
+        rs.cancel_grace_s = seconds(cfg->cancel_grace_period);
+        rs.kill_leak_after_s = seconds(cfg->kill_leak_after);
+        rs.max_actions_per_minute = cfg->max_actions_per_minute;
+        rs.protect_users = cfg->protect_users;
+        rs.protect_applications = cfg->protect_applications;
+        auto& g = respond::guard();
+        g.reset(respond::parse_mode(cfg->respond).value_or(respond::Mode::dry_run));
+        const std::pair<respond::ResponderKind, const std::string*> own[] = {
+            {respond::ResponderKind::terminate_idle, &cfg->respond_terminate_idle},
+            {respond::ResponderKind::cancel_long, &cfg->respond_cancel_long},
+            {respond::ResponderKind::end_leaks, &cfg->respond_end_leaks}};
+        for (const auto& [kind, value] : own) {
+            if (auto m = respond::parse_mode(*value)) g.set_mode(kind, *m);
+            g.set_responder_detail(kind, respond::ResponderRunner::describe(kind, rs));
+        }
+        for (size_t i = 0; i < targets.size(); ++i) {
+            signallers.push_back(std::make_unique<dbview::PgSampler>(targets[i].conninfo));
+            auto* signaller = signallers.back().get();
+            respond::ResponderRunner::Hooks hooks;
+            hooks.cancel_backend = [signaller](int64_t pid) { return signaller->cancel_backend(pid); };
+            hooks.terminate_backend = [signaller](int64_t pid) { return signaller->terminate_backend(pid); };
+            hooks.post_to_io = [this](const respond::Decision& d) {
+                asio::post(io, [this, d, alive = publisher_alive] {
+                    if (!*alive) return;
+                    spdlog::info("responder {}: {}", respond::to_string(d.responder),
+                                 respond::apply_on_io_thread(proxy, d));
+                });
+            };
+            hooks.journal = [this](const nlohmann::json& j) { journal.append(j); };
+            runners.push_back(std::make_unique<respond::ResponderRunner>(targets[i].name, rs, std::move(hooks)));
+            responded_t.push_back(-1);
+        }
+    }
+
+    void respond_pass(const ProxySnapshot& p,
+                      const std::vector<std::pair<double, std::optional<dbview::Snapshot>>>& views) {
+        for (size_t i = 0; i < views.size() && i < runners.size(); ++i) {
+            const auto& [t, snap] = views[i];
+            if (!snap || t <= responded_t[i]) continue;
+            responded_t[i] = t;
+            runners[i]->run(*snap, p.servers, now_s());
+        }
+    }
+
+    static void publish_guard_rows(const std::vector<detect::Finding>& findings) {
+        std::vector<respond::GuardRow> rows;
+        for (const auto& f : findings)
+            rows.push_back(respond::GuardRow{"detector", f.subject.empty() ? f.kind : f.kind + " " + f.subject,
+                                             "", detect::to_string(f.severity), f.summary});
+        respond::guard().set_detector_rows(std::move(rows));
+    }
+
     std::map<std::string, detect::Finding> last_leak;
     detect::Finding last_errors;
     std::vector<detect::Finding> last_client_leaks;
@@ -354,11 +421,44 @@ struct ControlPlane::Impl {
         http->Get("/api/v1/incidents", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(journal.recent().dump(2), "application/json");
         });
+        http->Get("/api/v1/guard", [](const httplib::Request&, httplib::Response& res) {
+            res.set_content(guard_json().dump(2), "application/json");
+        });
+        auto change_guard = [this](const httplib::Request& req, httplib::Response& res) {
+            res.status = 200;
+            auto body = nlohmann::json::parse(req.body, nullptr, false);
+            if (body.is_discarded() || !body.is_object()) body = nlohmann::json::object();
+            for (const auto& [key, value] : req.params)
+                body[key] = value;
+            if (body.empty()) {
+                res.status = 400;
+                res.set_content(R"({"error": "expected {\"respond_terminate_idle\": \"on\"} or ?key=value"})",
+                                "application/json");
+                return;
+            }
+            for (const auto& [key, value] : body.items()) {
+                const std::string v = value.is_string() ? value.get<std::string>() : value.dump();
+                if (auto st = respond::guard().set(key, v); !st) {
+                    res.status = 400;
+                    res.set_content(nlohmann::json{{"error", st.error().message}}.dump(), "application/json");
+                    return;
+                }
+                spdlog::info("HTTP /api/v1/guard: {} = {}", key, v);
+                // The same SET as the admin console's, on the io thread, so SHOW CONFIG agrees.
+                asio::post(io, [this, key = std::string(key), v, alive = publisher_alive] {
+                    if (*alive) (void)proxy.admin_backend().set(key, v);
+                });
+            }
+            res.set_content(guard_json().dump(2), "application/json");
+        };
+        http->Post("/api/v1/guard", change_guard);
+        http->Put("/api/v1/guard", change_guard);
         if (!http->bind_to_port(host, port))
             return fail(fmt::format("http_listen = {}: cannot listen on {}:{}", listen, host, port));
         http_thread = std::thread([this] { http->listen_after_bind(); });
         spdlog::info(
-            "control plane: HTTP endpoint on {} (/metrics, /healthz, /api/v1/status, /api/v1/incidents)",
+            "control plane: HTTP endpoint on {} (/metrics, /healthz, /api/v1/status, /api/v1/incidents, "
+            "/api/v1/guard)",
             listen);
         return {};
     }
@@ -369,6 +469,24 @@ struct ControlPlane::Impl {
     }
 
     static nlohmann::json status_json(const ControlStatus& st);
+
+    // GET /api/v1/guard: the SHOW GUARD rows and the responders' modes.
+    static nlohmann::json guard_json() {
+        nlohmann::json j;
+        nlohmann::json modes = nlohmann::json::object();
+        for (auto kind : respond::kAllResponders)
+            modes[respond::mode_key(kind)] = respond::to_string(respond::guard().mode(kind));
+        j["modes"] = modes;
+        nlohmann::json rows = nlohmann::json::array();
+        for (const auto& r : respond::guard().rows())
+            rows.push_back({{"component", r.component},
+                            {"name", r.name},
+                            {"mode", r.mode},
+                            {"state", r.state},
+                            {"detail", r.detail}});
+        j["rows"] = rows;
+        return j;
+    }
 };
 
 nlohmann::json ControlPlane::Impl::status_json(const ControlStatus& st) {
@@ -451,7 +569,11 @@ ControlPlane::~ControlPlane() {
 }
 
 bool ControlPlane::wanted(const config::Config& cfg) {
-    return !cfg.http_listen.empty() || !cfg.journal_file.empty() || !cfg.alertmanager_url.empty();
+    // A responder switched on needs the control plane even without an endpoint or journal.
+    auto on = [](const std::string& m) { return respond::parse_mode(m) == respond::Mode::on; };
+    return !cfg.http_listen.empty() || !cfg.journal_file.empty() || !cfg.alertmanager_url.empty() ||
+           on(cfg.respond) || on(cfg.respond_terminate_idle) || on(cfg.respond_cancel_long) ||
+           on(cfg.respond_end_leaks);
 }
 
 Status ControlPlane::start() {
@@ -475,6 +597,8 @@ Status ControlPlane::start() {
             detect::ExhaustionDetector::Settings{seconds(cfg.trend_window), seconds(cfg.exhaustion_horizon)});
         d.db_detectors.push_back(std::move(det));
     }
+    d.start_responders();
+    respond::guard().set_running(true);
     d.errors = std::make_unique<detect::ErrorDetector>(cfg.error_rate_warning);
     d.client_leaks = std::make_unique<detect::ClientLeakDetector>(seconds(cfg.leak_detection_threshold));
     if (!cfg.alertmanager_url.empty()) {
@@ -502,6 +626,7 @@ Status ControlPlane::start() {
 
 void ControlPlane::stop() {
     auto& d = *impl_;
+    respond::guard().set_running(false);
     *d.publisher_alive = false;
     {
         std::lock_guard lock(d.mutex);

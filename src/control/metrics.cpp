@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "respond/guard.h"
+
 namespace poolguard::control {
 
 std::string escape_label(const std::string& value) {
@@ -236,7 +238,7 @@ std::string render_metrics(const ControlStatus& status) {
     w.sample("pgbouncer_up", "", 1);
     pool_metrics(w, status.proxy);
     own_metrics(w, status);
-    return w.take();
+    return w.take() + respond::render_guard_metrics();
 }
 
 }  // namespace poolguard::control

@@ -15,6 +15,7 @@
 #include "dbview/snapshot.h"
 #include "detect/finding.h"
 #include "detect/sample.h"
+#include "respond/responder.h"
 
 namespace poolguard::control {
 
@@ -36,6 +37,7 @@ struct ProxySnapshot {
     std::vector<admin::StatsRow> stats;     // totals since start, per database
     std::vector<detect::ClientHold> holds;  // every client linked to a server
     CounterValues counters;
+    std::vector<respond::PooledServer> servers;  // poolguard's own server connections (responders)
 };
 
 // The last look at one database's connections.

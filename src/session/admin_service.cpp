@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "respond/guard.h"
 #include "session/client_session.h"
 #include "session/proxy.h"
 
@@ -274,6 +275,10 @@ Status AdminService::check_database(const std::string& database) const {
 }
 
 Status AdminService::set(const std::string& key, const std::string& value) {
+    // Responder modes (issue 6) take effect in the guard at once; the configuration copy below keeps
+    // SHOW CONFIG in step.
+    if (respond::GuardRegistry::is_guard_key(key))
+        if (auto st = respond::guard().set(key, value); !st) return st;
     auto copy = std::make_shared<config::Config>(proxy_.config());
     if (auto st = config::set_parameter(*copy, key, value); !st) return st;
     proxy_.apply_config(copy);
@@ -350,6 +355,13 @@ Status AdminService::shutdown() {
     spdlog::info("SHUTDOWN from the admin console");
     proxy_.shutdown_now();
     return {};
+}
+
+std::vector<admin::GuardRow> AdminService::guard_rows() {
+    std::vector<admin::GuardRow> out;
+    for (auto& r : respond::guard().rows())
+        out.push_back(admin::GuardRow{r.component, r.name, r.mode, r.state, r.detail});
+    return out;
 }
 
 }  // namespace poolguard::session

@@ -27,6 +27,7 @@ class AdminService : public admin::AdminBackend {
     std::vector<std::pair<std::string, int64_t>> lists() override;
     std::string version() override;
     std::vector<std::pair<std::string, std::string>> state() override;
+    std::vector<admin::GuardRow> guard_rows() override;
 
     Status set(const std::string& key, const std::string& value) override;
     Status pause(const std::string& database) override;

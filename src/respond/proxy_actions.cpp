@@ -1,0 +1,56 @@
+// Owns the responders' io-thread actions over the proxy's pools and clients (see proxy_actions.h).
+#include "respond/proxy_actions.h"
+
+#include <fmt/format.h>
+
+#include "pool/pool.h"
+#include "pool/pool_manager.h"
+#include "pool/server_connection.h"
+#include "session/client_session.h"
+#include "session/proxy.h"
+
+namespace poolguard::respond {
+
+std::vector<PooledServer> collect_pooled_servers(session::Proxy& proxy) {
+    std::vector<PooledServer> out;
+    for (const auto& [key, pool] : proxy.pools().pools()) {
+        const int servers = pool->server_count();
+        const int min_size = pool->settings().min_pool_size;
+        pool->for_each_server([&](const pool::ServerConnection& s) {
+            if (s.backend_pid() == 0) return;
+            out.push_back(PooledServer{static_cast<int64_t>(s.backend_pid()), key.first, key.second,
+                                       s.state() == pool::ServerConnection::State::kIdle, servers, min_size,
+                                       s.linked_client() ? s.linked_client_id() : 0});
+        });
+    }
+    return out;
+}
+
+std::string apply_on_io_thread(session::Proxy& proxy, const Decision& d) {
+    if (d.type == ActionType::close_pool_server) {
+        for (const auto& [key, pool] : proxy.pools().pools()) {
+            if (key.first != d.database || key.second != d.user) continue;
+            if (pool->server_count() <= pool->settings().min_pool_size)
+                return "pool is at min_pool_size now: nothing closed";
+            // The pool closes its least recently used idle server: the one idle longest.
+            return pool->evict_one_idle("kill_idle_after") ? "closed an idle server"
+                                                           : "no idle server any more: nothing closed";
+        }
+        return "pool is gone: nothing closed";
+    }
+    if (d.type == ActionType::end_client) {
+        for (const auto& [cancel_pid, c] : proxy.clients()) {
+            if (c->id() != d.client_id) continue;
+            const auto& server = c->server();
+            // Only while it still holds the backend the decision was about.
+            if (!server || static_cast<int64_t>(server->backend_pid()) != d.pid)
+                return "client no longer holds that backend: left alone";
+            c->kill(d.client_message);
+            return "client ended";
+        }
+        return "client is gone";
+    }
+    return "not an io-thread action";
+}
+
+}  // namespace poolguard::respond

@@ -1,0 +1,145 @@
+// Owns carrying out and journaling the responders' decisions for one database instance (see runner.h).
+#include "respond/runner.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "control/journal.h"
+
+namespace poolguard::respond {
+
+namespace {
+
+std::string summary_of(const Decision& d, bool dry_run) {
+    std::string what;
+    switch (d.type) {
+        case ActionType::cancel_backend:
+            what = fmt::format("cancel query of pid {}", d.pid);
+            break;
+        case ActionType::terminate_backend:
+            what = fmt::format("terminate pid {}", d.pid);
+            break;
+        case ActionType::close_pool_server:
+            what = fmt::format("close poolguard's idle server pid {} ({}/{})", d.pid, d.database, d.user);
+            break;
+        case ActionType::end_client:
+            what = fmt::format("end poolguard client {} holding pid {}", d.client_id, d.pid);
+            break;
+    }
+    return fmt::format("{}{} (user {}, application '{}'): {}", dry_run ? "would " : "", what, d.user,
+                       d.application, d.reason);
+}
+
+}  // namespace
+
+nlohmann::json decision_entry(const Decision& d, const std::string& outcome, const std::string& detail,
+                              std::chrono::system_clock::time_point at) {
+    nlohmann::json j;
+    j["time"] = control::format_time(at);
+    j["event"] = "respond";
+    j["kind"] = "respond_" + to_string(d.responder);
+    j["severity"] = outcome;
+    j["database"] = d.database;
+    j["summary"] = summary_of(d, outcome == "dry-run") + (detail.empty() ? "" : " — " + detail);
+    j["responder"] = to_string(d.responder);
+    j["mode"] = to_string(d.mode);
+    j["action"] = to_string(d.type);
+    j["pid"] = d.pid;
+    j["reason"] = d.reason;
+    if (d.client_id != 0) j["client_id"] = d.client_id;
+    if (!d.client_message.empty()) j["client_message"] = d.client_message;
+    j["evidence"] = {{"age_s", d.age_s}, {"limit_s", d.limit_s}, {"pid", d.pid}};
+    nlohmann::json attribution = nlohmann::json::object();
+    attribution["user"] = {d.user};
+    attribution["application"] = {d.application};
+    if (!d.client_addr.empty()) attribution["address"] = {d.client_addr};
+    if (!d.query.empty()) attribution["query"] = {d.query};
+    j["attribution"] = attribution;
+    return j;
+}
+
+std::string ResponderRunner::describe(ResponderKind kind, const ResponderSettings& s) {
+    switch (kind) {
+        case ResponderKind::terminate_idle:
+            return fmt::format("kill_idle_after {} s, max {}/min", s.kill_idle_after_s,
+                               s.max_actions_per_minute);
+        case ResponderKind::cancel_long:
+            return fmt::format("cancel_long_after {} s, grace {} s, max {}/min", s.cancel_long_after_s,
+                               s.cancel_grace_s, s.max_actions_per_minute);
+        case ResponderKind::end_leaks:
+            return fmt::format("kill_leak_after {} s, max {}/min", s.kill_leak_after_s,
+                               s.max_actions_per_minute);
+    }
+    return "";
+}
+
+ResponderRunner::ResponderRunner(std::string target, ResponderSettings settings, Hooks hooks)
+    : target_(std::move(target)), engine_(std::move(settings)), hooks_(std::move(hooks)) {}
+
+void ResponderRunner::run(const dbview::Snapshot& snapshot, const std::vector<PooledServer>& servers,
+                          double now_s) {
+    auto& g = guard();
+    const Modes modes{g.mode(ResponderKind::terminate_idle), g.mode(ResponderKind::cancel_long),
+                      g.mode(ResponderKind::end_leaks)};
+    const auto decisions = engine_.decide(snapshot, servers, modes, now_s);
+    const auto now = std::chrono::system_clock::now();
+    for (const auto& s : decisions.spared) {
+        g.count(s.responder, "spared");
+        nlohmann::json j;
+        j["time"] = control::format_time(now);
+        j["event"] = "respond";
+        j["kind"] = "respond_" + to_string(s.responder);
+        j["severity"] = "spared";
+        j["database"] = target_;
+        j["summary"] = fmt::format("spared pid {} (user {}, application '{}'): {}; would have acted: {}",
+                                   s.pid, s.user, s.application, s.protection, s.would_have);
+        j["responder"] = to_string(s.responder);
+        j["pid"] = s.pid;
+        j["protection"] = s.protection;
+        j["evidence"] = {{"pid", s.pid}};
+        hooks_.journal(j);
+    }
+    for (const auto& d : decisions.rate_limited)
+        g.count(d.responder, "rate_limited");
+    if (!decisions.rate_limited.empty())
+        spdlog::warn("responders on {}: {} action(s) held back by max_actions_per_minute = {}", target_,
+                     decisions.rate_limited.size(), engine_.settings().max_actions_per_minute);
+    for (const auto& d : decisions.actions) {
+        if (d.mode == Mode::dry_run) {
+            g.count(d.responder, "dry_run");
+            auto j = decision_entry(d, "dry-run", "", now);
+            g.note_last(d.responder, j["summary"].get<std::string>());
+            spdlog::info("responder {} (dry-run): {}", to_string(d.responder),
+                         j["summary"].get<std::string>());
+            hooks_.journal(j);
+            continue;
+        }
+        Status st;
+        std::string detail;
+        switch (d.type) {
+            case ActionType::cancel_backend:
+                st = hooks_.cancel_backend(d.pid);
+                break;
+            case ActionType::terminate_backend:
+                st = hooks_.terminate_backend(d.pid);
+                break;
+            case ActionType::close_pool_server:
+            case ActionType::end_client:
+                hooks_.post_to_io(d);
+                detail = "handed to the io thread";
+                break;
+        }
+        const std::string outcome = st ? "acted" : "failed";
+        if (!st) detail = st.error().message;
+        g.count(d.responder, st ? "acted" : "failed");
+        auto j = decision_entry(d, outcome, detail, now);
+        g.note_last(d.responder, j["summary"].get<std::string>());
+        if (st)
+            spdlog::warn("responder {}: {}", to_string(d.responder), j["summary"].get<std::string>());
+        else
+            spdlog::error("responder {}: {}", to_string(d.responder), j["summary"].get<std::string>());
+        hooks_.journal(j);
+    }
+}
+
+}  // namespace poolguard::respond
