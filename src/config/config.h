@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "config/classes.h"
 
 namespace poolguard::config {
 
@@ -185,6 +186,13 @@ struct Config {
     int error_rate_warning = 1;                   // 53300/refusals per minute that raise a warning
     std::string control_user;                     // role of the sampling connection; empty = see docs
     std::string control_password;                 // its password; empty = auth_file / database entry
+    // Circuit breaker per database (issue 6, src/pool/circuit_breaker.h).
+    bool breaker = true;
+    Micros breaker_wait_bound{10'000'000};    // a client waiting this long opens it; 0 = waits never do
+    Micros breaker_open_seconds{5'000'000};   // open this long before a half-open probe
+    int breaker_login_failures = 3;           // consecutive failed server logins (53300 opens at once)
+    // [classes]: priority classes in file order (issue 6, src/config/classes.h).
+    std::vector<ClassConfig> classes;
     // Every [poolguard] line in file order (including the ones above), so a component can read its own
     // keys; the loader warns about keys it does not know itself.
     std::vector<RawEntry> poolguard_entries;

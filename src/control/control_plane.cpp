@@ -144,6 +144,8 @@ struct ControlPlane::Impl {
         auto& admin = proxy.admin_backend();
         snap.pools = admin.pools();
         snap.stats = admin.stats_totals();
+        snap.classes = admin.classes();
+        snap.breakers = admin.breakers();
         snap.clients = static_cast<int>(proxy.client_count());
         const auto now = Clock::now();
         for (const auto& [pid, c] : proxy.clients()) {
@@ -279,6 +281,22 @@ struct ControlPlane::Impl {
                 all.push_back(f);
             all.push_back(last_errors);
             all.insert(all.end(), last_client_leaks.begin(), last_client_leaks.end());
+        }
+        // Circuit breakers (issue 6) as findings: their changes reach the journal, logs and alerts.
+        if (p.valid) {
+            for (const auto& b : p.breakers) {
+                detect::Finding f;
+                f.kind = "circuit_breaker";
+                f.subject = b.database;
+                f.database = b.database;
+                f.severity = b.state == "open"        ? detect::Severity::critical
+                             : b.state == "half-open" ? detect::Severity::warning
+                                                      : detect::Severity::ok;
+                f.summary = b.state == "closed" ? "circuit breaker closed"
+                                                : "circuit breaker " + b.state + ": " + b.reason;
+                f.evidence = {{"opens", static_cast<double>(b.opens)}};
+                all.push_back(std::move(f));
+            }
         }
         journal_changes(all);
         return all;
