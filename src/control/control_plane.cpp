@@ -404,6 +404,26 @@ nlohmann::json ControlPlane::Impl::status_json(const ControlStatus& st) {
                          {"pool_mode", p.pool_mode},
                          {"paused", p.paused}});
     j["pools"] = pools;
+    nlohmann::json classes = nlohmann::json::array();  // issue 6: priority classes per pool
+    for (const auto& k : st.proxy.classes)
+        classes.push_back({{"database", k.database},
+                           {"user", k.user},
+                           {"class", k.name},
+                           {"priority", k.priority},
+                           {"max_share", k.max_share},
+                           {"max_servers", k.cap},
+                           {"cl_waiting", k.cl_waiting},
+                           {"sv_active", k.sv_active},
+                           {"maxwait_s", static_cast<double>(k.maxwait_us) / 1e6}});
+    j["classes"] = classes;
+    nlohmann::json breakers = nlohmann::json::array();  // issue 6: circuit breaker per database
+    for (const auto& b : st.proxy.breakers)
+        breakers.push_back({{"database", b.database},
+                            {"state", b.state},
+                            {"opens", b.opens},
+                            {"state_seconds", static_cast<double>(b.since_us) / 1e6},
+                            {"reason", b.reason}});
+    j["breakers"] = breakers;
     j["clients"] = st.proxy.clients;
     nlohmann::json dbs = nlohmann::json::array();
     for (const auto& d : st.databases) {
