@@ -221,6 +221,8 @@ asio::awaitable<Result<ServerPtr>> Pool::acquire(int cls) {
     if (!paused_ && !waiters_.at_cap(cls) && !waiters_.has_eligible()) {
         if (auto s = take_idle()) {
             hold(s, cls);
+            // Half-open and a client is served at once: the database works again.
+            if (breaker_->state() == BreakerState::kHalfOpen) breaker_->on_served(Clock::now(), {});
             co_return s;
         }
     }

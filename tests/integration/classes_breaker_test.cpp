@@ -4,8 +4,10 @@
 // direct connections fill max_connections, fails new transactions fast, closes when they go).
 #include <gtest/gtest.h>
 
+#include <httplib.h>
 #include <algorithm>
 #include <atomic>
+
 #include <thread>
 
 #include "fixtures.h"
@@ -216,6 +218,60 @@ TEST_F(ClassesBreaker, BreakerOpensWhenDatabaseIsFullAndClosesWhenItEmpties) {
         "[breaker] opened %lld ms after the database filled; closed %lld ms after it emptied "
         "(breaker_open_seconds 2)\n",
         static_cast<long long>(open_ms), static_cast<long long>(close_ms));
+}
+
+// A client queued past breaker_wait_bound opens the breaker: it and every new client that would wait get
+// 53300 at once instead of waiting query_wait_timeout (30 s); metrics and the journal show it.
+TEST_F(ClassesBreaker, LongWaitOpensBreakerAndQueuedClientsFailFast) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard-only feature";
+    const int http_port = free_tcp_port();
+    auto cfg = base_config("transaction", 1);
+    cfg.set("admin_users", kApp);
+    cfg.set("query_wait_timeout", 30);
+    cfg.raw_pgbouncer_lines = {"[poolguard]", "http_listen = 127.0.0.1:" + std::to_string(http_port),
+                               "sample_interval = 1", "breaker_wait_bound = 1", "breaker_open_seconds = 3"};
+    PoolguardProcess p(cfg);
+    ASSERT_TRUE(p.start());
+    auto http_get = [&](const char* path) {
+        httplib::Client cli("127.0.0.1", http_port);
+        auto res = cli.Get(path);
+        return res && res->status == 200 ? res->body : std::string();
+    };
+
+    PgConn holder(p.dsn(kApp, kAppPass));
+    ASSERT_TRUE(Ok(holder.exec("BEGIN")));
+    ASSERT_TRUE(Ok(holder.exec("SELECT 1")));  // holds the only server
+    PgConn waiter(p.dsn(kApp, kAppPass));
+    auto r = waiter.exec("SELECT 1");
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.sqlstate, "53300");
+    EXPECT_NE(r.error.find("circuit breaker open"), std::string::npos) << r.error;
+    EXPECT_GE(r.elapsed_ms, 900);
+    EXPECT_LT(r.elapsed_ms, 2500);
+    std::printf(
+        "[breaker] queued client refused after %lld ms (breaker_wait_bound 1 s, query_wait_timeout 30 s)\n",
+        r.elapsed_ms);
+
+    PgConn other(p.dsn(kApp, kAppPass));
+    auto fast = other.exec("SELECT 1");
+    EXPECT_FALSE(fast.ok());
+    EXPECT_LT(fast.elapsed_ms, 1000);
+    EXPECT_TRUE(eventually(
+        [&] {
+            return http_get("/metrics").find("poolguard_breaker_state{database=\"db\"} 2") !=
+                   std::string::npos;
+        },
+        5s));
+
+    ASSERT_TRUE(Ok(holder.exec("COMMIT")));
+    // After breaker_open_seconds it is half-open; the next client is served and closes it.
+    ASSERT_TRUE(eventually([&] { return breaker_state(p) == "half-open"; }, 6s));
+    PgConn again(p.dsn(kApp, kAppPass));  // a refused client is disconnected, as after query_wait_timeout
+    EXPECT_TRUE(Ok(again.exec("SELECT 1")));
+    EXPECT_EQ(breaker_state(p), "closed");
+    EXPECT_TRUE(eventually(
+        [&] { return http_get("/api/v1/incidents").find("circuit_breaker") != std::string::npos; }, 5s))
+        << http_get("/api/v1/incidents");
 }
 
 }  // namespace
