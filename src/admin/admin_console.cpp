@@ -109,6 +109,7 @@ const FakeParam* find_fake_param(std::string_view name) {
 
 constexpr std::string_view kHelpDetail =
     "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|LISTS|STATE"
+    "\n\tSHOW CLASSES|BREAKERS"
     "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
     "\n\tSET key = arg"
     "\n\tRELOAD"

@@ -274,5 +274,26 @@ TEST_F(ClassesBreaker, LongWaitOpensBreakerAndQueuedClientsFailFast) {
         << http_get("/api/v1/incidents");
 }
 
+// A bad [classes] line stops poolguard at start, naming the file, the line and the parameter.
+TEST_F(ClassesBreaker, BadClassLineRefusesToStart) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard-only feature";
+    auto cfg = base_config("transaction", 2);
+    cfg.raw_pgbouncer_lines = {"[classes]", "batch = application_name=batch*, max_share=150"};
+    PoolguardProcess p(cfg);
+    std::optional<int> status = p.run_until_exit(10s);
+    ASSERT_TRUE(status.has_value()) << "a bad class line must stop the pooler";
+    EXPECT_NE(*status, 0);
+    const std::string log = p.log_contents();
+    const std::string ini = read_file(p.config_path());
+    // The class line is the file's last line.
+    const int line =
+        static_cast<int>(std::count(ini.begin(), ini.end(), '\n')) - (ini.ends_with('\n') ? 0 : -1);
+    EXPECT_NE(
+        log.find("pooler.ini:" + std::to_string(line) + ": [classes] invalid value '150' for max_share"),
+        std::string::npos)
+        << "line " << line << ":\n"
+        << log;
+}
+
 }  // namespace
 }  // namespace itest
