@@ -40,11 +40,12 @@ struct Contention {
     int batch_done = 0, batch_failed = 0;
     long long batch_servers = 0;  // highest count of batch transactions active in two consecutive samples
     QueryResult show_classes;
+    std::string metrics;  // /metrics during the load, when an HTTP port is given
 };
 
 // 30 batch clients ("5 jobs x 6 connections") loop 300 ms transactions (5x a pool of 6) while one web
 // client runs SELECT 1 every 20 ms for 4 s.
-Contention run_contention(TempPostgres& pg, const PoolguardProcess& p) {
+Contention run_contention(TempPostgres& pg, const PoolguardProcess& p, int http_port = 0) {
     Contention out;
     std::atomic<bool> stop{false};
     std::atomic<int> batch_done{0}, batch_failed{0};
@@ -73,6 +74,10 @@ Contention run_contention(TempPostgres& pg, const PoolguardProcess& p) {
             std::this_thread::sleep_for(20ms);
         }
         out.show_classes = PgConn(p.dsn(kApp, kAppPass, "pgbouncer")).exec("SHOW CLASSES");
+        if (http_port > 0) {
+            httplib::Client cli("127.0.0.1", http_port);
+            if (auto res = cli.Get("/metrics"); res && res->status == 200) out.metrics = res->body;
+        }
     }
     sampler.stop();
     stop = true;
@@ -105,16 +110,27 @@ TEST_F(ClassesBreaker, BatchClassCannotStarveWebAndStaysWithinShare) {
     cfg.set("query_wait_timeout", 30);
     cfg.raw_pgbouncer_lines.push_back("[classes]");
     cfg.raw_pgbouncer_lines.push_back("batch = application_name=batch*, priority=10, max_share=50");
+    const int http_port = free_tcp_port();
+    cfg.raw_pgbouncer_lines.push_back("[poolguard]");
+    cfg.raw_pgbouncer_lines.push_back("http_listen = 127.0.0.1:" + std::to_string(http_port));
     PoolguardProcess p(cfg);
     ASSERT_TRUE(p.start());
 
-    const Contention c = run_contention(pg(), p);
+    const Contention c = run_contention(pg(), p, http_port);
     print("classes", c);
     ASSERT_TRUE(Ok(c.show_classes));
     EXPECT_EQ(cell(c.show_classes, "max_servers", 2, "batch"), "3");
     EXPECT_EQ(cell(c.show_classes, "priority", 2, "batch"), "10");
     EXPECT_NE(cell(c.show_classes, "cl_waiting", 2, "batch"), "0");  // the rest of the batch queues
     EXPECT_LE(std::stoi("0" + cell(c.show_classes, "sv_active", 2, "batch")), 3);
+    EXPECT_NE(
+        c.metrics.find("poolguard_class_server_connections{database=\"db\",user=\"app\",class=\"batch\"} 3"),
+        std::string::npos)
+        << c.metrics;
+    EXPECT_NE(c.metrics.find("poolguard_class_waiting_clients{database=\"db\",user=\"app\",class=\"batch\"}"),
+              std::string::npos);
+    EXPECT_NE(c.metrics.find("poolguard_class_max_servers{database=\"db\",user=\"app\",class=\"batch\"} 3"),
+              std::string::npos);
     ASSERT_GT(c.web_requests, 20u);
     // Without classes web waits behind ~24 queued 300 ms batch transactions on 6 servers (~1.2 s; the
     // baseline test below measures it).
