@@ -46,6 +46,29 @@ struct PoolRow {
     bool paused = false;
 };
 
+// One priority class of one pool (SHOW CLASSES, issue 6).
+struct ClassRow {
+    std::string database;
+    std::string user;
+    std::string name;
+    int priority = 0;
+    int max_share = 100;  // percent
+    int cap = 0;          // servers the class may hold; 0 = no cap
+    int cl_active = 0;
+    int cl_waiting = 0;
+    int sv_active = 0;  // servers the class holds
+    int64_t maxwait_us = 0;
+};
+
+// The circuit breaker of one database (SHOW BREAKERS, issue 6).
+struct BreakerRow {
+    std::string database;
+    std::string state;  // closed | open | half-open
+    std::string reason;  // why it last opened
+    uint64_t opens = 0;
+    int64_t since_us = 0;  // time in the current state
+};
+
 // Totals since start, per database (SHOW STATS / STATS_TOTALS / STATS_AVERAGES).
 struct StatsRow {
     std::string database;
@@ -94,6 +117,8 @@ class AdminBackend {
     virtual ~AdminBackend() = default;
 
     virtual std::vector<PoolRow> pools() = 0;
+    virtual std::vector<ClassRow> classes() { return {}; }
+    virtual std::vector<BreakerRow> breakers() { return {}; }
     virtual std::vector<ConnectionRow> clients() = 0;
     virtual std::vector<ConnectionRow> servers() = 0;
     virtual std::vector<StatsRow> stats_totals() = 0;

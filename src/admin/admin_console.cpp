@@ -109,6 +109,7 @@ const FakeParam* find_fake_param(std::string_view name) {
 
 constexpr std::string_view kHelpDetail =
     "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|LISTS|STATE|GUARD"
+    "\n\tSHOW CLASSES|BREAKERS"
     "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
     "\n\tSET key = arg"
     "\n\tRELOAD"
@@ -222,6 +223,30 @@ bool show_pools(const Ctx& c) {
                         flag(p.paused)});
     }
     c.result_set(kPoolColumns, rows);
+    return true;
+}
+
+// SHOW CLASSES / SHOW BREAKERS (issue 6): poolguard's own, no PgBouncer equivalent.
+bool show_classes(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const ClassRow& k : c.backend.classes()) {
+        rows.push_back({text(k.database), text(k.user), text(k.name), num(k.priority), num(k.max_share),
+                        num(k.cap), num(k.cl_active), num(k.cl_waiting), num(k.sv_active),
+                        wait_seconds(k.maxwait_us), wait_micros(k.maxwait_us)});
+    }
+    c.result_set({"database", "user", "class", "priority", "max_share", "max_servers", "cl_active",
+                  "cl_waiting", "sv_active", "maxwait", "maxwait_us"},
+                 rows);
+    return true;
+}
+
+bool show_breakers(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const BreakerRow& b : c.backend.breakers()) {
+        rows.push_back({text(b.database), text(b.state), num(static_cast<int64_t>(b.opens)),
+                        wait_seconds(b.since_us), text(b.reason)});
+    }
+    c.result_set({"database", "state", "opens", "state_seconds", "reason"}, rows);
     return true;
 }
 
@@ -443,6 +468,8 @@ bool run_show(const Ctx& c, const AdminCommand& cmd) {
     if (what == "version") return show_version(c);
     if (what == "state") return show_state(c);
     if (what == "guard") return show_guard(c);
+    if (what == "classes") return show_classes(c);
+    if (what == "breakers") return show_breakers(c);
     if (what == "fds" || what == "sockets" || what == "active_sockets" || what == "mem" ||
         what == "dns_hosts" || what == "dns_zones" || what == "peers" || what == "peer_pools")
         return c.error(sqlstate::kFeatureNotSupported,

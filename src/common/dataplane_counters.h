@@ -19,6 +19,9 @@ struct DataPlaneCounters {
     std::atomic<uint64_t> client_login_failures{0};       // wrong password, unknown user, ...
     std::atomic<uint64_t> server_too_many_clients{0};     // a server login refused with SQLSTATE 53300
     std::atomic<uint64_t> server_login_failures{0};       // every failed server login (53300 included)
+    std::atomic<uint64_t> refused_breaker{0};             // refused at once: the database's breaker is open
+    std::atomic<uint64_t> breaker_opens{0};               // circuit breaker transitions to open
+    std::atomic<uint64_t> breaker_closes{0};              // ... and back to closed
 
     std::array<std::atomic<uint64_t>, kWaitBuckets.size() + 1> wait_bucket{};  // non-cumulative counts
     std::atomic<uint64_t> wait_count{0};

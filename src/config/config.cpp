@@ -327,6 +327,11 @@ const std::vector<ParamSpec>& poolguard_params() {
         int_param("max_actions_per_minute", &Config::max_actions_per_minute, 1, 1000000),
         list_param("protect_users", &Config::protect_users),
         list_param("protect_applications", &Config::protect_applications),
+        // Circuit breaker per database (issue 6).
+        bool_param("breaker", &Config::breaker),
+        duration_param("breaker_wait_bound", &Config::breaker_wait_bound),
+        duration_param("breaker_open_seconds", &Config::breaker_open_seconds),
+        int_param("breaker_login_failures", &Config::breaker_login_failures, 0, 1000000),
     };
     return kParams;
 }
@@ -383,6 +388,7 @@ class Loader {
         }
         if (section == "databases") return on_database(entry);
         if (section == "users") return on_user(entry);
+        if (section == "classes") return on_class(entry);
         if (section == "peers" && !peers_warned_) {
             peers_warned_ = true;
             warn(entry, "[peers] is accepted but not implemented by poolguard yet");
@@ -411,9 +417,24 @@ class Loader {
         result_.warnings.push_back(LoadWarning{entry.file, entry.line, std::move(message)});
     }
 
+    // [classes] NAME = application_name=GLOB, user=GLOB, priority=N, max_share=PERCENT (issue 6).
+    Status on_class(const IniEntry& entry) {
+        auto parsed = parse_class_line(entry.key, entry.value);
+        if (!parsed) return fail(location(entry.file, entry.line) + "[classes] " + parsed.error().message);
+        parsed->line = entry.line;
+        auto& classes = result_.config.classes;
+        for (const auto& c : classes) {
+            if (c.name == parsed->name)
+                return fail(location(entry.file, entry.line) + "[classes] class '" + c.name +
+                            "' is already defined at line " + std::to_string(c.line));
+        }
+        classes.push_back(std::move(*parsed));
+        return {};
+    }
+
     Status on_section(const IniEntry& entry) {
         static constexpr std::string_view kKnown[] = {"databases", "users", "pgbouncer", "poolguard",
-                                                      "peers"};
+                                                      "peers", "classes"};
         if (std::find(std::begin(kKnown), std::end(kKnown), entry.section) == std::end(kKnown)) {
             warn(entry, "unknown section [" + entry.section + "]; poolguard does not interpret its lines");
         }

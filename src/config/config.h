@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "config/classes.h"
 
 namespace poolguard::config {
 
@@ -194,6 +195,13 @@ struct Config {
     Micros kill_leak_after{300'000'000};     // end connections idle in transaction longer than this
     int max_actions_per_minute = 10;         // per responder (dry-run decisions count too)
     std::vector<std::string> protect_users, protect_applications;  // globs never acted on
+    // Circuit breaker per database (issue 6, src/pool/circuit_breaker.h).
+    bool breaker = true;
+    Micros breaker_wait_bound{10'000'000};    // a client waiting this long opens it; 0 = waits never do
+    Micros breaker_open_seconds{5'000'000};   // open this long before a half-open probe
+    int breaker_login_failures = 3;           // consecutive failed server logins (53300 opens at once)
+    // [classes]: priority classes in file order (issue 6, src/config/classes.h).
+    std::vector<ClassConfig> classes;
     // Every [poolguard] line in file order (including the ones above), so a component can read its own
     // keys; the loader warns about keys it does not know itself.
     std::vector<RawEntry> poolguard_entries;

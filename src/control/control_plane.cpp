@@ -147,6 +147,8 @@ struct ControlPlane::Impl {
         auto& admin = proxy.admin_backend();
         snap.pools = admin.pools();
         snap.stats = admin.stats_totals();
+        snap.classes = admin.classes();
+        snap.breakers = admin.breakers();
         snap.clients = static_cast<int>(proxy.client_count());
         const auto now = Clock::now();
         for (const auto& [pid, c] : proxy.clients()) {
@@ -286,6 +288,22 @@ struct ControlPlane::Impl {
             all.push_back(last_errors);
             all.insert(all.end(), last_client_leaks.begin(), last_client_leaks.end());
         }
+        // Circuit breakers (issue 6) as findings: their changes reach the journal, logs and alerts.
+        if (p.valid) {
+            for (const auto& b : p.breakers) {
+                detect::Finding f;
+                f.kind = "circuit_breaker";
+                f.subject = b.database;
+                f.database = b.database;
+                f.severity = b.state == "open"        ? detect::Severity::critical
+                             : b.state == "half-open" ? detect::Severity::warning
+                                                      : detect::Severity::ok;
+                f.summary = b.state == "closed" ? "circuit breaker closed"
+                                                : "circuit breaker " + b.state + ": " + b.reason;
+                f.evidence = {{"opens", static_cast<double>(b.opens)}};
+                all.push_back(std::move(f));
+            }
+        }
         journal_changes(all);
         return all;
     }
@@ -421,8 +439,8 @@ struct ControlPlane::Impl {
         http->Get("/api/v1/incidents", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(journal.recent().dump(2), "application/json");
         });
-        http->Get("/api/v1/guard", [](const httplib::Request&, httplib::Response& res) {
-            res.set_content(guard_json().dump(2), "application/json");
+        http->Get("/api/v1/guard", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(guard_with_pools_json().dump(2), "application/json");
         });
         auto change_guard = [this](const httplib::Request& req, httplib::Response& res) {
             res.status = 200;
@@ -449,7 +467,7 @@ struct ControlPlane::Impl {
                     if (*alive) (void)proxy.admin_backend().set(key, v);
                 });
             }
-            res.set_content(guard_json().dump(2), "application/json");
+            res.set_content(guard_with_pools_json().dump(2), "application/json");
         };
         http->Post("/api/v1/guard", change_guard);
         http->Put("/api/v1/guard", change_guard);
@@ -487,6 +505,16 @@ struct ControlPlane::Impl {
         j["rows"] = rows;
         return j;
     }
+
+    // The guard plus the priority classes and circuit breakers of the last published pool status (read
+    // here from the copy the io thread published, never from the pools themselves).
+    nlohmann::json guard_with_pools_json() const {
+        nlohmann::json j = guard_json();
+        const nlohmann::json st = status_json(copy_status());
+        j["classes"] = st.value("classes", nlohmann::json::array());
+        j["breakers"] = st.value("breakers", nlohmann::json::array());
+        return j;
+    }
 };
 
 nlohmann::json ControlPlane::Impl::status_json(const ControlStatus& st) {
@@ -504,6 +532,26 @@ nlohmann::json ControlPlane::Impl::status_json(const ControlStatus& st) {
                          {"pool_mode", p.pool_mode},
                          {"paused", p.paused}});
     j["pools"] = pools;
+    nlohmann::json classes = nlohmann::json::array();  // issue 6: priority classes per pool
+    for (const auto& k : st.proxy.classes)
+        classes.push_back({{"database", k.database},
+                           {"user", k.user},
+                           {"class", k.name},
+                           {"priority", k.priority},
+                           {"max_share", k.max_share},
+                           {"max_servers", k.cap},
+                           {"cl_waiting", k.cl_waiting},
+                           {"sv_active", k.sv_active},
+                           {"maxwait_s", static_cast<double>(k.maxwait_us) / 1e6}});
+    j["classes"] = classes;
+    nlohmann::json breakers = nlohmann::json::array();  // issue 6: circuit breaker per database
+    for (const auto& b : st.proxy.breakers)
+        breakers.push_back({{"database", b.database},
+                            {"state", b.state},
+                            {"opens", b.opens},
+                            {"state_seconds", static_cast<double>(b.since_us) / 1e6},
+                            {"reason", b.reason}});
+    j["breakers"] = breakers;
     j["clients"] = st.proxy.clients;
     nlohmann::json dbs = nlohmann::json::array();
     for (const auto& d : st.databases) {

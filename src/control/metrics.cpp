@@ -114,6 +114,30 @@ void pool_metrics(Writer& w, const ProxySnapshot& p) {
     }
 }
 
+// Priority classes and circuit breakers (issue 6).
+void class_metrics(Writer& w, const ProxySnapshot& p) {
+    w.family("poolguard_class_server_connections", "gauge", "Server connections a priority class holds");
+    for (const auto& k : p.classes)
+        w.sample("poolguard_class_server_connections",
+                 lbl({{"database", k.database}, {"user", k.user}, {"class", k.name}}), k.sv_active);
+    w.family("poolguard_class_waiting_clients", "gauge", "Clients of a priority class waiting for a server");
+    for (const auto& k : p.classes)
+        w.sample("poolguard_class_waiting_clients",
+                 lbl({{"database", k.database}, {"user", k.user}, {"class", k.name}}), k.cl_waiting);
+    w.family("poolguard_class_max_servers", "gauge",
+             "Server connections a priority class may hold (max_share of the pool); 0 = no cap");
+    for (const auto& k : p.classes)
+        w.sample("poolguard_class_max_servers",
+                 lbl({{"database", k.database}, {"user", k.user}, {"class", k.name}}), k.cap);
+    w.family("poolguard_breaker_state", "gauge", "Circuit breaker state per database: 0 closed, 1 half-open, 2 open");
+    for (const auto& b : p.breakers)
+        w.sample("poolguard_breaker_state", lbl({{"database", b.database}}),
+                 b.state == "open" ? 2 : b.state == "half-open" ? 1 : 0);
+    w.family("poolguard_breaker_opens_total", "counter", "Times the circuit breaker of a database opened");
+    for (const auto& b : p.breakers)
+        w.sample("poolguard_breaker_opens_total", lbl({{"database", b.database}}), double(b.opens));
+}
+
 void own_metrics(Writer& w, const ControlStatus& st) {
     const auto& c = st.proxy.counters;
     w.family("poolguard_up", "gauge", "1 while poolguard runs");
@@ -138,6 +162,7 @@ void own_metrics(Writer& w, const ControlStatus& st) {
     w.sample("poolguard_refusals_total", "reason=\"query_wait_timeout\"",
              double(c.refused_query_wait_timeout));
     w.sample("poolguard_refusals_total", "reason=\"server_error\"", double(c.refused_server_error));
+    w.sample("poolguard_refusals_total", "reason=\"circuit_breaker\"", double(c.refused_breaker));
     w.family("poolguard_client_login_failures_total", "counter", "Client logins that failed");
     w.sample("poolguard_client_login_failures_total", "", double(c.client_login_failures));
     w.family("poolguard_server_login_failures_total", "counter", "Server logins that failed");
@@ -238,6 +263,7 @@ std::string render_metrics(const ControlStatus& status) {
     w.sample("pgbouncer_up", "", 1);
     pool_metrics(w, status.proxy);
     own_metrics(w, status);
+    class_metrics(w, status.proxy);
     return w.take() + respond::render_guard_metrics();
 }
 

@@ -12,6 +12,9 @@ CounterValues CounterValues::read(const DataPlaneCounters& c) {
     v.client_login_failures = c.client_login_failures.load(r);
     v.server_too_many_clients = c.server_too_many_clients.load(r);
     v.server_login_failures = c.server_login_failures.load(r);
+    v.refused_breaker = c.refused_breaker.load(r);
+    v.breaker_opens = c.breaker_opens.load(r);
+    v.breaker_closes = c.breaker_closes.load(r);
     for (size_t i = 0; i < v.wait_bucket.size(); ++i)
         v.wait_bucket[i] = c.wait_bucket[i].load(r);
     v.wait_count = c.wait_count.load(r);

@@ -23,6 +23,7 @@ namespace poolguard::control {
 struct CounterValues {
     uint64_t refused_max_client_conn = 0, refused_query_wait_timeout = 0, refused_server_error = 0;
     uint64_t client_login_failures = 0, server_too_many_clients = 0, server_login_failures = 0;
+    uint64_t refused_breaker = 0, breaker_opens = 0, breaker_closes = 0;
     std::array<uint64_t, DataPlaneCounters::kWaitBuckets.size() + 1> wait_bucket{};
     uint64_t wait_count = 0, wait_sum_us = 0;
     static CounterValues read(const DataPlaneCounters& c);
@@ -36,6 +37,8 @@ struct ProxySnapshot {
     std::vector<admin::PoolRow> pools;
     std::vector<admin::StatsRow> stats;     // totals since start, per database
     std::vector<detect::ClientHold> holds;  // every client linked to a server
+    std::vector<admin::ClassRow> classes;   // priority classes per pool (issue 6)
+    std::vector<admin::BreakerRow> breakers;  // circuit breaker per database (issue 6)
     CounterValues counters;
     std::vector<respond::PooledServer> servers;  // poolguard's own server connections (responders)
 };

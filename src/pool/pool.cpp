@@ -16,15 +16,19 @@ Pool::Pool(PoolManager& manager, asio::any_io_executor executor, std::string dat
       database_(std::move(database)),
       user_(std::move(user)),
       settings_(std::move(settings)),
-      wait_timer_(executor_) {}
+      wait_timer_(executor_),
+      breaker_(&manager_.breaker(database_)) {
+    configure_classes();
+}
 
 Pool::~Pool() {
     *alive_ = false;
     // Waiting clients learn that the pool is gone (their coroutines check alive_ before touching it).
-    for (Waiter* w : waiters_) {
+    waiters_.erase_if([](Waiter* w) {
         w->queued = false;
         wake(w);
-    }
+        return true;
+    });
     for (auto& [id, s] : servers_)
         s->detach_pool();
 }
@@ -83,19 +87,123 @@ ServerPtr Pool::take_idle() {
 
 void Pool::resume() {
     paused_ = false;
-    while (!waiters_.empty() && !idle_.empty()) {
+    serve_from_idle();
+    open_for_waiters();
+}
+
+void Pool::serve_from_idle() {
+    if (paused_) return;
+    while (!idle_.empty() && waiters_.has_eligible()) {
         auto s = take_idle();
         if (!s) break;
         Waiter* w = pop_waiter_front();
         --served_;  // take_idle and hand_to_waiter both count
         hand_to_waiter(w, s);
     }
-    open_for_waiters();
 }
 
 std::chrono::microseconds Pool::max_wait() const {
-    if (waiters_.empty()) return std::chrono::microseconds(0);
-    return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waiters_.front()->since);
+    auto oldest = Clock::time_point::max();
+    waiters_.for_each_front([&](int, const Waiter* w) { oldest = std::min(oldest, w->since); });
+    if (oldest == Clock::time_point::max()) return std::chrono::microseconds(0);
+    return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - oldest);
+}
+
+std::vector<ClassStat> Pool::class_stats() const {
+    std::vector<ClassStat> out;
+    out.reserve(settings_.classes.size());
+    const auto now = Clock::now();
+    for (size_t i = 0; i < settings_.classes.size(); ++i) {
+        const auto& def = settings_.classes[i];
+        const int cls = static_cast<int>(i);
+        out.push_back(ClassStat{def.name, def.priority, def.max_share, waiters_.cap(cls), waiters_.held(cls),
+                                static_cast<int>(waiters_.waiting(cls)), std::chrono::microseconds(0)});
+    }
+    waiters_.for_each_front([&](int cls, const Waiter* w) {
+        if (cls < static_cast<int>(out.size()))
+            out[cls].max_wait = std::chrono::duration_cast<std::chrono::microseconds>(now - w->since);
+    });
+    return out;
+}
+
+void Pool::configure_classes() {
+    std::vector<int> priorities, caps;
+    for (const auto& c : settings_.classes) {
+        priorities.push_back(c.priority);
+        caps.push_back(class_cap(c.max_share, settings_.pool_size));
+    }
+    waiters_.configure(priorities, caps);
+}
+
+void Pool::hold(const ServerPtr& server, int cls) {
+    if (server->held_class >= 0) waiters_.unhold(server->held_class);
+    server->held_class = waiters_.clamp(cls);
+    waiters_.hold(server->held_class);
+}
+
+void Pool::unhold(const ServerPtr& server) {
+    if (server->held_class < 0) return;
+    const int cls = server->held_class;
+    server->held_class = -1;
+    waiters_.unhold(cls);
+    // The class may have waiters that its cap held back while servers sat idle.
+    if (waiters_.waiting(cls) > 0) serve_from_idle();
+}
+
+Error Pool::breaker_error() const {
+    Error e;
+    if (breaker_->opened_by_login_failures()) {
+        // Logins fail for another reason than a full database (auth, network): say so, with the server's code.
+        e.message = "database \"" + database_ + "\" is unavailable: circuit breaker open (" + breaker_->reason() +
+                    "); retry later";
+        e.sqlstate = last_login_error_ && !last_login_error_->sqlstate.empty() ? last_login_error_->sqlstate
+                                                                              : sqlstate::kConnectionFailure;
+        return e;
+    }
+    e.message = "database \"" + database_ + "\" is exhausted: circuit breaker open (" + breaker_->reason() +
+                "); retry later";
+    e.sqlstate = sqlstate::kTooManyConnections;
+    return e;
+}
+
+void Pool::fail_waiters_fast(const Error& error) {
+    while (waiters_.size() > static_cast<size_t>(connecting_)) {
+        Waiter* w = pop_waiter_back();
+        w->error = error;
+        wake(w);
+        dataplane_counters().refused_breaker++;
+    }
+}
+
+void Pool::breaker_tick() {
+    const auto now = Clock::now();
+    if (!breaker_->settings().enabled) return;
+    if (paused_) return;  // PAUSE makes clients wait on purpose
+    // Only classes that may take a server count: a class held back by its own max_share is not a sign
+    // that the database is exhausted.
+    auto oldest = Clock::time_point::max();
+    waiters_.for_each_front([&](int cls, const Waiter* w) {
+        if (!waiters_.at_cap(cls)) oldest = std::min(oldest, w->since);
+    });
+    const auto waited = oldest == Clock::time_point::max()
+                            ? std::chrono::microseconds(0)
+                            : std::chrono::duration_cast<std::chrono::microseconds>(now - oldest);
+    if (waited.count() > 0) {
+        const bool was_open = breaker_->state() == BreakerState::kOpen;
+        breaker_->on_wait(now, waited);
+        if (!was_open && breaker_->state() == BreakerState::kOpen) {
+            spdlog::warn("{}: circuit breaker open: {}", database_, breaker_->reason());
+            dataplane_counters().breaker_opens++;
+        }
+    }
+    if (breaker_->state() == BreakerState::kOpen) fail_waiters_fast(breaker_error());
+    // Half-open: one login probes whether the database takes connections again.
+    if (breaker_->probe_due(now) && !probe_in_flight_ && can_open(true)) {
+        breaker_->probe_started();
+        probe_in_flight_ = true;
+        spdlog::info("{}/{}: circuit breaker half-open: probing with one server login", database_, user_);
+        open_one();
+    }
 }
 
 void Pool::reconnect_all() {
@@ -108,18 +216,30 @@ void Pool::reconnect_all() {
     }
 }
 
-asio::awaitable<Result<ServerPtr>> Pool::acquire() {
-    if (waiters_.empty() && !paused_) {
-        if (auto s = take_idle()) co_return s;
+asio::awaitable<Result<ServerPtr>> Pool::acquire(int cls) {
+    cls = waiters_.clamp(cls);
+    if (!paused_ && !waiters_.at_cap(cls) && !waiters_.has_eligible()) {
+        if (auto s = take_idle()) {
+            hold(s, cls);
+            // Half-open and a client is served at once: the database works again.
+            if (breaker_->state() == BreakerState::kHalfOpen) breaker_->on_served(Clock::now(), {});
+            co_return s;
+        }
     }
     if (servers_.empty() && last_login_error_ && Clock::now() < login_blocked_until_) {
         // Logins keep failing: tell the client the server's own reason now instead of making it wait.
         co_return std::unexpected(*last_login_error_);
     }
+    if (!breaker_->allows_wait(Clock::now())) {
+        // The database is exhausted: fail within a second rather than queue for query_wait_timeout.
+        dataplane_counters().refused_breaker++;
+        co_return std::unexpected(breaker_error());
+    }
     Waiter waiter;
+    waiter.cls = cls;
     if (settings_.query_wait_timeout.count() > 0)
         waiter.deadline = waiter.since + settings_.query_wait_timeout;
-    waiter.pos = waiters_.insert(waiters_.end(), &waiter);
+    waiter.pos = waiters_.push(cls, &waiter);
     waiter.queued = true;
     auto alive = alive_;
     arm_wait_timer(waiter.deadline);
@@ -132,8 +252,12 @@ asio::awaitable<Result<ServerPtr>> Pool::acquire() {
             asio::use_awaitable);
     }
     if (!*alive) co_return fail("pool was removed", sqlstate::kAdminShutdown);
-    if (waiter.queued) waiters_.erase(waiter.pos);
-    if (waiter.server) co_return waiter.server;
+    if (waiter.queued) waiters_.erase(waiter.cls, waiter.pos);
+    if (waiter.server) {
+        breaker_->on_served(Clock::now(), std::chrono::duration_cast<std::chrono::microseconds>(
+                                              Clock::now() - waiter.since));
+        co_return waiter.server;
+    }
     if (waiter.error) co_return std::unexpected(*waiter.error);
     if (!waiter.timed_out) co_return fail("woken without a server", sqlstate::kConnectionFailure);
     ++wait_timeouts_;
@@ -166,37 +290,34 @@ void Pool::on_wait_timer() {
     // Runs about once per query_wait_timeout, so a scan of the waiters is fine here.
     const auto now = Clock::now();
     auto earliest = Clock::time_point::max();
-    for (auto it = waiters_.begin(); it != waiters_.end();) {
-        Waiter* w = *it;
+    waiters_.erase_if([&](Waiter* w) {
         if (w->deadline <= now) {
-            it = waiters_.erase(it);
             w->queued = false;
             w->timed_out = true;
             wake(w);
-        } else {
-            earliest = std::min(earliest, w->deadline);
-            ++it;
+            return true;
         }
-    }
+        earliest = std::min(earliest, w->deadline);
+        return false;
+    });
     arm_wait_timer(earliest);
 }
 
 Pool::Waiter* Pool::pop_waiter_front() {
-    Waiter* w = waiters_.front();
-    waiters_.pop_front();
-    w->queued = false;
+    Waiter* w = waiters_.pop_next();
+    if (w) w->queued = false;
     return w;
 }
 
 Pool::Waiter* Pool::pop_waiter_back() {
-    Waiter* w = waiters_.back();
-    waiters_.pop_back();
-    w->queued = false;
+    Waiter* w = waiters_.pop_lowest();
+    if (w) w->queued = false;
     return w;
 }
 
 void Pool::hand_to_waiter(Waiter* waiter, const ServerPtr& server) {
     waiter->server = server;
+    hold(server, waiter->cls);
     server->set_state(ServerConnection::State::kActive);
     ++served_;
     wake(waiter);
@@ -220,7 +341,7 @@ void Pool::put_back(const ServerPtr& server) {
         server->close("RECONNECT");
         return;
     }
-    if (!waiters_.empty() && !too_old && !paused_) {
+    if (waiters_.has_eligible() && !too_old && !paused_) {
         hand_to_waiter(pop_waiter_front(), server);
         return;
     }
@@ -258,6 +379,7 @@ void Pool::maybe_release(const ServerPtr& server) {
 
 void Pool::release(const ServerPtr& server, bool client_gone) {
     server->unlink();
+    unhold(server);
     if (server->closed()) return;
     if (client_gone && server->busy_for_client()) {
         // A query is still running (or a COPY or a half-sent message): the stream cannot be resumed cleanly.
@@ -280,6 +402,7 @@ void Pool::on_server_closing(const ServerPtr& server) {
 
 void Pool::on_server_closed(const ServerPtr& server) {
     std::erase(idle_, server);
+    unhold(server);
     if (servers_.erase(server->id()) == 0) return;
     spdlog::info("S-{}: {}/{} closing server connection (pid {}): {}", server->id(), database_, user_,
                  server->backend_pid(), server->close_reason());
@@ -307,12 +430,9 @@ bool Pool::can_open(bool allow_reserve) {
 
 void Pool::open_for_waiters() {
     if (paused_) return;
-    while (static_cast<int>(waiters_.size()) > connecting_) {
+    while (static_cast<int>(waiters_.eligible()) > connecting_) {
         bool reserve = false;
-        if (settings_.reserve_pool_size > 0) {
-            const auto waited = Clock::now() - waiters_.front()->since;
-            reserve = waited >= settings_.reserve_pool_timeout;
-        }
+        if (settings_.reserve_pool_size > 0) reserve = max_wait() >= settings_.reserve_pool_timeout;
         if (!can_open(reserve)) break;
         open_one();
     }
@@ -338,7 +458,17 @@ void Pool::open_one() {
 
 void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
     --connecting_;
+    const bool probe = probe_in_flight_;
+    probe_in_flight_ = false;
     if (!status) {
+        const bool was_open = breaker_->state() == BreakerState::kOpen;
+        breaker_->on_login_failed(Clock::now(), status.error().sqlstate == sqlstate::kTooManyConnections,
+                                  status.error().message);
+        if (!was_open && breaker_->state() == BreakerState::kOpen) {
+            spdlog::warn("{}: circuit breaker open{}: {}", database_, probe ? " again" : "",
+                         breaker_->reason());
+            dataplane_counters().breaker_opens++;
+        }
         servers_.erase(server->id());
         ++login_failures_;
         last_login_error_ = status.error();
@@ -360,6 +490,11 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
     }
     last_login_error_.reset();
     login_blocked_until_ = {};
+    if (breaker_->state() != BreakerState::kClosed) {
+        spdlog::info("{}: circuit breaker closed: a server login worked", database_);
+        dataplane_counters().breaker_closes++;
+    }
+    breaker_->on_login_ok(Clock::now());
     if (server_parameters_.empty()) server_parameters_ = server->reported_parameters();
     spdlog::info("S-{}: {}/{} new server connection to {}:{} (pid {})", server->id(), database_, user_,
                  settings_.target.host, settings_.target.port, server->backend_pid());
@@ -369,6 +504,7 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
 
 void Pool::apply_settings(PoolSettings settings) {
     settings_ = std::move(settings);
+    configure_classes();
     // A smaller pool: idle servers beyond the new size go now; active ones when they come back.
     while (!idle_.empty() && static_cast<int>(servers_.size()) > settings_.pool_size) {
         auto s = idle_.front();
@@ -427,6 +563,7 @@ void Pool::tick() {
             }
         }
     }
+    breaker_tick();
     // Waiters past reserve_pool_timeout may use the reserve pool.
     open_for_waiters();
     // min_pool_size: open ahead so the first clients do not pay for the login.

@@ -14,7 +14,10 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "config/classes.h"
 #include "config/config.h"
+#include "pool/circuit_breaker.h"
+#include "pool/priority_classes.h"
 #include "pool/server_connection.h"
 
 namespace poolguard::pool {
@@ -39,6 +42,19 @@ struct PoolSettings {
     std::string server_check_query;  // run on servers idle longer than server_check_delay
     std::chrono::microseconds server_check_delay{30'000'000};
     ServerTarget target;
+    // Priority classes (issue 6): index 0 is "default" (config::effective_classes).
+    std::vector<config::ClassConfig> classes = config::effective_classes({});
+};
+
+// One priority class of a pool, for SHOW CLASSES, metrics and SHOW GUARD.
+struct ClassStat {
+    std::string name;
+    int priority = 0;
+    int max_share = 100;
+    int cap = 0;  // servers the class may hold (INT_MAX = no cap)
+    int held = 0;
+    int waiting = 0;
+    std::chrono::microseconds max_wait{0};
 };
 
 // Counters shown by logs, metrics and (later) SHOW POOLS.
@@ -73,7 +89,9 @@ class Pool {
 
     // Waits (FIFO) for a clean server. Fails with 53300 query_wait_timeout, or with the server's own login
     // error while logins keep failing.
-    asio::awaitable<Result<ServerPtr>> acquire();
+    // `cls` is the client's priority class (index into settings().classes; out of range = default).
+    // Refused at once with 53300 while the database's circuit breaker is open and no idle server is free.
+    asio::awaitable<Result<ServerPtr>> acquire(int cls = 0);
 
     // The relay found the linked client's work finished: hand the server back (transaction/statement mode).
     void maybe_release(const ServerPtr& server);
@@ -100,6 +118,10 @@ class Pool {
     config::PoolMode mode() const { return settings_.mode; }
     int server_count() const { return static_cast<int>(servers_.size()); }
     bool has_waiters() const { return !waiters_.empty(); }
+    // Per class: held servers, waiters, longest wait (read-only; O(classes)).
+    std::vector<ClassStat> class_stats() const;
+    // The database's circuit breaker (shared by every pool of the database).
+    const CircuitBreaker& breaker() const { return *breaker_; }
     PoolCounters counters() const;
     PoolStats& stats() { return stats_; }
     const PoolStats& stats() const { return stats_; }
@@ -131,7 +153,8 @@ class Pool {
         std::move_only_function<void()> resume;  // set while the coroutine is suspended
         // Its place in waiters_ while queued: leaving the queue is O(1), not a scan of every waiter (with
         // hundreds of clients waiting, the scan was the proxy's top user-space cost).
-        std::list<Waiter*>::iterator pos;
+        PriorityWaitQueue<Waiter>::Handle pos;
+        int cls = 0;
         bool queued = false;
     };
 
@@ -150,6 +173,16 @@ class Pool {
     Waiter* pop_waiter_front();
     Waiter* pop_waiter_back();
     bool over_capacity() const;
+    // Class share accounting: a server counts for the class of the client it was handed to until release.
+    void hold(const ServerPtr& server, int cls);
+    void unhold(const ServerPtr& server);
+    // Idle servers to waiters whose class came back under its cap.
+    void serve_from_idle();
+    void configure_classes();
+    // Circuit breaker: refuse every waiter no login in flight can serve (the breaker just opened).
+    void fail_waiters_fast(const Error& error);
+    void breaker_tick();
+    Error breaker_error() const;
 
     PoolManager& manager_;
     asio::any_io_executor executor_;
@@ -159,7 +192,7 @@ class Pool {
 
     std::unordered_map<uint64_t, ServerPtr> servers_;  // every server of this pool that is not closed
     std::deque<ServerPtr> idle_;                       // most recently used at the back
-    std::list<Waiter*> waiters_;                       // FIFO
+    PriorityWaitQueue<Waiter> waiters_;                // per class FIFOs, served by priority within shares
     asio::steady_timer wait_timer_;                    // the earliest query_wait_timeout deadline
     bool wait_timer_armed_ = false;
     Clock::time_point wait_timer_expiry_{};
@@ -173,6 +206,8 @@ class Pool {
     uint64_t served_ = 0;
     uint64_t wait_timeouts_ = 0;
     uint64_t login_failures_ = 0;
+    CircuitBreaker* breaker_;  // owned by the manager, one per database
+    bool probe_in_flight_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -54,7 +54,24 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     if (!db.timezone.empty()) s.target.startup_params.emplace_back("timezone", db.timezone);
     if (!db.application_name.empty())
         s.target.startup_params.emplace_back("application_name", db.application_name);
+    s.classes = config::effective_classes(c.classes);
     return s;
+}
+
+BreakerSettings PoolManager::breaker_settings() const {
+    const auto& c = *config_;
+    BreakerSettings b;
+    b.enabled = c.breaker;
+    b.wait_bound = c.breaker_wait_bound;
+    b.open_time = c.breaker_open_seconds;
+    b.login_failures = c.breaker_login_failures;
+    return b;
+}
+
+CircuitBreaker& PoolManager::breaker(const std::string& database) {
+    auto [it, inserted] = breakers_.try_emplace(database);
+    if (inserted) it->second.configure(breaker_settings());
+    return it->second;
 }
 
 Pool& PoolManager::get_or_create(const config::DatabaseConfig& db, const std::string& user,
@@ -115,6 +132,8 @@ bool PoolManager::evict_idle_for(const Pool& requester, bool same_database) {
 
 void PoolManager::reload(std::shared_ptr<const config::Config> config) {
     config_ = std::move(config);
+    for (auto& [name, b] : breakers_)
+        b.configure(breaker_settings());
     for (auto& [key, pool] : pools_) {
         const auto db = config_->resolve_database(key.first);
         if (!db) {

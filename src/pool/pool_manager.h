@@ -33,6 +33,10 @@ class PoolManager {
     // Closes an idle server in another pool of the same database (or user) to make room; false if none.
     bool evict_idle_for(const Pool& requester, bool same_database);
 
+    // The circuit breaker of `database` (created closed on first use; one per [databases] entry).
+    CircuitBreaker& breaker(const std::string& database);
+    const std::map<std::string, CircuitBreaker>& breakers() const { return breakers_; }
+
     void reload(std::shared_ptr<const config::Config> config);
     void start_janitor();
     void stop();
@@ -54,9 +58,12 @@ class PoolManager {
     PoolSettings settings_for(const config::DatabaseConfig& db, const std::string& user,
                               const Credentials& credentials) const;
     asio::awaitable<void> janitor_loop();
+    BreakerSettings breaker_settings() const;
 
     asio::any_io_executor executor_;
     std::shared_ptr<const config::Config> config_;
+    // By database; nodes are stable: pools keep pointers (declared before pools_ so it outlives them).
+    std::map<std::string, CircuitBreaker> breakers_;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
     std::map<std::pair<std::string, std::string>, Credentials> credentials_;  // pool key -> server login
     uint64_t server_ids_ = 0;

@@ -106,6 +106,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     // a failure closes the server.
     void begin_check(const std::string& sql);
     bool testing() const { return testing_ && state_ == State::kCleanup; }
+    // The priority class holding this server (Pool's share accounting), -1 while no client holds it.
+    int held_class = -1;
 
     // Asks the server backend to cancel its current query (new connection + CancelRequest).
     void send_cancel();

@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <climits>
+
 #include "respond/guard.h"
 #include "session/client_session.h"
 #include "session/proxy.h"
@@ -64,6 +66,52 @@ std::vector<admin::PoolRow> AdminService::pools() {
             ++rows[it->second].cl_waiting;
         else
             ++rows[it->second].cl_active;
+    }
+    return rows;
+}
+
+std::vector<admin::ClassRow> AdminService::classes() {
+    std::vector<admin::ClassRow> rows;
+    std::map<std::pair<const pool::Pool*, int>, size_t> index;
+    for (const auto& [key, pool] : proxy_.pools().pools()) {
+        const auto stats = pool->class_stats();
+        for (size_t i = 0; i < stats.size(); ++i) {
+            const auto& k = stats[i];
+            admin::ClassRow r;
+            r.database = key.first;
+            r.user = key.second;
+            r.name = k.name;
+            r.priority = k.priority;
+            r.max_share = k.max_share;
+            r.cap = k.cap == INT_MAX ? 0 : k.cap;
+            r.cl_waiting = k.waiting;
+            r.sv_active = k.held;
+            r.maxwait_us = k.max_wait.count();
+            index[{pool.get(), static_cast<int>(i)}] = rows.size();
+            rows.push_back(std::move(r));
+        }
+    }
+    for (const auto& [pid, client] : proxy_.clients()) {
+        if (!client->logged_in() || client->waiting()) continue;
+        auto it = index.find({client->pool(), client->pool_class()});
+        if (it != index.end()) ++rows[it->second].cl_active;
+    }
+    return rows;
+}
+
+std::vector<admin::BreakerRow> AdminService::breakers() {
+    std::vector<admin::BreakerRow> rows;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [name, b] : proxy_.pools().breakers()) {
+        admin::BreakerRow r;
+        r.database = name;
+        r.state = pool::to_string(b.state());
+        r.reason = b.reason();
+        r.opens = b.opens();
+        r.since_us = b.changed_at() == pool::CircuitBreaker::TimePoint{}
+                         ? 0
+                         : std::chrono::duration_cast<std::chrono::microseconds>(now - b.changed_at()).count();
+        rows.push_back(std::move(r));
     }
     return rows;
 }
@@ -361,6 +409,18 @@ std::vector<admin::GuardRow> AdminService::guard_rows() {
     std::vector<admin::GuardRow> out;
     for (auto& r : respond::guard().rows())
         out.push_back(admin::GuardRow{r.component, r.name, r.mode, r.state, r.detail});
+    // Classes and breakers live in the pools, on this (the io) thread: read them directly.
+    for (const auto& c : classes())
+        out.push_back(admin::GuardRow{
+            "class", fmt::format("{}/{}/{}", c.database, c.user, c.name), "", c.cl_waiting > 0 ? "waiting" : "ok",
+            fmt::format("priority={} max_share={}% cap={} servers={} active={} waiting={} maxwait={:.1f}s",
+                        c.priority, c.max_share, c.cap, c.sv_active, c.cl_active, c.cl_waiting,
+                        static_cast<double>(c.maxwait_us) / 1e6)});
+    for (const auto& b : breakers())
+        out.push_back(admin::GuardRow{
+            "breaker", b.database, "", b.state,
+            fmt::format("opens={} for {:.1f}s{}{}", b.opens, static_cast<double>(b.since_us) / 1e6,
+                        b.reason.empty() ? "" : "; last opened: ", b.reason)});
     return out;
 }
 

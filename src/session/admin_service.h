@@ -17,6 +17,8 @@ class AdminService : public admin::AdminBackend {
     explicit AdminService(Proxy& proxy) : proxy_(proxy) {}
 
     std::vector<admin::PoolRow> pools() override;
+    std::vector<admin::ClassRow> classes() override;
+    std::vector<admin::BreakerRow> breakers() override;
     std::vector<admin::ConnectionRow> clients() override;
     std::vector<admin::ConnectionRow> servers() override;
     std::vector<admin::StatsRow> stats_totals() override;

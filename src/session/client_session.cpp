@@ -353,6 +353,8 @@ asio::awaitable<Status> ClientSession::read_startup() {
         pool_ = &proxy_.pools().get_or_create(*db, db->user, forced_secret);
     }
     proxy_.on_pool_created(*pool_);
+    // Priority class (issue 6): by the login's application_name and user, fixed for the session.
+    pool_class_ = config::match_class(pool_->settings().classes, application_name(), user_);
     // Named prepared statements across servers: only where servers change between transactions.
     track_statements_ = pool_->mode() != config::PoolMode::kSession && cfg.max_prepared_statements > 0;
     if (track_statements_)
@@ -589,7 +591,7 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
 asio::awaitable<Status> ClientSession::finish_login() {
     // The client is told the server's parameters; the pool learns them from its first server login.
     if (pool_->server_parameters().empty()) {
-        auto server = co_await pool_->acquire();
+        auto server = co_await pool_->acquire(pool_class_);
         if (!server) {
             {
                 queue_error(fatal(
@@ -654,7 +656,7 @@ asio::awaitable<Status> ClientSession::bind_server() {
     waiting_ = true;
     wait_notified_ = false;
     wait_started_ = std::chrono::steady_clock::now();
-    auto server = co_await pool_->acquire();
+    auto server = co_await pool_->acquire(pool_class_);
     waiting_ = false;
     const auto waited_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                std::chrono::steady_clock::now() - wait_started_)

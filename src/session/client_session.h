@@ -66,6 +66,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     }
     const pool::ServerPtr& server() const { return server_; }
     const pool::Pool* pool() const { return pool_; }
+    // The client's priority class: an index into pool()->settings().classes.
+    int pool_class() const { return pool_class_; }
     bool is_admin() const { return admin_; }
     // KILL / KILL_CLIENT from the admin console.
     void kill(const std::string& reason);
@@ -112,6 +114,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // when vars_ changes. Compared by identity with the server's synced_params().
     std::shared_ptr<const std::string> param_set_;
     pool::Pool* pool_ = nullptr;
+    int pool_class_ = 0;
     pool::ServerPtr server_;
     bool logged_in_ = false;
     bool admin_ = false;             // connected to the admin console database

@@ -180,6 +180,10 @@ class FakeBackend : public AdminBackend {
     std::vector<std::pair<std::string, int64_t>> lists() override { return maybe_throw(list_rows); }
     std::string version() override { return maybe_throw(version_text); }
     std::vector<std::pair<std::string, std::string>> state() override { return maybe_throw(state_rows); }
+    std::vector<ClassRow> class_rows;
+    std::vector<BreakerRow> breaker_rows;
+    std::vector<ClassRow> classes() override { return maybe_throw(class_rows); }
+    std::vector<BreakerRow> breakers() override { return maybe_throw(breaker_rows); }
 
     Status set(const std::string& k, const std::string& v) override {
         return record("set(" + k + "," + v + ")");
@@ -670,6 +674,23 @@ TEST_F(AdminConsoleTest, BackendExceptionBecomesAnInternalError) {
     ASSERT_TRUE(rs[0].error);
     EXPECT_EQ(rs[0].error->code, "XX000");
     EXPECT_TRUE(rs[0].columns.empty());
+}
+
+// poolguard's own SHOW CLASSES / SHOW BREAKERS (issue 6).
+TEST_F(AdminConsoleTest, ShowClassesAndBreakers) {
+    backend.class_rows.push_back(ClassRow{"db", "app", "batch", 10, 40, 4, 7, 12, 4, 2'500'000});
+    auto c = show("SHOW CLASSES");
+    EXPECT_EQ(c.columns, (std::vector<std::string>{"database", "user", "class", "priority", "max_share",
+                                                   "max_servers", "cl_active", "cl_waiting", "sv_active",
+                                                   "maxwait", "maxwait_us"}));
+    ASSERT_EQ(c.rows.size(), 1u);
+    EXPECT_EQ(c.rows[0], (Row{"db", "app", "batch", "10", "40", "4", "7", "12", "4", "2", "500000"}));
+    backend.breaker_rows.push_back(
+        BreakerRow{"db", "open", "database refused a login (53300): full", 3, 1'200'000});
+    auto b = show("show breakers");
+    EXPECT_EQ(b.columns, (std::vector<std::string>{"database", "state", "opens", "state_seconds", "reason"}));
+    ASSERT_EQ(b.rows.size(), 1u);
+    EXPECT_EQ(b.rows[0], (Row{"db", "open", "3", "1", "database refused a login (53300): full"}));
 }
 
 TEST_F(AdminConsoleTest, LongCommandIsCutInTheMessage) {

@@ -542,11 +542,11 @@ TEST(ConfigLoader, ParameterInTheWrongSectionGetsAHint) {
 }
 
 TEST(ConfigLoader, UnknownSectionIsAWarningAndKeptRaw) {
-    LoadResult r = load_ok(std::string(kAuth) + "[classes]\nweb = application_name=web*, priority=0\n");
-    EXPECT_TRUE(has_warning(r, "unknown section [classes]", 3)) << all_warnings(r);
-    ASSERT_EQ(r.config.extra_sections["classes"].size(), 1u);
-    EXPECT_EQ(r.config.extra_sections["classes"][0].key, "web");
-    EXPECT_EQ(r.config.extra_sections["classes"][0].value, "application_name=web*, priority=0");
+    LoadResult r = load_ok(std::string(kAuth) + "[routing]\nweb = application_name=web*, priority=0\n");
+    EXPECT_TRUE(has_warning(r, "unknown section [routing]", 3)) << all_warnings(r);
+    ASSERT_EQ(r.config.extra_sections["routing"].size(), 1u);
+    EXPECT_EQ(r.config.extra_sections["routing"][0].key, "web");
+    EXPECT_EQ(r.config.extra_sections["routing"][0].value, "application_name=web*, priority=0");
 }
 
 TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
