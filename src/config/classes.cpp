@@ -1,30 +1,17 @@
 // Owns parsing of [classes] lines, glob matching and class selection (see classes.h).
 #include "config/classes.h"
 
+#include <fnmatch.h>
+
 #include <charconv>
+#include <string>
 
 namespace poolguard::config {
 
 bool glob_match(std::string_view pattern, std::string_view text) {
-    size_t p = 0, t = 0;
-    size_t star = std::string_view::npos, star_t = 0;
-    while (t < text.size()) {
-        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-            ++p;
-            ++t;
-        } else if (p < pattern.size() && pattern[p] == '*') {
-            star = p++;
-            star_t = t;
-        } else if (star != std::string_view::npos) {
-            p = star + 1;
-            t = ++star_t;
-        } else {
-            return false;
-        }
-    }
-    while (p < pattern.size() && pattern[p] == '*')
-        ++p;
-    return p == pattern.size();
+    // fnmatch wants C strings; this runs once per login, never per transaction.
+    const std::string p(pattern), t(text);
+    return ::fnmatch(p.c_str(), t.c_str(), 0) == 0;
 }
 
 namespace {

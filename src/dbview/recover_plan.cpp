@@ -1,10 +1,9 @@
 // Owns the recovery planner's rules and protections.
 #include "dbview/recover_plan.h"
 
-#include <fnmatch.h>
-
 #include <algorithm>
 
+#include "config/classes.h"
 #include "dbview/duration.h"
 
 namespace poolguard::dbview {
@@ -69,7 +68,7 @@ std::string to_string(ActionKind kind) {
 }
 
 bool glob_match(const std::string& pattern, const std::string& text) {
-    return ::fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
+    return config::glob_match(pattern, text);
 }
 
 RecoverPlan plan_recovery(const Snapshot& snapshot, const RecoverPolicy& policy) {
