@@ -63,7 +63,7 @@ struct ClassRow {
 // The circuit breaker of one database (SHOW BREAKERS, issue 6).
 struct BreakerRow {
     std::string database;
-    std::string state;  // closed | open | half-open
+    std::string state;   // closed | open | half-open
     std::string reason;  // why it last opened
     uint64_t opens = 0;
     int64_t since_us = 0;  // time in the current state

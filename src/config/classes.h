@@ -22,8 +22,8 @@ struct ClassConfig {
 
 inline constexpr std::string_view kDefaultClass = "default";
 
-// Shell glob (fnmatch): '*' any run (also empty), '?' any one character, '[...]' a set, a backslash escapes. The
-// one glob matcher of poolguard: [classes], protect_users / protect_applications (dbview::glob_match).
+// Shell glob (fnmatch): '*' any run (also empty), '?' any one character, '[...]' a set, a backslash escapes.
+// The one glob matcher of poolguard: [classes], protect_users / protect_applications (dbview::glob_match).
 bool glob_match(std::string_view pattern, std::string_view text);
 
 // Parses the value of one [classes] line. Errors name the parameter and the reason (the caller prefixes

@@ -433,8 +433,8 @@ class Loader {
     }
 
     Status on_section(const IniEntry& entry) {
-        static constexpr std::string_view kKnown[] = {"databases", "users", "pgbouncer", "poolguard",
-                                                      "peers", "classes"};
+        static constexpr std::string_view kKnown[] = {"databases", "users", "pgbouncer",
+                                                      "poolguard", "peers", "classes"};
         if (std::find(std::begin(kKnown), std::end(kKnown), entry.section) == std::end(kKnown)) {
             warn(entry, "unknown section [" + entry.section + "]; poolguard does not interpret its lines");
         }
@@ -786,7 +786,8 @@ class Loader {
             {"respond_cancel_long", &cfg.respond_cancel_long},
             {"respond_end_leaks", &cfg.respond_end_leaks}};
         for (const auto& [key, value] : modes)
-            if (!value->empty() && !mode_ok(*value)) return refuse(key, *value, "expected off, dry-run or on");
+            if (!value->empty() && !mode_ok(*value))
+                return refuse(key, *value, "expected off, dry-run or on");
         const std::pair<const char*, Micros> limits[] = {{"kill_idle_after", cfg.kill_idle_after},
                                                          {"cancel_long_after", cfg.cancel_long_after},
                                                          {"kill_leak_after", cfg.kill_leak_after}};

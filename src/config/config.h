@@ -186,7 +186,8 @@ struct Config {
     int error_rate_warning = 1;                   // 53300/refusals per minute that raise a warning
     std::string control_user;                     // role of the sampling connection; empty = see docs
     std::string control_password;                 // its password; empty = auth_file / database entry
-    // Responders (issue 6, src/respond). Modes "off" | "dry-run" | "on"; a responder's own key empty = respond.
+    // Responders (issue 6, src/respond). Modes "off" | "dry-run" | "on"; a responder's own key empty =
+    // respond.
     std::string respond = "dry-run";
     std::string respond_terminate_idle, respond_cancel_long, respond_end_leaks;
     Micros kill_idle_after{300'000'000};     // terminate backends idle longer than this
@@ -197,9 +198,9 @@ struct Config {
     std::vector<std::string> protect_users, protect_applications;  // globs never acted on
     // Circuit breaker per database (issue 6, src/pool/circuit_breaker.h).
     bool breaker = true;
-    Micros breaker_wait_bound{10'000'000};    // a client waiting this long opens it; 0 = waits never do
-    Micros breaker_open_seconds{5'000'000};   // open this long before a half-open probe
-    int breaker_login_failures = 3;           // consecutive failed server logins (53300 opens at once)
+    Micros breaker_wait_bound{10'000'000};   // a client waiting this long opens it; 0 = waits never do
+    Micros breaker_open_seconds{5'000'000};  // open this long before a half-open probe
+    int breaker_login_failures = 3;          // consecutive failed server logins (53300 opens at once)
     // [classes]: priority classes in file order (issue 6, src/config/classes.h).
     std::vector<ClassConfig> classes;
     // Every [poolguard] line in file order (including the ones above), so a component can read its own

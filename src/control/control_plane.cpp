@@ -345,7 +345,8 @@ struct ControlPlane::Impl {
                 });
             };
             hooks.journal = [this](const nlohmann::json& j) { journal.append(j); };
-            runners.push_back(std::make_unique<respond::ResponderRunner>(targets[i].name, rs, std::move(hooks)));
+            runners.push_back(
+                std::make_unique<respond::ResponderRunner>(targets[i].name, rs, std::move(hooks)));
             responded_t.push_back(-1);
         }
     }
@@ -363,8 +364,9 @@ struct ControlPlane::Impl {
     static void publish_guard_rows(const std::vector<detect::Finding>& findings) {
         std::vector<respond::GuardRow> rows;
         for (const auto& f : findings)
-            rows.push_back(respond::GuardRow{"detector", f.subject.empty() ? f.kind : f.kind + " " + f.subject,
-                                             "", detect::to_string(f.severity), f.summary});
+            rows.push_back(respond::GuardRow{"detector",
+                                             f.subject.empty() ? f.kind : f.kind + " " + f.subject, "",
+                                             detect::to_string(f.severity), f.summary});
         respond::guard().set_detector_rows(std::move(rows));
     }
 

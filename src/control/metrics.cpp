@@ -129,10 +129,13 @@ void class_metrics(Writer& w, const ProxySnapshot& p) {
     for (const auto& k : p.classes)
         w.sample("poolguard_class_max_servers",
                  lbl({{"database", k.database}, {"user", k.user}, {"class", k.name}}), k.cap);
-    w.family("poolguard_breaker_state", "gauge", "Circuit breaker state per database: 0 closed, 1 half-open, 2 open");
+    w.family("poolguard_breaker_state", "gauge",
+             "Circuit breaker state per database: 0 closed, 1 half-open, 2 open");
     for (const auto& b : p.breakers)
         w.sample("poolguard_breaker_state", lbl({{"database", b.database}}),
-                 b.state == "open" ? 2 : b.state == "half-open" ? 1 : 0);
+                 b.state == "open"        ? 2
+                 : b.state == "half-open" ? 1
+                                          : 0);
     w.family("poolguard_breaker_opens_total", "counter", "Times the circuit breaker of a database opened");
     for (const auto& b : p.breakers)
         w.sample("poolguard_breaker_opens_total", lbl({{"database", b.database}}), double(b.opens));

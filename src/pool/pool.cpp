@@ -153,11 +153,12 @@ void Pool::unhold(const ServerPtr& server) {
 Error Pool::breaker_error() const {
     Error e;
     if (breaker_->opened_by_login_failures()) {
-        // Logins fail for another reason than a full database (auth, network): say so, with the server's code.
-        e.message = "database \"" + database_ + "\" is unavailable: circuit breaker open (" + breaker_->reason() +
-                    "); retry later";
+        // Logins fail for another reason than a full database (auth, network): say so, with the server's
+        // code.
+        e.message = "database \"" + database_ + "\" is unavailable: circuit breaker open (" +
+                    breaker_->reason() + "); retry later";
         e.sqlstate = last_login_error_ && !last_login_error_->sqlstate.empty() ? last_login_error_->sqlstate
-                                                                              : sqlstate::kConnectionFailure;
+                                                                               : sqlstate::kConnectionFailure;
         return e;
     }
     e.message = "database \"" + database_ + "\" is exhausted: circuit breaker open (" + breaker_->reason() +
@@ -254,8 +255,8 @@ asio::awaitable<Result<ServerPtr>> Pool::acquire(int cls) {
     if (!*alive) co_return fail("pool was removed", sqlstate::kAdminShutdown);
     if (waiter.queued) waiters_.erase(waiter.cls, waiter.pos);
     if (waiter.server) {
-        breaker_->on_served(Clock::now(), std::chrono::duration_cast<std::chrono::microseconds>(
-                                              Clock::now() - waiter.since));
+        breaker_->on_served(
+            Clock::now(), std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waiter.since));
         co_return waiter.server;
     }
     if (waiter.error) co_return std::unexpected(*waiter.error);

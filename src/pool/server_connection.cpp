@@ -270,7 +270,8 @@ asio::awaitable<Status> ServerConnection::run_connect_query(const std::string& s
     if (error)
         co_return fail("connect_query failed: " + error->message,
                        error->sqlstate.empty() ? std::string(sqlstate::kConnectionFailure) : error->sqlstate);
-    if (tx_status_ != 'I') co_return fail("connect_query left a transaction open", sqlstate::kConnectionFailure);
+    if (tx_status_ != 'I')
+        co_return fail("connect_query left a transaction open", sqlstate::kConnectionFailure);
     co_return Status{};
 }
 

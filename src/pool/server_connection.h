@@ -21,8 +21,8 @@ namespace poolguard::pool {
 
 class Pool;
 
-// SCRAM pass-through: keys recovered from a client's own SCRAM exchange, so poolguard can log in to the server
-// as that client without knowing its password (the secret came from the auth_file or auth_query).
+// SCRAM pass-through: keys recovered from a client's own SCRAM exchange, so poolguard can log in to the
+// server as that client without knowing its password (the secret came from the auth_file or auth_query).
 struct ScramPassThrough {
     protocol::pg::ScramKey client_key{};
     protocol::pg::ScramKey server_key{};

@@ -108,9 +108,10 @@ std::vector<admin::BreakerRow> AdminService::breakers() {
         r.state = pool::to_string(b.state());
         r.reason = b.reason();
         r.opens = b.opens();
-        r.since_us = b.changed_at() == pool::CircuitBreaker::TimePoint{}
-                         ? 0
-                         : std::chrono::duration_cast<std::chrono::microseconds>(now - b.changed_at()).count();
+        r.since_us =
+            b.changed_at() == pool::CircuitBreaker::TimePoint{}
+                ? 0
+                : std::chrono::duration_cast<std::chrono::microseconds>(now - b.changed_at()).count();
         rows.push_back(std::move(r));
     }
     return rows;
@@ -412,7 +413,8 @@ std::vector<admin::GuardRow> AdminService::guard_rows() {
     // Classes and breakers live in the pools, on this (the io) thread: read them directly.
     for (const auto& c : classes())
         out.push_back(admin::GuardRow{
-            "class", fmt::format("{}/{}/{}", c.database, c.user, c.name), "", c.cl_waiting > 0 ? "waiting" : "ok",
+            "class", fmt::format("{}/{}/{}", c.database, c.user, c.name), "",
+            c.cl_waiting > 0 ? "waiting" : "ok",
             fmt::format("priority={} max_share={}% cap={} servers={} active={} waiting={} maxwait={:.1f}s",
                         c.priority, c.max_share, c.cap, c.sv_active, c.cl_active, c.cl_waiting,
                         static_cast<double>(c.maxwait_us) / 1e6)});

@@ -82,7 +82,8 @@ std::string lookup_request(std::string_view sql, std::string_view user) {
 // DataRow body: column values (nullopt = NULL).
 std::optional<std::vector<std::optional<std::string>>> parse_data_row(std::string_view body) {
     auto u16 = [&](size_t at) {
-        return static_cast<uint16_t>((static_cast<uint8_t>(body[at]) << 8) | static_cast<uint8_t>(body[at + 1]));
+        return static_cast<uint16_t>((static_cast<uint8_t>(body[at]) << 8) |
+                                     static_cast<uint8_t>(body[at + 1]));
     };
     auto i32 = [&](size_t at) {
         uint32_t v = 0;
@@ -238,10 +239,11 @@ asio::awaitable<Result<std::optional<std::string>>> lookup_secret(Proxy& proxy,
     }
     if (client.lost) error = client.lost;
     if (!done && !error)
-        error = pg::ErrorFields{"ERROR", sqlstate::kConnectionFailure, "auth_query: no reply from the server", {}, {}};
+        error = pg::ErrorFields{
+            "ERROR", sqlstate::kConnectionFailure, "auth_query: no reply from the server", {}, {}};
     if (error) {
-        spdlog::warn("auth_query for user \"{}\" as \"{}\" in {} failed: {} {}", user, auth_user, database.name,
-                     error->sqlstate, error->message);
+        spdlog::warn("auth_query for user \"{}\" as \"{}\" in {} failed: {} {}", user, auth_user,
+                     database.name, error->sqlstate, error->message);
         co_return fail("auth_query failed: " + error->message,
                        error->sqlstate.empty() ? std::string(sqlstate::kConnectionFailure) : error->sqlstate);
     }

@@ -14,9 +14,9 @@
 #include "net/fast_write.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
-#include "session/auth_query.h"
 #include "protocol/pg/userlist.h"
 #include "protocol/pg/wire.h"
+#include "session/auth_query.h"
 #include "session/proxy.h"
 
 namespace poolguard::session {

@@ -139,8 +139,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::chrono::system_clock::time_point request_time_ = connect_time_;
     std::string close_reason_ = "client closed the connection";
     std::optional<protocol::pg::ScramKey> scram_client_key_;  // from a SCRAM login with a verifier secret
-    std::string last_statement_;                      // control plane (issue 5)
-    std::chrono::steady_clock::time_point bound_at_;  // control plane (issue 5)
+    std::string last_statement_;                              // control plane (issue 5)
+    std::chrono::steady_clock::time_point bound_at_;          // control plane (issue 5)
 };
 
 }  // namespace poolguard::session

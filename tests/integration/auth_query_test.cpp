@@ -124,7 +124,8 @@ TEST_F(ServerChecks, ConnectQueryRunsOnEveryNewServerConnection) {
     PoolguardProcess pooler(cfg);
     ASSERT_TRUE(pooler.start());
     std::vector<std::string> dsns(2, pooler.dsn(kApp));
-    for (const auto& r : run_concurrently(dsns, "select current_setting('poolguard.origin'), pg_sleep(0.3)")) {
+    for (const auto& r :
+         run_concurrently(dsns, "select current_setting('poolguard.origin'), pg_sleep(0.3)")) {
         ASSERT_TRUE(Ok(r));
         EXPECT_EQ(r.value(), "connect_query");
     }
@@ -139,7 +140,8 @@ TEST_F(ServerChecks, FailingConnectQueryClosesTheServerAndClientGetsError) {
     auto start = Clock::now();
     PgConn c(pooler.dsn(kApp), 10s);
     ASSERT_FALSE(c.ok()) << "a server whose connect_query fails must never serve a client";
-    EXPECT_LT(elapsed_ms(start), 3000) << "a failing connect_query is a login failure: the client is told at once";
+    EXPECT_LT(elapsed_ms(start), 3000)
+        << "a failing connect_query is a login failure: the client is told at once";
     EXPECT_NE(c.connect_error().find("division by zero"), std::string::npos) << c.connect_error();
     // server_login_retry keeps poolguard from hammering the server with new connections.
     std::this_thread::sleep_for(500ms);
@@ -159,7 +161,8 @@ TEST_F(ServerChecks, IdleServerIsCheckedAfterDelayAndFailedCheckClosesIt) {
     // The idle server's last statement becomes the check query.
     EXPECT_TRUE(eventually(
         [&] {
-            return pg().count_backends("pid = " + pid.value() + " and query = 'select ''poolguard-check'''") == 1;
+            return pg().count_backends("pid = " + pid.value() +
+                                       " and query = 'select ''poolguard-check'''") == 1;
         },
         3s));
     // A check does not count as use: server_idle_timeout still closes the server.
@@ -183,7 +186,8 @@ TEST_F(ServerChecks, IdleServerIsCheckedAfterDelayAndFailedCheckClosesIt) {
 }
 
 TEST_F(ServerChecks, WaitingClientGetsNoticeAfterQueryWaitNotify) {
-    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "query_wait_notify is newer than PgBouncer 1.18";
+    if (PoolguardProcess::testing_pgbouncer())
+        GTEST_SKIP() << "query_wait_notify is newer than PgBouncer 1.18";
     PoolerConfig cfg = base_config("transaction", 1);
     cfg.set("query_wait_notify", 1);
     PoolguardProcess pooler(cfg);

@@ -680,9 +680,9 @@ TEST_F(AdminConsoleTest, BackendExceptionBecomesAnInternalError) {
 TEST_F(AdminConsoleTest, ShowClassesAndBreakers) {
     backend.class_rows.push_back(ClassRow{"db", "app", "batch", 10, 40, 4, 7, 12, 4, 2'500'000});
     auto c = show("SHOW CLASSES");
-    EXPECT_EQ(c.columns, (std::vector<std::string>{"database", "user", "class", "priority", "max_share",
-                                                   "max_servers", "cl_active", "cl_waiting", "sv_active",
-                                                   "maxwait", "maxwait_us"}));
+    EXPECT_EQ(c.columns,
+              (std::vector<std::string>{"database", "user", "class", "priority", "max_share", "max_servers",
+                                        "cl_active", "cl_waiting", "sv_active", "maxwait", "maxwait_us"}));
     ASSERT_EQ(c.rows.size(), 1u);
     EXPECT_EQ(c.rows[0], (Row{"db", "app", "batch", "10", "40", "4", "7", "12", "4", "2", "500000"}));
     backend.breaker_rows.push_back(
