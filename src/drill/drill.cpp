@@ -143,15 +143,23 @@ class Runner {
         sleep_until(end_);
     }
 
-    // Sudden spike: after the lead-in, 5 batch jobs open `each` connections at once and keep them busy.
+    // Sudden spike: after the lead-in, 5 batch jobs open `each` connections at once and keep them busy; a
+    // worker that is refused (or loses its connection) retries 200 ms later, as job frameworks do.
     void spike_job(int job, int each) {
         sleep_until(Clock::now() + secs(lead_in_s()));
         std::vector<std::thread> workers;
         for (int i = 0; i < each && !over(); ++i)
             workers.emplace_back([this, job] {
-                auto c = connect("batch", fmt::format("batch-job-{}", job), scenario_conninfo());
-                while (c && !over())
-                    if (!exec(c.get(), "batch", "select pg_sleep(0.2)")) break;
+                const std::string app = fmt::format("batch-job-{}", job);
+                Conn c;
+                while (!over()) {
+                    if (!c && !(c = connect("batch", app, scenario_conninfo()))) {
+                        sleep_until(Clock::now() + std::chrono::milliseconds(200));
+                        continue;
+                    }
+                    if (!exec(c.get(), "batch", "select pg_sleep(0.2)") && PQstatus(c.get()) != CONNECTION_OK)
+                        c.reset();
+                }
             });
         for (auto& w : workers)
             w.join();
