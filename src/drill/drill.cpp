@@ -310,20 +310,28 @@ Recovery recovery(const std::vector<Bucket>& buckets, double slo_ms, double min_
     Recovery r;
     if (buckets.empty()) return r;
     const double width = buckets.size() > 1 ? buckets[1].start_s - buckets[0].start_s : 1;
-    const double end = buckets.back().start_s + width;
     const auto breached = [&](const Bucket& b) { return b.failed > 0 || b.p99_ms > slo_ms; };
-    std::optional<size_t> last_breach;
+    std::optional<size_t> first_breach;
     for (size_t i = 0; i < buckets.size(); ++i) {
         if (!breached(buckets[i])) continue;
-        if (!r.first_breach_s) r.first_breach_s = buckets[i].start_s;
-        last_breach = i;
+        if (!first_breach) {
+            first_breach = i;
+            r.first_breach_s = buckets[i].start_s;
+        }
         r.breach_s += width;
     }
-    if (!last_breach) return r;
-    for (size_t i = *last_breach + 1; i < buckets.size(); ++i) {
-        if (buckets[i].ok == 0) continue;  // empty: no evidence either way
-        if (end - buckets[i].start_s >= min_stable_s - 1e-9) r.recovered_s = buckets[i].start_s;
-        break;
+    if (!first_breach) return r;
+    const size_t stable = std::max<size_t>(1, static_cast<size_t>(std::ceil(min_stable_s / width - 1e-9)));
+    for (size_t i = *first_breach + 1; i < buckets.size(); ++i) {
+        if (breached(buckets[i]) || buckets[i].ok == 0) continue;  // recovery starts with evidence
+        if (i + stable > buckets.size()) break;                    // too little of the run left to tell
+        bool calm = true;
+        for (size_t j = i; j < i + stable; ++j)
+            calm = calm && !breached(buckets[j]);
+        if (calm) {
+            r.recovered_s = buckets[i].start_s;
+            break;
+        }
     }
     return r;
 }

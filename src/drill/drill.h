@@ -92,9 +92,10 @@ struct Bucket {
 std::vector<Bucket> timeline(const RoleStats& role, double duration_s, double bucket_s = 1);
 
 // Time to recover, from a timeline: a bucket is a breach when a request failed or p99 exceeded slo_ms,
-// healthy when it has successful requests and no breach, empty otherwise. The role recovered at the start
-// of the first healthy bucket after the last breach, if the run went on for at least min_stable_s after
-// it with no breach; time_to_recover_s = recovered_s - first_breach_s.
+// healthy when it has successful requests and no breach, empty otherwise. After the first breach, the role
+// recovered at the start of the first healthy bucket that begins min_stable_s without a breach (empty
+// buckets do not break it; the run must last that long); time_to_recover_s = recovered_s - first_breach_s.
+// A later breach does not undo the recovery; breach_s counts every breached second.
 struct Recovery {
     std::optional<double> first_breach_s;  // none: no breach at all
     std::optional<double> recovered_s;     // none while breached: not recovered by the end of the run

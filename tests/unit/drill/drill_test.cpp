@@ -78,8 +78,9 @@ TEST(DrillRecovery, NoBreachMeansNothingToRecoverFrom) {
     EXPECT_DOUBLE_EQ(r.breach_s, 0);
 }
 
-TEST(DrillRecovery, RecoversAtTheStartOfTheLastHealthyStretch) {
-    // Breaches at 2 (failure), 3 (latency) and 5 (failure); healthy from 6 to the end (4 s >= 3 s).
+TEST(DrillRecovery, RecoversAtTheStartOfTheFirstCalmStretch) {
+    // Breaches at 2 (failure), 3 (latency) and 5 (failure); 4 is healthy but 5 breaks its stretch; from 6 on
+    // three calm seconds.
     const auto r = recovery(seconds({{10, 0, 5},
                                      {10, 0, 5},
                                      {9, 1, 5},
@@ -97,6 +98,15 @@ TEST(DrillRecovery, RecoversAtTheStartOfTheLastHealthyStretch) {
     EXPECT_DOUBLE_EQ(*r.recovered_s, 6);
     EXPECT_DOUBLE_EQ(*r.time_to_recover_s(), 4);
     EXPECT_DOUBLE_EQ(r.breach_s, 3);
+}
+
+TEST(DrillRecovery, ALaterBlipDoesNotUndoTheRecovery) {
+    const auto r =
+        recovery(seconds({{0, 4, 0}, {10, 0, 5}, {10, 0, 5}, {10, 0, 5}, {10, 0, 900}, {10, 0, 5}}), 250);
+    ASSERT_TRUE(r.recovered_s);
+    EXPECT_DOUBLE_EQ(*r.recovered_s, 1);
+    EXPECT_DOUBLE_EQ(*r.time_to_recover_s(), 1);
+    EXPECT_DOUBLE_EQ(r.breach_s, 2);
 }
 
 TEST(DrillRecovery, EmptySecondsAfterABreachAreNoEvidenceOfRecovery) {
