@@ -125,12 +125,33 @@ int main(int argc, char** argv) {
     drill_cmd->add_option("--scale", drill.scale, "multiplies the connection counts (default 1)");
     bool no_web = false;
     drill_cmd->add_flag("--no-web", no_web, "no steady web traffic alongside");
+    drill_cmd->add_flag("--web-reconnect", drill.web_reconnect,
+                        "each web request opens its own connection (connect, one query, close)");
+    drill_cmd->add_option("--scenario-dsn", drill.scenario_conninfo,
+                          "where the scenario's own clients connect (default: --dsn)");
+    drill_cmd->add_option("--lead-in", drill.lead_in_s,
+                          "seconds of web traffic alone before the scenario starts (default: spike 1/4 of "
+                          "the duration, others 0)");
+    drill_cmd->add_option("--slo-ms", drill.slo_ms,
+                          "web p99 bound per second for time to recover (default 250)");
+    std::string drill_json;
+    drill_cmd->add_option("--json", drill_json,
+                          "also write the outcome, timelines and time to recover as JSON");
     auto run_ops_command = poolguard::ops::register_ops_commands(app);  // diagnose, recover, watch, logscan
 
     CLI11_PARSE(app, argc, argv);
     if (drill_cmd->parsed()) {
         drill.web = !no_web;
-        std::printf("%s", poolguard::drill::format_summary(poolguard::drill::run(drill)).c_str());
+        const auto report = poolguard::drill::run_report(drill);
+        std::printf("%s", poolguard::drill::format_summary(report.roles).c_str());
+        if (!drill_json.empty()) {
+            std::ofstream out(drill_json);
+            out << poolguard::drill::to_json(report).dump(1) << '\n';
+            if (!out) {
+                std::fprintf(stderr, "poolguard: cannot write %s\n", drill_json.c_str());
+                return 1;
+            }
+        }
         return 0;
     }
     if (serve_cmd->parsed()) return serve(config_path, verbose);
