@@ -11,6 +11,7 @@
 
 #include "admin/admin_console.h"
 #include "common/dataplane_counters.h"
+#include "net/drained_wait.h"
 #include "net/fast_write.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
@@ -29,36 +30,24 @@ constexpr uint32_t kMaxWholeClientMessage = 256u << 20;
 constexpr size_t kMaxAuthMessage = 64 * 1024;
 
 // Session parameters poolguard keeps per client and re-applies on whichever server it gets.
-struct TrackedParam {
-    const char* lower;
-    const char* canonical;
-};
-constexpr TrackedParam kTracked[] = {
-    {"client_encoding", "client_encoding"},
-    {"datestyle", "DateStyle"},
-    {"timezone", "TimeZone"},
-    {"standard_conforming_strings", "standard_conforming_strings"},
-    {"application_name", "application_name"},
-};
+constexpr const auto& kTracked = kTrackedParams;
 
 const TrackedParam* tracked(std::string_view lower) {
-    for (const auto& t : kTracked)
-        if (lower == t.lower) return &t;
-    return nullptr;
+    const int i = tracked_index(lower);
+    return i < 0 ? nullptr : &kTracked[i];
 }
 
 // One shared object per distinct set of tracked parameter values (the key encodes them all), so equal
 // sets compare by pointer. Per thread: sessions and their servers live on one io thread.
-std::shared_ptr<const std::string> intern_parameter_set(
-    const std::map<std::string, std::string, std::less<>>& vars) {
+std::shared_ptr<const std::string> intern_parameter_set(const TrackedParams& vars) {
     std::string key;
-    for (const auto& t : kTracked) {
-        auto it = vars.find(std::string_view(t.lower));
-        if (it == vars.end()) {
+    for (size_t i = 0; i < kTrackedCount; ++i) {
+        const std::string* value = vars.at(i);
+        if (!value) {
             key += '0';
         } else {
             key += '1';
-            key += it->second;
+            key += *value;
             key += '\0';
         }
     }
@@ -145,7 +134,7 @@ asio::awaitable<void> ClientSession::run() {
         logged_in_ = true;
         if (proxy_.config().log_connections)
             spdlog::info("C-{}: {}/{}@{}:{} login attempt: db={} user={} application_name={}", id_, database_,
-                         user_, peer_, peer_port_, database_, user_, vars_["application_name"]);
+                         user_, peer_, peer_port_, database_, user_, application_name());
         if (admin_)
             co_await admin_loop();
         else
@@ -164,7 +153,8 @@ asio::awaitable<void> ClientSession::run() {
         const auto secs =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - connected_at_).count();
         spdlog::info("C-{}: {}/{}@{}:{} closing because: {} (age={:.0f}s)", id_, database_, user_, peer_,
-                     peer_port_, close_reason_, secs);
+                     peer_port_, close_reason_.empty() ? "client closed the connection" : close_reason_,
+                     secs);
     }
 }
 
@@ -263,7 +253,7 @@ asio::awaitable<Status> ClientSession::read_startup() {
             } else if (lower == "database") {
                 database_ = value;
             } else if (tracked(lower)) {
-                vars_[lower] = value;
+                vars_.set(lower, value);
             } else if (std::find(cfg.ignore_startup_parameters.begin(), cfg.ignore_startup_parameters.end(),
                                  lower) != cfg.ignore_startup_parameters.end()) {
                 continue;
@@ -399,7 +389,7 @@ asio::awaitable<Status> ClientSession::admin_login() {
         {"TimeZone", "UTC"},
         {"integer_datetimes", "on"},
         {"standard_conforming_strings", "on"},
-        {"application_name", vars_["application_name"]},
+        {"application_name", application_name()},
     };
     for (const auto& [k, v] : params)
         pg::append_parameter_status(out, k, v);
@@ -608,13 +598,11 @@ asio::awaitable<Status> ClientSession::finish_login() {
     for (const auto& [name, value] : pool_->server_parameters()) {
         const auto lower = lowercase(name);
         if (tracked(lower)) {
-            auto it = vars_.find(lower);
-            if (it == vars_.end()) {
-                vars_[lower] = value;  // the client takes the server default
-            } else {
-                pg::append_parameter_status(out, name, it->second);
+            if (const std::string* have = vars_.find(lower)) {
+                pg::append_parameter_status(out, name, *have);
                 continue;
             }
+            vars_.set(lower, value);  // the client takes the server default
         }
         pg::append_parameter_status(out, name, value);
     }
@@ -631,16 +619,17 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
     if (server.synced_params() == param_set_) return;  // this server already has exactly these values
     std::string sql;
     const auto& have = server.parameters();
-    for (const auto& t : kTracked) {
-        const std::string_view key = t.lower;  // no std::string built per lookup: this runs per transaction
-        auto want = vars_.find(key);
-        if (want == vars_.end()) continue;
-        auto it = have.find(key);
-        if (it != have.end() && it->second == want->second) continue;
+    for (size_t i = 0; i < kTrackedCount; ++i) {
+        const auto& t = kTracked[i];
+        const std::string* want = vars_.at(i);
+        if (!want) continue;
+        // No std::string built per lookup: this runs per transaction.
+        auto it = have.find(std::string_view(t.lower));
+        if (it != have.end() && it->second == *want) continue;
         sql += "SET ";
         sql += t.canonical;
         sql += " = ";
-        sql += pg::quote_literal(want->second);
+        sql += pg::quote_literal(*want);
         sql += ";";
     }
     if (!sql.empty()) {
@@ -697,35 +686,47 @@ asio::awaitable<Status> ClientSession::bind_server() {
 }
 
 asio::awaitable<void> ClientSession::relay() {
+    // The last read emptied the socket and nothing was awaited since (see net::async_wait_drained).
+    bool drained = false;
     while (true) {
         // Every pass forwards all complete bytes, so each pass starts with a read. It waits for readability
         // first and only then takes buffer space: a client with nothing unread holds no reference into its
         // buffer while it waits, so the janitor can give an idle client's buffer back (check_timeouts).
-        // (Same syscall count as a speculative read: the EAGAIN recv becomes the epoll re-arm.)
+        // After a pass that emptied the socket and never suspended, the wait costs no system call
+        // (async_wait_drained); otherwise asio's async_wait re-arms the descriptor (one epoll_ctl).
         {
             bool got = false;
             while (!got) {
                 awaiting_input_ = in_.empty();
-                auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read, net::use_nothrow);
+                std::error_code wec;
+                if (drained && net::can_wait_drained(socket_)) {
+                    auto [e] = co_await net::async_wait_drained(socket_, net::use_nothrow);
+                    wec = e;
+                } else {
+                    auto [e] = co_await socket_.async_wait(asio::socket_base::wait_read, net::use_nothrow);
+                    wec = e;
+                }
+                drained = false;
                 awaiting_input_ = false;
                 if (wec) {
-                    if (wec != asio::error::operation_aborted &&
-                        close_reason_ == "client closed the connection")
+                    if (wec != asio::error::operation_aborted && close_reason_.empty())
                         close_reason_ = "client read failed: " + wec.message();
                     co_return;
                 }
                 if (!socket_.is_open()) co_return;
                 char* p = in_.write_ptr(4096);
-                const ssize_t n = ::recv(socket_.native_handle(), p, in_.write_space(), MSG_DONTWAIT);
+                const size_t space = in_.write_space();
+                const ssize_t n = ::recv(socket_.native_handle(), p, space, MSG_DONTWAIT);
                 const int err = n < 0 ? errno : 0;
                 if (n > 0) {
                     in_.commit(static_cast<size_t>(n));
                     ++reads_;
                     got = true;
+                    drained = static_cast<size_t>(n) < space;
                 } else if (n == 0) {
                     co_return;  // the client closed the connection
                 } else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
-                    if (close_reason_ == "client closed the connection")
+                    if (close_reason_.empty())
                         close_reason_ = std::string("client read failed: ") + std::strerror(err);
                     co_return;
                 }
@@ -737,6 +738,7 @@ asio::awaitable<void> ClientSession::relay() {
             co_return;
         }
         if (!server_) {
+            drained = false;  // waiting for a server lets the reactor run
             auto st = co_await bind_server();
             if (!st) {
                 close_reason_ = st.error().message;
@@ -822,6 +824,7 @@ asio::awaitable<void> ClientSession::relay() {
             // interleaved with relayed replies (the write gate).
             server->responses().append_ready_fakes(fakes_);
             if (!fakes_.empty()) {
+                drained = false;
                 while (write_gate_.busy())
                     co_await write_gate_.wait();
                 write_gate_.lock();
@@ -841,8 +844,10 @@ asio::awaitable<void> ClientSession::relay() {
             // through on_server_lost.
             std::error_code ec;
             net::send_available(server->socket(), bufs, ec);
-            if (!ec && net::bytes_left(bufs) > 0)
+            if (!ec && net::bytes_left(bufs) > 0) {
+                drained = false;
                 co_await asio::async_write(server->socket(), bufs, net::use_nothrow);
+            }
         }
         pool_->stats().bytes_received += forward;
         in_.consume(forward);
@@ -927,9 +932,9 @@ void ClientSession::note_statement(char type, std::string_view body) {
 
 void ClientSession::on_server_parameter(const std::string& name, const std::string& value) {
     if (!tracked(name)) return;
-    auto& have = vars_[name];
-    if (have == value) return;
-    have = value;
+    const std::string* have = vars_.find(name);
+    if (have && *have == value) return;
+    vars_.set(name, value);
     param_set_.reset();
 }
 

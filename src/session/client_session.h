@@ -15,6 +15,7 @@
 #include "protocol/pg/frame_scanner.h"
 #include "protocol/pg/messages.h"
 #include "protocol/pg/scram.h"
+#include "session/tracked_params.h"
 
 namespace poolguard::session {
 
@@ -61,8 +62,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::chrono::system_clock::time_point connect_time() const { return connect_time_; }
     std::chrono::system_clock::time_point request_time() const { return request_time_; }
     std::string application_name() const {
-        auto it = vars_.find("application_name");
-        return it == vars_.end() ? std::string() : it->second;
+        const std::string* value = vars_.find("application_name");
+        return value ? *value : std::string();
     }
     const pool::ServerPtr& server() const { return server_; }
     const pool::Pool* pool() const { return pool_; }
@@ -108,8 +109,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
 
     std::string user_;
     std::string database_;
-    // tracked session parameters (lowercase name -> value); std::less<> finds by string_view without a copy
-    std::map<std::string, std::string, std::less<>> vars_;
+    TrackedParams vars_;  // tracked session parameters, inline (no map nodes per client)
     // vars_ interned (clients with equal values share one object); built at the first hand-off, dropped
     // when vars_ changes. Compared by identity with the server's synced_params().
     std::shared_ptr<const std::string> param_set_;
@@ -137,7 +137,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::chrono::steady_clock::time_point wait_started_;
     std::chrono::system_clock::time_point connect_time_ = std::chrono::system_clock::now();
     std::chrono::system_clock::time_point request_time_ = connect_time_;
-    std::string close_reason_ = "client closed the connection";
+    std::string close_reason_;  // empty: "client closed the connection" (no heap string per client)
     std::optional<protocol::pg::ScramKey> scram_client_key_;  // from a SCRAM login with a verifier secret
     std::string last_statement_;                              // control plane (issue 5)
     std::chrono::steady_clock::time_point bound_at_;          // control plane (issue 5)

@@ -1,0 +1,57 @@
+// Owns TrackedParams: the session parameters poolguard keeps per client and re-applies on whichever server
+// the client gets. Stored inline (one short string per parameter, a presence bit each) so that a client costs
+// no map nodes: an idle client's memory is mostly this kind of per-session state.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+namespace poolguard::session {
+
+struct TrackedParam {
+    const char* lower;
+    const char* canonical;
+};
+inline constexpr TrackedParam kTrackedParams[] = {
+    {"client_encoding", "client_encoding"},
+    {"datestyle", "DateStyle"},
+    {"timezone", "TimeZone"},
+    {"standard_conforming_strings", "standard_conforming_strings"},
+    {"application_name", "application_name"},
+};
+inline constexpr size_t kTrackedCount = std::size(kTrackedParams);
+
+// Index into kTrackedParams of a lowercase parameter name, or -1 when it is not tracked.
+inline int tracked_index(std::string_view lower) {
+    for (size_t i = 0; i < kTrackedCount; ++i)
+        if (lower == kTrackedParams[i].lower) return static_cast<int>(i);
+    return -1;
+}
+
+class TrackedParams {
+  public:
+    // The client's value of a tracked parameter (lowercase name), or nullptr when it has none.
+    const std::string* find(std::string_view lower) const {
+        const int i = tracked_index(lower);
+        return i < 0 ? nullptr : at(static_cast<size_t>(i));
+    }
+    // By index into kTrackedParams.
+    const std::string* at(size_t i) const { return (present_ >> i & 1u) != 0 ? &values_[i] : nullptr; }
+    // Sets a tracked parameter; names that are not tracked are ignored.
+    void set(std::string_view lower, std::string_view value) {
+        const int i = tracked_index(lower);
+        if (i < 0) return;
+        values_[static_cast<size_t>(i)].assign(value);
+        present_ = static_cast<uint8_t>(present_ | (1u << i));
+    }
+
+  private:
+    std::array<std::string, kTrackedCount> values_;
+    uint8_t present_ = 0;
+    static_assert(kTrackedCount <= 8, "present_ has one bit per tracked parameter");
+};
+
+}  // namespace poolguard::session
