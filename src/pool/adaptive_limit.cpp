@@ -51,6 +51,11 @@ void AdaptiveLimit::update_long_rtt(double rtt_us) {
     long_rtt_us_ = long_rtt_us_ * (1.0 - factor) + rtt_us * factor;
 }
 
+void AdaptiveLimit::cap(int servers) {
+    estimate_ = std::min(estimate_, static_cast<double>(servers));
+    clamp_estimate();
+}
+
 int AdaptiveLimit::on_window(const LatencyWindow& window) {
     ++windows_;
     if (window.errors > 0) {

@@ -65,6 +65,10 @@ class AdaptiveLimit {
     // New bounds (budget changed). max below min is raised to min: the pool always keeps one connection.
     void set_bounds(int min_limit, int max_limit);
 
+    // The database refused a connection beyond `servers` (53300): the limit drops to that at once (still
+    // within the bounds) instead of waiting for the window's error backoff.
+    void cap(int servers);
+
     // Feeds one closed window; returns the new limit.
     int on_window(const LatencyWindow& window);
 

@@ -497,6 +497,11 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
         if (status.error().sqlstate == sqlstate::kTooManyConnections)
             dataplane_counters().server_too_many_clients++;
         login_blocked_until_ = Clock::now() + settings_.server_login_retry;
+        // The database is full at this many: an adaptive pool stops asking for more right away.
+        if (settings_.adaptive && status.error().sqlstate == sqlstate::kTooManyConnections) {
+            adaptive_.cap(open_servers());
+            apply_adaptive_limit("the database refused a login (53300)");
+        }
         spdlog::warn("S-{}: {}/{} server login failed: {} ({})", server->id(), database_, user_,
                      status.error().message, status.error().sqlstate);
         // Fail fast: the clients that no in-flight login can serve get the server's own error now.

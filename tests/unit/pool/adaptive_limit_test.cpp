@@ -107,6 +107,18 @@ TEST(AdaptiveLimitTest, ErrorsShrinkMultiplicatively) {
     EXPECT_EQ(b.limit(), 18);
 }
 
+TEST(AdaptiveLimitTest, CapAtRefusalDropsAtOnceWithinBounds) {
+    auto s = settings(2, 20);
+    s.initial_limit = 15;
+    AdaptiveLimit a(s);
+    a.cap(9);
+    EXPECT_EQ(a.limit(), 9);
+    a.cap(12);  // a cap never raises it
+    EXPECT_EQ(a.limit(), 9);
+    a.cap(0);
+    EXPECT_EQ(a.limit(), 2);
+}
+
 TEST(AdaptiveLimitTest, BoundedByMinAndMax) {
     auto s = settings(3, 8);
     AdaptiveLimit a(s);
