@@ -69,6 +69,24 @@ struct BreakerRow {
     int64_t since_us = 0;  // time in the current state
 };
 
+// The adaptive pool size of one pool (SHOW ADAPTIVE, issue 6 part 4).
+struct AdaptiveRow {
+    std::string database;
+    std::string user;
+    bool enabled = false;
+    int limit = 0;              // server connections the pool may use now
+    int min_limit = 0;          // max(1, min_pool_size)
+    int budget = 0;             // the ceiling: pool_size, or what the database view leaves
+    std::string budget_source;  // "pool_size" | "dbview"
+    int pool_size = 0;
+    int servers = 0;
+    int in_use = 0;
+    double latency_ms = 0;       // mean query time of the last window
+    double long_latency_ms = 0;  // the long-term average it is compared with
+    double gradient = 1;
+    uint64_t windows = 0;
+};
+
 // Totals since start, per database (SHOW STATS / STATS_TOTALS / STATS_AVERAGES).
 struct StatsRow {
     std::string database;
@@ -119,6 +137,7 @@ class AdminBackend {
     virtual std::vector<PoolRow> pools() = 0;
     virtual std::vector<ClassRow> classes() { return {}; }
     virtual std::vector<BreakerRow> breakers() { return {}; }
+    virtual std::vector<AdaptiveRow> adaptive() { return {}; }
     virtual std::vector<ConnectionRow> clients() = 0;
     virtual std::vector<ConnectionRow> servers() = 0;
     virtual std::vector<StatsRow> stats_totals() = 0;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <exception>
 #include <map>
@@ -109,7 +110,7 @@ const FakeParam* find_fake_param(std::string_view name) {
 
 constexpr std::string_view kHelpDetail =
     "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|LISTS|STATE|GUARD"
-    "\n\tSHOW CLASSES|BREAKERS"
+    "\n\tSHOW CLASSES|BREAKERS|ADAPTIVE"
     "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
     "\n\tSET key = arg"
     "\n\tRELOAD"
@@ -133,6 +134,11 @@ Value unum(uint64_t v) {
 }
 Value flag(bool v) {
     return std::string(v ? "1" : "0");
+}
+Value real(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return std::string(buf);
 }
 Value text(const std::string& s) {
     return s;
@@ -247,6 +253,22 @@ bool show_breakers(const Ctx& c) {
                         wait_seconds(b.since_us), text(b.reason)});
     }
     c.result_set({"database", "state", "opens", "state_seconds", "reason"}, rows);
+    return true;
+}
+
+// SHOW ADAPTIVE (issue 6 part 4): every pool's adaptive limit; SHOW POOLS keeps PgBouncer's columns.
+bool show_adaptive(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const AdaptiveRow& a : c.backend.adaptive()) {
+        rows.push_back({text(a.database), text(a.user), flag(a.enabled), num(a.limit), num(a.min_limit),
+                        num(a.budget), text(a.budget_source), num(a.pool_size), num(a.servers), num(a.in_use),
+                        real(a.latency_ms, 3), real(a.long_latency_ms, 3), real(a.gradient, 2),
+                        num(static_cast<int64_t>(a.windows))});
+    }
+    c.result_set(
+        {"database", "user", "adaptive", "limit", "min_limit", "budget", "budget_source", "pool_size",
+         "servers", "sv_in_use", "latency_ms", "long_latency_ms", "gradient", "windows"},
+        rows);
     return true;
 }
 
@@ -470,6 +492,7 @@ bool run_show(const Ctx& c, const AdminCommand& cmd) {
     if (what == "guard") return show_guard(c);
     if (what == "classes") return show_classes(c);
     if (what == "breakers") return show_breakers(c);
+    if (what == "adaptive") return show_adaptive(c);
     if (what == "fds" || what == "sockets" || what == "active_sockets" || what == "mem" ||
         what == "dns_hosts" || what == "dns_zones" || what == "peers" || what == "peer_pools")
         return c.error(sqlstate::kFeatureNotSupported,

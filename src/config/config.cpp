@@ -82,6 +82,10 @@ int Config::effective_reserve_pool_size(const DatabaseConfig& db) const {
     return db.reserve_pool.value_or(reserve_pool_size);
 }
 
+bool Config::effective_adaptive_pool(const DatabaseConfig& db) const {
+    return db.adaptive_pool.value_or(adaptive_pool);
+}
+
 const DatabaseConfig* Config::find_database(const std::string& name) const {
     const DatabaseConfig* fallback = nullptr;
     for (const DatabaseConfig& db : databases) {
@@ -125,6 +129,7 @@ enum class ValueKind {
     kInt,
     kIntOrBool,
     kBool,
+    kDouble,
     kDuration,
     kList,
     kAddressList,
@@ -139,8 +144,9 @@ enum class ValueKind {
 // kCustom: `unsupported` decides, for settings where only some values are implemented.
 enum class Support { kImplemented, kNotYet, kCustom };
 
-using FieldPtr = std::variant<std::string Config::*, int Config::*, bool Config::*, Micros Config::*,
-                              std::vector<std::string> Config::*, PoolMode Config::*, AuthType Config::*>;
+using FieldPtr =
+    std::variant<std::string Config::*, int Config::*, bool Config::*, double Config::*, Micros Config::*,
+                 std::vector<std::string> Config::*, PoolMode Config::*, AuthType Config::*>;
 
 // Returns "name=value" when the configured value is one poolguard does not implement yet, else "".
 using UnsupportedCheck = std::string (*)(const Config&);
@@ -153,6 +159,8 @@ struct ParamSpec {
     std::int64_t max = INT_MAX;
     Support support = Support::kImplemented;
     UnsupportedCheck unsupported = nullptr;
+    double real_min = 0;  // kDouble: the accepted range
+    double real_max = 0;
 };
 
 ParamSpec string_param(std::string_view name, std::string Config::*field,
@@ -172,6 +180,9 @@ ParamSpec bool_param(std::string_view name, bool Config::*field, Support support
 ParamSpec duration_param(std::string_view name, Micros Config::*field,
                          Support support = Support::kImplemented) {
     return {name, ValueKind::kDuration, field, 0, 0, support, nullptr};
+}
+ParamSpec double_param(std::string_view name, double Config::*field, double min, double max) {
+    return {name, ValueKind::kDouble, field, 0, 0, Support::kImplemented, nullptr, min, max};
 }
 ParamSpec list_param(std::string_view name, std::vector<std::string> Config::*field) {
     return {name, ValueKind::kList, field, 0, 0, Support::kImplemented, nullptr};
@@ -332,6 +343,15 @@ const std::vector<ParamSpec>& poolguard_params() {
         duration_param("breaker_wait_bound", &Config::breaker_wait_bound),
         duration_param("breaker_open_seconds", &Config::breaker_open_seconds),
         int_param("breaker_login_failures", &Config::breaker_login_failures, 0, 1000000),
+        // Adaptive pool size (issue 6 part 4).
+        bool_param("adaptive_pool", &Config::adaptive_pool),
+        duration_param("adaptive_window", &Config::adaptive_window),
+        int_param("adaptive_window_samples", &Config::adaptive_window_samples, 1, 1000000),
+        double_param("adaptive_smoothing", &Config::adaptive_smoothing, 0.01, 1.0),
+        double_param("adaptive_rtt_tolerance", &Config::adaptive_rtt_tolerance, 1.0, 100.0),
+        int_param("adaptive_long_window", &Config::adaptive_long_window, 1, 1000000),
+        double_param("adaptive_queue_size", &Config::adaptive_queue_size, 0.0, 1000.0),
+        double_param("adaptive_error_backoff", &Config::adaptive_error_backoff, 0.01, 1.0),
     };
     return kParams;
 }
@@ -487,6 +507,12 @@ class Loader {
                 cfg.*std::get<bool Config::*>(spec.field) = *parsed;
                 return {};
             }
+            case ValueKind::kDouble: {
+                auto parsed = parse_real(value, spec.real_min, spec.real_max);
+                if (!parsed) return bad(parsed.error());
+                cfg.*std::get<double Config::*>(spec.field) = *parsed;
+                return {};
+            }
             case ValueKind::kDuration: {
                 auto parsed = parse_duration(value);
                 if (!parsed) return bad(parsed.error());
@@ -600,6 +626,10 @@ class Loader {
                 if (key == "min_pool_size") db.min_pool_size = *count;
                 if (key == "reserve_pool" || key == "reserve_pool_size") db.reserve_pool = *count;
                 if (key == "max_db_connections") db.max_db_connections = *count;
+            } else if (key == "adaptive_pool") {
+                auto on = parse_bool(value);
+                if (!on) return bad(on.error());
+                db.adaptive_pool = *on;
             } else if (key == "pool_mode") {
                 auto mode = parse_pool_mode(value);
                 if (!mode) return bad(mode.error());
@@ -844,6 +874,10 @@ std::string format_value(const Config& cfg, const ParamSpec& spec) {
                 return std::to_string(v);
             } else if constexpr (std::is_same_v<T, bool>) {
                 return v ? "1" : "0";
+            } else if constexpr (std::is_same_v<T, double>) {
+                char buf[32];
+                std::snprintf(buf, sizeof buf, "%g", v);
+                return buf;
             } else if constexpr (std::is_same_v<T, Micros>) {
                 // PgBouncer shows seconds; keep fractions only when there are any.
                 if (v.count() % 1'000'000 == 0) return std::to_string(v.count() / 1'000'000);

@@ -41,8 +41,9 @@ struct DatabaseConfig {
     std::optional<int> min_pool_size;
     std::optional<int> reserve_pool;  // overrides reserve_pool_size (key reserve_pool or reserve_pool_size)
     std::optional<PoolMode> pool_mode;
-    int max_db_connections = 0;  // 0 = unlimited (falls back to the global max_db_connections)
-    int line = 0;                // line in the file where it was defined, for messages
+    std::optional<bool> adaptive_pool;  // overrides [poolguard] adaptive_pool (issue 6 part 4)
+    int max_db_connections = 0;         // 0 = unlimited (falls back to the global max_db_connections)
+    int line = 0;                       // line in the file where it was defined, for messages
 };
 
 // One entry of [users]: `name = pool_mode=... max_user_connections=...`.
@@ -201,6 +202,16 @@ struct Config {
     Micros breaker_wait_bound{10'000'000};   // a client waiting this long opens it; 0 = waits never do
     Micros breaker_open_seconds{5'000'000};  // open this long before a half-open probe
     int breaker_login_failures = 3;          // consecutive failed server logins (53300 opens at once)
+    // Adaptive pool size (issue 6 part 4, src/pool/adaptive_limit.h): Gradient2 between min_pool_size and
+    // the budget (pool_size, less the slots others hold when the database view sees them).
+    bool adaptive_pool = false;           // default for [databases] entries without adaptive_pool=
+    Micros adaptive_window{1'000'000};    // a window closes after this long (with >= 1 query) ...
+    int adaptive_window_samples = 100;    // ... or at a 250 ms tick once it holds this many queries
+    double adaptive_smoothing = 0.2;      // Gradient2 smoothing
+    double adaptive_rtt_tolerance = 1.5;  // Gradient2 rtt_tolerance
+    int adaptive_long_window = 2400;      // Gradient2 long window, in windows (~10 min of 250 ms)
+    double adaptive_queue_size = 1.0;     // Gradient2 queue size, in connections
+    double adaptive_error_backoff = 0.9;  // limit multiplier after a window with failed logins
     // [classes]: priority classes in file order (issue 6, src/config/classes.h).
     std::vector<ClassConfig> classes;
     // Every [poolguard] line in file order (including the ones above), so a component can read its own
@@ -216,6 +227,7 @@ struct Config {
     int effective_max_db_connections(const DatabaseConfig& db) const;
     int effective_max_user_connections(const UserConfig* user) const;
     int effective_reserve_pool_size(const DatabaseConfig& db) const;
+    bool effective_adaptive_pool(const DatabaseConfig& db) const;
 
     const DatabaseConfig* find_database(const std::string& name) const;  // exact name, else "*", else null
     const UserConfig* find_user(const std::string& name) const;

@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <system_error>
 #include <utility>
 
@@ -62,6 +63,20 @@ ValueResult<std::int64_t> parse_integer(std::string_view text, std::int64_t min,
         return std::unexpected(range_reason(text.front() == '-', min, max));
     if (value < min || value > max) return std::unexpected(range_reason(value < min, min, max));
     if (ec != std::errc{}) return std::unexpected("expected an integer");
+    return value;
+}
+
+ValueResult<double> parse_real(std::string_view text, double min, double max) {
+    double value = 0;
+    const char* last = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), last, value, std::chars_format::fixed);
+    if (text.empty() || ptr != last || ec != std::errc{} || !std::isfinite(value))
+        return std::unexpected("expected a number such as 0.5");
+    if (value < min || value > max) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "must be between %g and %g", min, max);
+        return std::unexpected(std::string(buf));
+    }
     return value;
 }
 

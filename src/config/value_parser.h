@@ -18,6 +18,9 @@ using ValueResult = std::expected<T, std::string>;
 // A decimal integer in [min, max]; no sign other than '-', no spaces, no suffix.
 ValueResult<std::int64_t> parse_integer(std::string_view text, std::int64_t min, std::int64_t max);
 
+// A decimal number such as 0.2 or 1.5 in [min, max].
+ValueResult<double> parse_real(std::string_view text, double min, double max);
+
 // 0/1, on/off, true/false, yes/no (any case).
 ValueResult<bool> parse_bool(std::string_view text);
 

@@ -93,7 +93,7 @@ std::vector<SampleTarget> sample_targets(
             "connect_timeout=5",
             conninfo_value(host), db.port, conninfo_value(dbname), conninfo_value(user));
         if (!password.empty()) ci += " password=" + conninfo_value(password);
-        out.push_back(SampleTarget{db.name, instance + "/" + dbname, std::move(ci)});
+        out.push_back(SampleTarget{db.name, instance + "/" + dbname, std::move(ci), host, db.port});
     }
     return out;
 }
@@ -149,6 +149,7 @@ struct ControlPlane::Impl {
         snap.stats = admin.stats_totals();
         snap.classes = admin.classes();
         snap.breakers = admin.breakers();
+        snap.adaptive = admin.adaptive();
         snap.clients = static_cast<int>(proxy.client_count());
         const auto now = Clock::now();
         for (const auto& [pid, c] : proxy.clients()) {
@@ -226,6 +227,8 @@ struct ControlPlane::Impl {
             lock.unlock();
             auto findings = evaluate(proxy_snap, views);
             respond_pass(proxy_snap, views);
+            post_budgets(proxy_snap, views);
+            journal_adaptive(proxy_snap);
             publish_guard_rows(findings);
             if (pusher) pusher->update(findings);
             lock.lock();
@@ -358,6 +361,74 @@ struct ControlPlane::Impl {
             if (!snap || t <= responded_t[i]) continue;
             responded_t[i] = t;
             runners[i]->run(*snap, p.servers, now_s());
+        }
+    }
+
+    // ---- adaptive pool size (issue 6 part 4): evaluator thread ----
+    std::vector<double> budgeted_t;              // sample time of the last budget per target
+    std::map<std::string, int> adaptive_logged;  // "db/user" -> the limit last journaled
+
+    // The budget of the adaptive pools on each instance: its usable slots minus the connections that are
+    // not poolguard's pools' (other clients, superusers, this control plane's own). The pools live on the
+    // io thread: post the sample there.
+    void post_budgets(const ProxySnapshot& p,
+                      const std::vector<std::pair<double, std::optional<dbview::Snapshot>>>& views) {
+        if (!p.valid) return;
+        bool any_adaptive = false;
+        for (const auto& a : p.adaptive)
+            any_adaptive = any_adaptive || a.enabled;
+        if (!any_adaptive) return;
+        budgeted_t.resize(views.size(), -1);
+        // A budget outlives a few missed samples, not a dead sampler.
+        const auto valid_for = std::max(3 * std::chrono::duration_cast<Clock::duration>(cfg->sample_interval),
+                                        Clock::duration(std::chrono::seconds(5)));
+        for (size_t i = 0; i < views.size() && i < targets.size(); ++i) {
+            const auto& [t, snap] = views[i];
+            if (!snap || t <= budgeted_t[i]) continue;
+            budgeted_t[i] = t;
+            // Which of them are poolguard's own is decided on the io thread, against its servers of now.
+            std::vector<int64_t> pids;
+            for (const auto& s : snap->sessions)
+                if (!s.system && !s.replication) pids.push_back(s.id);
+            asio::post(io,
+                       [this, host = targets[i].host, port = targets[i].port, usable = snap->usable(),
+                        pids = std::move(pids), until = Clock::now() + valid_for, alive = publisher_alive] {
+                           if (*alive) proxy.pools().set_instance_budget(host, port, usable, pids, until);
+                       });
+        }
+    }
+
+    // A journal line when a pool's adaptive limit moved meaningfully since the last one (not every window).
+    void journal_adaptive(const ProxySnapshot& p) {
+        if (!p.valid) return;
+        for (const auto& a : p.adaptive) {
+            if (!a.enabled) continue;
+            const std::string key = a.database + "/" + a.user;
+            auto [it, inserted] = adaptive_logged.try_emplace(key, a.limit);
+            const int before = it->second;
+            if (!inserted && !pool::AdaptiveLimit::meaningful_change(before, a.limit, a.min_limit, a.budget))
+                continue;
+            it->second = a.limit;
+            nlohmann::json j;
+            j["time"] = format_time(std::chrono::system_clock::now());
+            j["event"] = "adaptive_limit";
+            j["kind"] = "adaptive_limit";
+            j["subject"] = key;
+            j["database"] = a.database;
+            j["severity"] = "ok";
+            j["summary"] = inserted
+                               ? fmt::format("adaptive pool size on: limit {} (min {}, budget {} from {})",
+                                             a.limit, a.min_limit, a.budget, a.budget_source)
+                               : fmt::format(
+                                     "adaptive pool limit {} -> {} (min {}, budget {} from {}; "
+                                     "latency {:.2f} ms vs {:.2f} ms long-term)",
+                                     before, a.limit, a.min_limit, a.budget, a.budget_source, a.latency_ms,
+                                     a.long_latency_ms);
+            j["evidence"] = {{"limit", a.limit},           {"previous", before},
+                             {"budget", a.budget},         {"min", a.min_limit},
+                             {"latency_ms", a.latency_ms}, {"long_latency_ms", a.long_latency_ms},
+                             {"gradient", a.gradient}};
+            journal.append(j);
         }
     }
 
@@ -554,6 +625,20 @@ nlohmann::json ControlPlane::Impl::status_json(const ControlStatus& st) {
                             {"state_seconds", static_cast<double>(b.since_us) / 1e6},
                             {"reason", b.reason}});
     j["breakers"] = breakers;
+    nlohmann::json adaptive = nlohmann::json::array();  // issue 6 part 4: adaptive pool size per pool
+    for (const auto& a : st.proxy.adaptive)
+        if (a.enabled)
+            adaptive.push_back({{"database", a.database},
+                                {"user", a.user},
+                                {"limit", a.limit},
+                                {"min_limit", a.min_limit},
+                                {"budget", a.budget},
+                                {"budget_source", a.budget_source},
+                                {"servers", a.servers},
+                                {"latency_ms", a.latency_ms},
+                                {"long_latency_ms", a.long_latency_ms},
+                                {"gradient", a.gradient}});
+    j["adaptive"] = adaptive;
     j["clients"] = st.proxy.clients;
     nlohmann::json dbs = nlohmann::json::array();
     for (const auto& d : st.databases) {

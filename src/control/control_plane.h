@@ -34,6 +34,8 @@ struct SampleTarget {
     std::string name;      // the first [databases] entry that points at it
     std::string target;    // host:port/dbname for people
     std::string conninfo;  // libpq conninfo of the control connection
+    std::string host;      // as in the [databases] entry (empty = unix_socket_dir/default socket)
+    int port = 5432;
 };
 
 // The instances behind the [databases] entries (one per host:port), with the control connection's

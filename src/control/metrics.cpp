@@ -141,6 +141,29 @@ void class_metrics(Writer& w, const ProxySnapshot& p) {
         w.sample("poolguard_breaker_opens_total", lbl({{"database", b.database}}), double(b.opens));
 }
 
+// Adaptive pool size (issue 6 part 4): only pools with adaptive_pool = on.
+void adaptive_metrics(Writer& w, const ProxySnapshot& p) {
+    struct Gauge {
+        const char* name;
+        const char* help;
+        double (*get)(const admin::AdaptiveRow&);
+    };
+    static const Gauge kGauges[] = {
+        {"poolguard_pool_adaptive_limit", "Server connections the adaptive limit lets the pool use now",
+         [](const admin::AdaptiveRow& a) { return double(a.limit); }},
+        {"poolguard_pool_adaptive_budget",
+         "Ceiling of the adaptive limit: pool_size, or the slots the database view leaves",
+         [](const admin::AdaptiveRow& a) { return double(a.budget); }},
+        {"poolguard_pool_adaptive_latency_seconds", "Mean query time of the adaptive limit's last window",
+         [](const admin::AdaptiveRow& a) { return a.latency_ms / 1000.0; }},
+    };
+    for (const auto& g : kGauges) {
+        w.family(g.name, "gauge", g.help);
+        for (const auto& a : p.adaptive)
+            if (a.enabled) w.sample(g.name, lbl({{"database", a.database}, {"user", a.user}}), g.get(a));
+    }
+}
+
 void own_metrics(Writer& w, const ControlStatus& st) {
     const auto& c = st.proxy.counters;
     w.family("poolguard_up", "gauge", "1 while poolguard runs");
@@ -267,6 +290,7 @@ std::string render_metrics(const ControlStatus& status) {
     pool_metrics(w, status.proxy);
     own_metrics(w, status);
     class_metrics(w, status.proxy);
+    adaptive_metrics(w, status.proxy);
     return w.take() + respond::render_guard_metrics();
 }
 

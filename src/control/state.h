@@ -35,10 +35,11 @@ struct ProxySnapshot {
     double t = 0;  // seconds on the control plane's steady clock
     int clients = 0;
     std::vector<admin::PoolRow> pools;
-    std::vector<admin::StatsRow> stats;       // totals since start, per database
-    std::vector<detect::ClientHold> holds;    // every client linked to a server
-    std::vector<admin::ClassRow> classes;     // priority classes per pool (issue 6)
-    std::vector<admin::BreakerRow> breakers;  // circuit breaker per database (issue 6)
+    std::vector<admin::StatsRow> stats;        // totals since start, per database
+    std::vector<detect::ClientHold> holds;     // every client linked to a server
+    std::vector<admin::ClassRow> classes;      // priority classes per pool (issue 6)
+    std::vector<admin::BreakerRow> breakers;   // circuit breaker per database (issue 6)
+    std::vector<admin::AdaptiveRow> adaptive;  // adaptive pool size per pool (issue 6 part 4)
     CounterValues counters;
     std::vector<respond::PooledServer> servers;  // poolguard's own server connections (responders)
 };

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/dataplane_counters.h"
 #include "pool/pool_manager.h"
 
@@ -19,6 +21,7 @@ Pool::Pool(PoolManager& manager, asio::any_io_executor executor, std::string dat
       wait_timer_(executor_),
       breaker_(&manager_.breaker(database_)) {
     configure_classes();
+    configure_adaptive(false);
 }
 
 Pool::~Pool() {
@@ -136,7 +139,12 @@ void Pool::configure_classes() {
 }
 
 void Pool::hold(const ServerPtr& server, int cls) {
-    if (server->held_class >= 0) waiters_.unhold(server->held_class);
+    if (server->held_class >= 0) {
+        waiters_.unhold(server->held_class);
+    } else {
+        ++in_use_;
+        peak_in_use_ = std::max(peak_in_use_, in_use_);
+    }
     server->held_class = waiters_.clamp(cls);
     waiters_.hold(server->held_class);
 }
@@ -145,6 +153,7 @@ void Pool::unhold(const ServerPtr& server) {
     if (server->held_class < 0) return;
     const int cls = server->held_class;
     server->held_class = -1;
+    --in_use_;
     waiters_.unhold(cls);
     // The class may have waiters that its cap held back while servers sat idle.
     if (waiters_.waiting(cls) > 0) serve_from_idle();
@@ -342,6 +351,11 @@ void Pool::put_back(const ServerPtr& server) {
         server->close("RECONNECT");
         return;
     }
+    // The adaptive limit came down: this one goes rather than serving the next waiter.
+    if (settings_.adaptive && open_servers() > adaptive_size_) {
+        server->close("adaptive pool limit lowered");
+        return;
+    }
     if (waiters_.has_eligible() && !too_old && !paused_) {
         hand_to_waiter(pop_waiter_front(), server);
         return;
@@ -399,11 +413,13 @@ void Pool::release(const ServerPtr& server, bool client_gone) {
 
 void Pool::on_server_closing(const ServerPtr& server) {
     std::erase(idle_, server);
+    if (servers_.contains(server->id())) closing_.insert(server->id());
 }
 
 void Pool::on_server_closed(const ServerPtr& server) {
     std::erase(idle_, server);
     unhold(server);
+    closing_.erase(server->id());
     if (servers_.erase(server->id()) == 0) return;
     spdlog::info("S-{}: {}/{} closing server connection (pid {}): {}", server->id(), database_, user_,
                  server->backend_pid(), server->close_reason());
@@ -412,7 +428,10 @@ void Pool::on_server_closed(const ServerPtr& server) {
 
 bool Pool::can_open(bool allow_reserve) {
     if (Clock::now() < login_blocked_until_) return false;
-    const int limit = settings_.pool_size + (allow_reserve ? settings_.reserve_pool_size : 0);
+    // An adaptive pool has no reserve: the limiter (within the budget) is the whole limit.
+    const int limit = settings_.adaptive
+                          ? adaptive_size_
+                          : settings_.pool_size + (allow_reserve ? settings_.reserve_pool_size : 0);
     if (static_cast<int>(servers_.size()) >= limit) return false;
     // At a database/user-wide limit: start closing an idle server of another pool; the slot counts as
     // free only once that backend has exited (on_slot_freed then opens ours).
@@ -471,12 +490,18 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
             dataplane_counters().breaker_opens++;
         }
         servers_.erase(server->id());
+        closing_.erase(server->id());
         ++login_failures_;
         last_login_error_ = status.error();
         dataplane_counters().server_login_failures++;  // control plane (issue 5)
         if (status.error().sqlstate == sqlstate::kTooManyConnections)
             dataplane_counters().server_too_many_clients++;
         login_blocked_until_ = Clock::now() + settings_.server_login_retry;
+        // The database is full at this many: an adaptive pool stops asking for more right away.
+        if (settings_.adaptive && status.error().sqlstate == sqlstate::kTooManyConnections) {
+            adaptive_.cap(open_servers());
+            apply_adaptive_limit("the database refused a login (53300)");
+        }
         spdlog::warn("S-{}: {}/{} server login failed: {} ({})", server->id(), database_, user_,
                      status.error().message, status.error().sqlstate);
         // Fail fast: the clients that no in-flight login can serve get the server's own error now.
@@ -504,8 +529,10 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
 }
 
 void Pool::apply_settings(PoolSettings settings) {
+    const bool was_adaptive = settings_.adaptive;
     settings_ = std::move(settings);
     configure_classes();
+    configure_adaptive(was_adaptive);
     // A smaller pool: idle servers beyond the new size go now; active ones when they come back.
     while (!idle_.empty() && static_cast<int>(servers_.size()) > settings_.pool_size) {
         auto s = idle_.front();
@@ -565,12 +592,106 @@ void Pool::tick() {
         }
     }
     breaker_tick();
+    if (settings_.adaptive) adaptive_tick(now);
     // Waiters past reserve_pool_timeout may use the reserve pool.
     open_for_waiters();
     // min_pool_size: open ahead so the first clients do not pay for the login.
     while (!manager_.shutting_down() && static_cast<int>(servers_.size()) < settings_.min_pool_size &&
            can_open(false))
         open_one();
+}
+
+// ---- adaptive pool size (issue 6 part 4) ----
+
+int Pool::adaptive_budget() const {
+    int budget = settings_.pool_size;
+    if (budget_ >= 0) budget = std::min(budget, budget_);
+    return std::max({budget, settings_.min_pool_size, 1});
+}
+
+void Pool::configure_adaptive(bool was_adaptive) {
+    if (!settings_.adaptive) {
+        adaptive_size_ = settings_.pool_size;
+        return;
+    }
+    AdaptiveLimitSettings s = settings_.adaptive_limit;
+    s.min_limit = std::max(1, settings_.min_pool_size);
+    s.max_limit = adaptive_budget();
+    // Start low: the first windows teach the latency of an unloaded database (the long-term baseline).
+    s.initial_limit = s.min_limit;
+    if (was_adaptive) {
+        adaptive_.configure(s);  // a reload keeps what was learned
+    } else {
+        adaptive_ = AdaptiveLimit(s);
+        adaptive_windows_ = LatencyWindowCollector();
+        adaptive_logged_ = adaptive_.limit();
+    }
+    adaptive_windows_.configure(std::min(settings_.adaptive_window, std::chrono::microseconds(250'000)),
+                                settings_.adaptive_window, settings_.adaptive_window_samples);
+    apply_adaptive_limit("configuration");
+}
+
+void Pool::set_budget(int budget, Clock::time_point until) {
+    budget_ = std::max(0, budget);
+    budget_until_ = until;
+    if (!settings_.adaptive) return;
+    adaptive_.set_bounds(std::max(1, settings_.min_pool_size), adaptive_budget());
+    apply_adaptive_limit("budget");
+}
+
+void Pool::adaptive_tick(Clock::time_point now) {
+    if (budget_ >= 0 && now > budget_until_) {
+        // The database view went quiet: fall back to pool_size rather than trust an old budget.
+        budget_ = -1;
+        adaptive_.set_bounds(std::max(1, settings_.min_pool_size), adaptive_budget());
+    }
+    const LatencyWindowCollector::Totals totals{stats_.query_count, stats_.query_time_us, login_failures_};
+    if (auto window = adaptive_windows_.poll(now, totals, peak_in_use_)) {
+        peak_in_use_ = in_use_;
+        adaptive_.on_window(*window);
+    }
+    apply_adaptive_limit("latency");
+}
+
+void Pool::apply_adaptive_limit(const char* why) {
+    const int previous = adaptive_size_;
+    adaptive_size_ = adaptive_.limit();
+    if (AdaptiveLimit::meaningful_change(adaptive_logged_, adaptive_size_, adaptive_.min_limit(),
+                                         adaptive_.max_limit())) {
+        spdlog::info(
+            "{}/{}: adaptive pool limit {} -> {} ({}; budget {}, latency {:.2f} ms vs {:.2f} ms "
+            "long-term)",
+            database_, user_, adaptive_logged_, adaptive_size_, why, adaptive_.max_limit(),
+            adaptive_.short_rtt_us() / 1000.0, adaptive_.long_rtt_us() / 1000.0);
+        adaptive_logged_ = adaptive_size_;
+    }
+    if (adaptive_size_ < previous) {
+        // Idle servers beyond the new limit go now; busy ones when their client is done (put_back).
+        while (!idle_.empty() && open_servers() > adaptive_size_) {
+            auto s = idle_.front();
+            idle_.pop_front();
+            s->close("adaptive pool limit lowered");
+        }
+    } else if (adaptive_size_ > previous) {
+        open_for_waiters();
+    }
+}
+
+AdaptiveStat Pool::adaptive_stat() const {
+    AdaptiveStat a;
+    a.enabled = settings_.adaptive;
+    a.pool_size = settings_.pool_size;
+    a.limit = size_limit();
+    a.min_limit = settings_.adaptive ? adaptive_.min_limit() : std::max(1, settings_.min_pool_size);
+    a.budget = adaptive_budget();
+    a.budget_from_view = budget_ >= 0;
+    a.servers = open_servers();
+    a.in_use = in_use_;
+    a.latency_us = adaptive_.short_rtt_us();
+    a.long_latency_us = adaptive_.long_rtt_us();
+    a.gradient = adaptive_.gradient();
+    a.windows = adaptive_.windows();
+    return a;
 }
 
 }  // namespace poolguard::pool

@@ -12,10 +12,12 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/error.h"
 #include "config/classes.h"
 #include "config/config.h"
+#include "pool/adaptive_limit.h"
 #include "pool/circuit_breaker.h"
 #include "pool/priority_classes.h"
 #include "pool/server_connection.h"
@@ -44,6 +46,27 @@ struct PoolSettings {
     ServerTarget target;
     // Priority classes (issue 6): index 0 is "default" (config::effective_classes).
     std::vector<config::ClassConfig> classes = config::effective_classes({});
+    // Adaptive pool size (issue 6 part 4): the limit moves between max(1, min_pool_size) and the budget.
+    bool adaptive = false;
+    AdaptiveLimitSettings adaptive_limit;  // min/max/initial are set by the pool
+    std::chrono::microseconds adaptive_window{1'000'000};
+    uint64_t adaptive_window_samples = 100;
+};
+
+// The adaptive limit of one pool, for SHOW ADAPTIVE, metrics and the journal.
+struct AdaptiveStat {
+    bool enabled = false;
+    int limit = 0;      // server connections the pool may use now
+    int min_limit = 0;  // max(1, min_pool_size)
+    int budget = 0;     // the ceiling: pool_size, or fewer when the database view says so
+    bool budget_from_view = false;
+    int pool_size = 0;
+    int servers = 0;  // open (not closing) server connections
+    int in_use = 0;
+    double latency_us = 0;       // mean query time of the last window
+    double long_latency_us = 0;  // the long-term average Gradient2 compares it with
+    double gradient = 1;
+    uint64_t windows = 0;
 };
 
 // One priority class of a pool, for SHOW CLASSES, metrics and SHOW GUARD.
@@ -108,6 +131,12 @@ class Pool {
     void tick();
     // Another pool of the same database/user freed a slot: open connections for waiters if now possible.
     void kick() { open_for_waiters(); }
+    // The database view's budget for this pool (adaptive pools only), valid until `until`; after that the
+    // budget falls back to pool_size. Applied at once: a lower budget closes idle servers beyond it.
+    void set_budget(int budget, Clock::time_point until);
+    AdaptiveStat adaptive_stat() const;
+    // Server connections this pool may hold now (the adaptive limit, else pool_size).
+    int size_limit() const { return settings_.adaptive ? adaptive_size_ : settings_.pool_size; }
     // Closes one idle server to make room elsewhere; false when none is idle.
     bool evict_one_idle(const std::string& reason);
     void close_all(const std::string& reason);
@@ -183,6 +212,12 @@ class Pool {
     void fail_waiters_fast(const Error& error);
     void breaker_tick();
     Error breaker_error() const;
+    // Adaptive pool size: feeds closed windows to the limiter, applies the budget and the new limit.
+    void configure_adaptive(bool was_adaptive);
+    void adaptive_tick(Clock::time_point now);
+    void apply_adaptive_limit(const char* why);
+    int adaptive_budget() const;
+    int open_servers() const { return static_cast<int>(servers_.size() - closing_.size()); }
 
     PoolManager& manager_;
     asio::any_io_executor executor_;
@@ -208,6 +243,16 @@ class Pool {
     uint64_t login_failures_ = 0;
     CircuitBreaker* breaker_;  // owned by the manager, one per database
     bool probe_in_flight_ = false;
+    // Adaptive pool size (issue 6 part 4). in_use_/peak_in_use_ are two integer updates per hand-out.
+    AdaptiveLimit adaptive_;
+    LatencyWindowCollector adaptive_windows_;
+    int adaptive_size_ = 0;    // adaptive_.limit(), cached for the hot path
+    int adaptive_logged_ = 0;  // the limit last logged, so only meaningful moves are logged
+    int budget_ = -1;          // from the database view; -1 = none (pool_size)
+    Clock::time_point budget_until_{};
+    int in_use_ = 0;  // servers handed to clients
+    int peak_in_use_ = 0;
+    std::unordered_set<uint64_t> closing_;  // ids of servers closing but not yet closed
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

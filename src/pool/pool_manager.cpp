@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unordered_set>
+
 namespace poolguard::pool {
 
 PoolManager::PoolManager(asio::any_io_executor executor, std::shared_ptr<const config::Config> config)
@@ -55,6 +57,14 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     if (!db.application_name.empty())
         s.target.startup_params.emplace_back("application_name", db.application_name);
     s.classes = config::effective_classes(c.classes);
+    s.adaptive = c.effective_adaptive_pool(db);
+    s.adaptive_limit.smoothing = c.adaptive_smoothing;
+    s.adaptive_limit.rtt_tolerance = c.adaptive_rtt_tolerance;
+    s.adaptive_limit.long_window = c.adaptive_long_window;
+    s.adaptive_limit.queue_size = c.adaptive_queue_size;
+    s.adaptive_limit.error_backoff = c.adaptive_error_backoff;
+    s.adaptive_window = c.adaptive_window;
+    s.adaptive_window_samples = static_cast<uint64_t>(c.adaptive_window_samples);
     return s;
 }
 
@@ -128,6 +138,36 @@ bool PoolManager::evict_idle_for(const Pool& requester, bool same_database) {
             return true;
     }
     return false;
+}
+
+void PoolManager::set_instance_budget(const std::string& host, int port, int usable,
+                                      const std::vector<int64_t>& backend_pids, Clock::time_point until) {
+    // libpq's default socket directory is where poolguard connects when no host is configured.
+    const std::string want = host.empty() ? std::string("/var/run/postgresql") : host;
+    std::vector<Pool*> adaptive;
+    std::unordered_set<int64_t> own;
+    int held = 0;
+    for (auto& [key, pool] : pools_) {
+        const auto& t = pool->settings().target;
+        if (t.port != port || t.host != want) continue;
+        held += pool->server_count();
+        pool->for_each_server([&](const ServerConnection& s) {
+            if (s.backend_pid() != 0) own.insert(static_cast<int64_t>(s.backend_pid()));
+        });
+        if (pool->settings().adaptive) adaptive.push_back(pool.get());
+    }
+    if (adaptive.empty()) return;
+    int others = 0;
+    for (int64_t pid : backend_pids)
+        others += own.contains(pid) ? 0 : 1;
+    const int free_slots = usable - others;
+    // What poolguard does not hold yet is shared evenly by the adaptive pools; negative headroom
+    // (others took slots) takes the excess back from them evenly too.
+    const int n = static_cast<int>(adaptive.size());
+    const int headroom = free_slots - held;
+    const int share = headroom >= 0 ? headroom / n : -((-headroom + n - 1) / n);
+    for (Pool* pool : adaptive)
+        pool->set_budget(pool->server_count() + share, until);
 }
 
 void PoolManager::reload(std::shared_ptr<const config::Config> config) {

@@ -37,6 +37,13 @@ class PoolManager {
     CircuitBreaker& breaker(const std::string& database);
     const std::map<std::string, CircuitBreaker>& breakers() const { return breakers_; }
 
+    // The database view (control plane, posted to the io thread) sampled the instance host:port: `usable`
+    // slots, `backend_pids` the client connections that count against them. The ones that are not this
+    // pooler's servers (compared now, so servers opened since the sample are not mistaken for others) leave
+    // the free slots, split among the adaptive pools there as their budget until `until`.
+    void set_instance_budget(const std::string& host, int port, int usable,
+                             const std::vector<int64_t>& backend_pids, Clock::time_point until);
+
     void reload(std::shared_ptr<const config::Config> config);
     void start_janitor();
     void stop();

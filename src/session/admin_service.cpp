@@ -117,6 +117,30 @@ std::vector<admin::BreakerRow> AdminService::breakers() {
     return rows;
 }
 
+std::vector<admin::AdaptiveRow> AdminService::adaptive() {
+    std::vector<admin::AdaptiveRow> rows;
+    for (const auto& [key, pool] : proxy_.pools().pools()) {
+        const auto a = pool->adaptive_stat();
+        admin::AdaptiveRow r;
+        r.database = key.first;
+        r.user = key.second;
+        r.enabled = a.enabled;
+        r.limit = a.limit;
+        r.min_limit = a.min_limit;
+        r.budget = a.budget;
+        r.budget_source = a.budget_from_view ? "dbview" : "pool_size";
+        r.pool_size = a.pool_size;
+        r.servers = a.servers;
+        r.in_use = a.in_use;
+        r.latency_ms = a.latency_us / 1000.0;
+        r.long_latency_ms = a.long_latency_us / 1000.0;
+        r.gradient = a.gradient;
+        r.windows = a.windows;
+        rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
 std::vector<admin::ConnectionRow> AdminService::clients() {
     std::vector<admin::ConnectionRow> rows;
     const auto now = std::chrono::steady_clock::now();
@@ -418,6 +442,14 @@ std::vector<admin::GuardRow> AdminService::guard_rows() {
             fmt::format("priority={} max_share={}% cap={} servers={} active={} waiting={} maxwait={:.1f}s",
                         c.priority, c.max_share, c.cap, c.sv_active, c.cl_active, c.cl_waiting,
                         static_cast<double>(c.maxwait_us) / 1e6)});
+    for (const auto& a : adaptive()) {
+        if (!a.enabled) continue;
+        out.push_back(admin::GuardRow{
+            "adaptive", fmt::format("{}/{}", a.database, a.user), "on",
+            a.limit >= a.budget ? "at budget" : "ok",
+            fmt::format("limit={} min={} budget={} ({}) servers={} latency={:.2f}ms long={:.2f}ms", a.limit,
+                        a.min_limit, a.budget, a.budget_source, a.servers, a.latency_ms, a.long_latency_ms)});
+    }
     for (const auto& b : breakers())
         out.push_back(admin::GuardRow{
             "breaker", b.database, "", b.state,

@@ -19,6 +19,7 @@ class AdminService : public admin::AdminBackend {
     std::vector<admin::PoolRow> pools() override;
     std::vector<admin::ClassRow> classes() override;
     std::vector<admin::BreakerRow> breakers() override;
+    std::vector<admin::AdaptiveRow> adaptive() override;
     std::vector<admin::ConnectionRow> clients() override;
     std::vector<admin::ConnectionRow> servers() override;
     std::vector<admin::StatsRow> stats_totals() override;

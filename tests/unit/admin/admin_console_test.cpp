@@ -184,6 +184,8 @@ class FakeBackend : public AdminBackend {
     std::vector<BreakerRow> breaker_rows;
     std::vector<ClassRow> classes() override { return maybe_throw(class_rows); }
     std::vector<BreakerRow> breakers() override { return maybe_throw(breaker_rows); }
+    std::vector<AdaptiveRow> adaptive_rows;
+    std::vector<AdaptiveRow> adaptive() override { return maybe_throw(adaptive_rows); }
 
     Status set(const std::string& k, const std::string& v) override {
         return record("set(" + k + "," + v + ")");
@@ -691,6 +693,35 @@ TEST_F(AdminConsoleTest, ShowClassesAndBreakers) {
     EXPECT_EQ(b.columns, (std::vector<std::string>{"database", "state", "opens", "state_seconds", "reason"}));
     ASSERT_EQ(b.rows.size(), 1u);
     EXPECT_EQ(b.rows[0], (Row{"db", "open", "3", "1", "database refused a login (53300): full"}));
+}
+
+// SHOW ADAPTIVE (issue 6 part 4): the adaptive limit per pool, PgBouncer's SHOW POOLS left as it is.
+TEST_F(AdminConsoleTest, ShowAdaptive) {
+    AdaptiveRow a;
+    a.database = "db";
+    a.user = "app";
+    a.enabled = true;
+    a.limit = 6;
+    a.min_limit = 1;
+    a.budget = 12;
+    a.budget_source = "dbview";
+    a.pool_size = 20;
+    a.servers = 6;
+    a.in_use = 5;
+    a.latency_ms = 1.25;
+    a.long_latency_ms = 0.8;
+    a.gradient = 0.96;
+    a.windows = 42;
+    backend.adaptive_rows.push_back(a);
+    auto r = show("SHOW ADAPTIVE");
+    EXPECT_EQ(r.columns,
+              (std::vector<std::string>{"database", "user", "adaptive", "limit", "min_limit", "budget",
+                                        "budget_source", "pool_size", "servers", "sv_in_use", "latency_ms",
+                                        "long_latency_ms", "gradient", "windows"}));
+    ASSERT_EQ(r.rows.size(), 1u);
+    EXPECT_EQ(r.rows[0], (Row{"db", "app", "1", "6", "1", "12", "dbview", "20", "6", "5", "1.250", "0.800",
+                              "0.96", "42"}));
+    show("SHOW ADAPTIVE", /*can_modify=*/false);  // a stats user may look
 }
 
 TEST_F(AdminConsoleTest, LongCommandIsCutInTheMessage) {

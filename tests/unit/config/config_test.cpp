@@ -833,3 +833,53 @@ TEST(ConfigLoader, RawPgbouncerValueKeepsSpecialCharacters) {
 
 }  // namespace
 }  // namespace poolguard::config
+
+namespace poolguard::config {
+namespace {
+
+// Adaptive pool size (issue 6 part 4): a global default in [poolguard], per database in the connection
+// string, Gradient2 parameters with their ranges.
+TEST(ConfigLoader, AdaptivePoolGlobalAndPerDatabase) {
+    const char* text =
+        "[databases]\n"
+        "a = host=h pool_size=16 adaptive_pool=on\n"
+        "b = host=h adaptive_pool=off\n"
+        "c = host=h\n"
+        "[pgbouncer]\nauth_type = trust\n"
+        "[poolguard]\nadaptive_pool = on\nadaptive_smoothing = 0.5\nadaptive_rtt_tolerance = 2\n"
+        "adaptive_queue_size = 1.5\nadaptive_window = 500ms\nadaptive_window_samples = 20\n";
+    auto r = parse_config(text, "pg.ini");
+    ASSERT_TRUE(r) << r.error().message;
+    const Config& c = r->config;
+    EXPECT_TRUE(c.adaptive_pool);
+    EXPECT_DOUBLE_EQ(c.adaptive_smoothing, 0.5);
+    EXPECT_DOUBLE_EQ(c.adaptive_rtt_tolerance, 2.0);
+    EXPECT_DOUBLE_EQ(c.adaptive_queue_size, 1.5);
+    EXPECT_EQ(c.adaptive_window, 500ms);
+    EXPECT_EQ(c.adaptive_window_samples, 20);
+    EXPECT_TRUE(c.effective_adaptive_pool(*c.find_database("a")));
+    EXPECT_FALSE(c.effective_adaptive_pool(*c.find_database("b")));
+    EXPECT_TRUE(c.effective_adaptive_pool(*c.find_database("c")));  // the [poolguard] default
+    EXPECT_EQ(c.effective_pool_size(*c.find_database("a")), 16);
+    // Off by default.
+    auto plain = parse_config("[databases]\nc = host=h\n[pgbouncer]\nauth_type = trust\n", "pg.ini");
+    ASSERT_TRUE(plain);
+    EXPECT_FALSE(plain->config.effective_adaptive_pool(*plain->config.find_database("c")));
+    EXPECT_DOUBLE_EQ(plain->config.adaptive_rtt_tolerance, 1.5);
+}
+
+TEST(ConfigLoader, AdaptivePoolBadValuesAreOneClearLine) {
+    auto bad_db = parse_config("[databases]\na = host=h adaptive_pool=maybe\n", "pg.ini");
+    ASSERT_FALSE(bad_db);
+    EXPECT_NE(bad_db.error().message.find("adaptive_pool"), std::string::npos) << bad_db.error().message;
+    auto range = parse_config("[poolguard]\nadaptive_smoothing = 1.5\n", "pg.ini");
+    ASSERT_FALSE(range);
+    EXPECT_NE(range.error().message.find("must be between 0.01 and 1"), std::string::npos)
+        << range.error().message;
+    auto word = parse_config("[poolguard]\nadaptive_rtt_tolerance = lots\n", "pg.ini");
+    ASSERT_FALSE(word);
+    EXPECT_NE(word.error().message.find("expected a number"), std::string::npos) << word.error().message;
+}
+
+}  // namespace
+}  // namespace poolguard::config
