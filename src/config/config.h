@@ -210,7 +210,7 @@ struct Config {
     double adaptive_smoothing = 0.2;      // Gradient2 smoothing
     double adaptive_rtt_tolerance = 1.5;  // Gradient2 rtt_tolerance
     int adaptive_long_window = 2400;      // Gradient2 long window, in windows (~10 min of 250 ms)
-    double adaptive_queue_size = 1.0;     // Gradient2 queue size, in connections
+    double adaptive_queue_size = 2.0;     // Gradient2 queue size, in connections
     double adaptive_error_backoff = 0.9;  // limit multiplier after a window with failed logins
     // [classes]: priority classes in file order (issue 6, src/config/classes.h).
     std::vector<ClassConfig> classes;

@@ -40,7 +40,7 @@ struct AdaptiveLimitSettings {
         1.5;                  // latency may rise to this multiple of the long-term average before shrinking
     int long_window = 2400;   // windows in the long-term latency average (EMA factor 2 / (n + 1))
     int long_warmup = 10;     // first windows averaged plainly before the EMA takes over
-    double queue_size = 1.0;  // connections added on top of limit * gradient each window
+    double queue_size = 2.0;  // connections added on top of limit * gradient each window
     double error_backoff = 0.9;  // limit multiplier after a window with errors (0 < b <= 1)
     int min_limit = 1;
     int max_limit = 20;
