@@ -1,0 +1,94 @@
+// Integration tests of the headline incident's generator (`poolguard drill --scenario incident`, issue 6
+// part 6) against a real PostgreSQL, scaled down to seconds: directly, the client-side request timeout turns
+// slow web requests into "timeout" failures counted at the timeout and leaked transactions stay open; through
+// poolguard with classes and end_leaks on, web traffic is served while batch floods its share and the
+// leaked transactions are ended with 57P01.
+#include "drill/incident.h"
+
+#include <fmt/format.h>
+
+#include "fixtures.h"
+
+namespace itest {
+namespace {
+
+namespace drill = poolguard::drill;
+
+class IncidentTest : public PoolerTest {};
+
+const drill::IncidentRow& row(const std::vector<drill::IncidentRow>& rows, const std::string& role) {
+    for (const auto& r : rows)
+        if (r.role == role) return r;
+    static const drill::IncidentRow none;
+    ADD_FAILURE() << "no row " << role;
+    return none;
+}
+
+drill::IncidentOptions small_incident(const std::string& conninfo) {
+    drill::IncidentOptions o;
+    o.conninfo = conninfo;
+    o.duration_s = 3;
+    o.web_rate = 30;
+    o.web_pool = 3;
+    o.timeout_s = 2;
+    o.batch_jobs = 2;
+    o.batch_connections = 2;
+    o.batch_start_s = 0;
+    o.bulk_queries = 1;
+    o.bulk_seconds = 1;
+    o.bulk_at = 0.2;
+    return o;
+}
+
+TEST_F(IncidentTest, DirectlySlowRequestsTimeOutAndLeaksStayOpen) {
+    auto o = small_incident(pg().dsn(kApp, kAppPass));
+    o.timeout_s = 0.3;
+    o.web_query = "select pg_sleep(0.6)";  // every web request outlives its timeout
+    const auto rows = drill::run_incident(o);
+    const auto text = drill::format_incident_table("direct", rows);
+    const auto& web = row(rows, "web (all)");
+    EXPECT_EQ(web.ok, 0u) << text;
+    EXPECT_GT(web.failed, 50u) << text;  // ~30/s for 3 s, ~40/s after web-d joins at 1.5 s
+    EXPECT_EQ(web.reasons.rfind("timeout", 0), 0u) << text;
+    EXPECT_DOUBLE_EQ(web.p99_ms, 300.0) << text;  // failures count at the timeout
+    EXPECT_GT(row(rows, "web-d").failed, 0u) << text;
+    EXPECT_GE(row(rows, "batch").ok, 4u) << text;  // 4 connections, 1-3 s transactions, 3 s
+    EXPECT_EQ(row(rows, "bulk-report").ok, 1u) << text;
+    const auto& leaks = row(rows, "mobile-worker");
+    EXPECT_GE(leaks.ok, 4u) << text;  // one every 0.5 s
+    // Nothing ends a leaked transaction in PostgreSQL by default: all are still open at the end.
+    EXPECT_NE(leaks.note.find(fmt::format("still open at the end {}", leaks.ok)), std::string::npos) << text;
+}
+
+TEST_F(IncidentTest, ThroughPoolguardWebIsServedAndLeaksAreEnded) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "classes and responders are poolguard's";
+    PoolerConfig c = base_config("transaction", 10);
+    c.raw_pgbouncer_lines = {"[poolguard]",
+                             "control_user = postgres",
+                             "sample_interval = 0.2",
+                             "respond = on",
+                             "kill_leak_after = 1",
+                             "max_actions_per_minute = 100",
+                             "[classes]",
+                             "web = application_name=web-*, priority=0",
+                             "batch = application_name=batch-*, priority=2, max_share=50",
+                             "bulk = application_name=bulk-*, priority=3, max_share=10",
+                             "mobile = application_name=mobile-*, priority=4, max_share=10"};
+    PoolguardProcess pooler(c);
+    ASSERT_TRUE(pooler.start());
+    auto o = small_incident(pooler.dsn(kApp, kAppPass));
+    o.duration_s = 5;
+    o.batch_connections = 6;  // 12 batch clients for a share of 5 servers
+    const auto rows = drill::run_incident(o);
+    const auto text = drill::format_incident_table("poolguard", rows);
+    const auto& web = row(rows, "web (all)");
+    EXPECT_EQ(web.failed, 0u) << text;
+    EXPECT_GT(web.ok, 150u) << text;
+    EXPECT_GT(row(rows, "batch").ok, 0u) << text;
+    const auto& leaks = row(rows, "mobile-worker");
+    // kill_leak_after 1 s, sampled every 0.2 s: the leaks of the first seconds are ended with 57P01.
+    EXPECT_NE(leaks.note.find("57P01 idle in transaction"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace itest
