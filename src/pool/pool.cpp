@@ -3,6 +3,9 @@
 #include "pool/pool.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "common/dataplane_counters.h"
 #include "pool/pool_manager.h"
@@ -217,7 +220,7 @@ void Pool::reconnect_all() {
     }
 }
 
-asio::awaitable<Result<ServerPtr>> Pool::acquire(int cls) {
+asio::awaitable<Result<ServerPtr>> Pool::acquire(int cls, LinkedClient* client) {
     cls = waiters_.clamp(cls);
     if (!paused_ && !waiters_.at_cap(cls) && !waiters_.has_eligible()) {
         if (auto s = take_idle()) {
@@ -238,6 +241,7 @@ asio::awaitable<Result<ServerPtr>> Pool::acquire(int cls) {
     }
     Waiter waiter;
     waiter.cls = cls;
+    waiter.client = client;
     if (settings_.query_wait_timeout.count() > 0)
         waiter.deadline = waiter.since + settings_.query_wait_timeout;
     waiter.pos = waiters_.push(cls, &waiter);
@@ -302,6 +306,35 @@ void Pool::on_wait_timer() {
         return false;
     });
     arm_wait_timer(earliest);
+}
+
+namespace {
+
+// True when the client will never read an answer: it closed its connection (recv peeks end of file), the
+// socket failed, or the next bytes it sent are a Terminate message. Pending other bytes (a pipelining
+// client) or nothing at all: false. One non-blocking recv(MSG_PEEK).
+bool client_hung_up(net::Socket& socket) {
+    if (!socket.is_open()) return true;
+    unsigned char peek[5];
+    const ssize_t n = ::recv(socket.native_handle(), peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    return peek[0] == 'X';  // Terminate ('X', length 4): libpq's PQfinish, most drivers' close
+}
+
+}  // namespace
+
+void Pool::drop_hung_up_waiters(Clock::time_point now) {
+    constexpr auto kCheckAfter = std::chrono::seconds(1);  // a short wait is not worth a syscall
+    waiters_.erase_if([&](Waiter* w) {
+        if (!w->client || now - w->since < kCheckAfter || now < w->next_hangup_check) return false;
+        w->next_hangup_check = now + kCheckAfter;
+        if (!client_hung_up(w->client->client_socket())) return false;
+        w->queued = false;
+        w->error = Error::make(kWaiterHungUp);
+        wake(w);
+        return true;
+    });
 }
 
 Pool::Waiter* Pool::pop_waiter_front() {
@@ -564,6 +597,7 @@ void Pool::tick() {
             }
         }
     }
+    drop_hung_up_waiters(now);
     breaker_tick();
     // Waiters past reserve_pool_timeout may use the reserve pool.
     open_for_waiters();

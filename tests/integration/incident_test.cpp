@@ -2,8 +2,12 @@
 // part 6) against a real PostgreSQL, scaled down to seconds: directly, the client-side request timeout turns
 // slow web requests into "timeout" failures counted at the timeout and leaked transactions stay open; through
 // poolguard with classes and end_leaks on, web traffic is served while batch floods its share and the
-// leaked transactions are ended with 57P01.
+// leaked transactions are ended with 57P01. And what the incident showed of poolguard itself: a client that
+// hangs up while waiting for a server leaves the queue (and frees its max_client_conn slot) within seconds.
 #include "drill/incident.h"
+
+#include <libpq-fe.h>
+#include <sys/socket.h>
 
 #include <fmt/format.h>
 
@@ -88,6 +92,51 @@ TEST_F(IncidentTest, ThroughPoolguardWebIsServedAndLeaksAreEnded) {
     const auto& leaks = row(rows, "mobile-worker");
     // kill_leak_after 1 s, sampled every 0.2 s: the leaks of the first seconds are ended with 57P01.
     EXPECT_NE(leaks.note.find("57P01 idle in transaction"), std::string::npos) << text;
+}
+
+// bench/incident without classes: web requests that timed out after 5 s dropped their connections, but
+// their places in the queue stayed until a server reached them, so dead waiters filled max_client_conn
+// (x8014 refused logins in 60 s) and kept the breaker's wait clock running.
+TEST_F(IncidentTest, WaiterThatHangsUpLeavesTheQueueAndFreesItsSlot) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "PgBouncer 1.18 keeps such waiters queued";
+    PoolerConfig c = base_config("transaction", 1);
+    c.set("admin_users", kApp);
+    c.set("max_client_conn", 4);  // holder + admin + the two waiters
+    PoolguardProcess pooler(c);
+    ASSERT_TRUE(pooler.start());
+    PgConn holder(pooler.dsn(kApp, kAppPass));
+    ASSERT_TRUE(Ok(holder.exec("begin")));  // holds the only server
+    PgConn admin(pooler.dsn(kApp, kAppPass, "pgbouncer"));
+    ASSERT_TRUE(admin.ok()) << admin.connect_error();
+    const auto waiting = [&] {
+        const auto r = admin.exec("SHOW POOLS");
+        if (!r.ok()) return -1;
+        for (size_t col = 0; col < r.columns.size(); ++col)
+            if (r.columns[col] == "cl_waiting")
+                for (const auto& row : r.rows)
+                    if (!row.empty() && row[0] == "db") return std::stoi(row[col]);
+        return -1;
+    };
+    // One waiter says goodbye with Terminate (PQfinish), the other just closes its socket.
+    PGconn* polite = PQconnectdb(pooler.dsn(kApp, kAppPass).c_str());
+    PGconn* rude = PQconnectdb(pooler.dsn(kApp, kAppPass).c_str());
+    ASSERT_EQ(PQstatus(polite), CONNECTION_OK);
+    ASSERT_EQ(PQstatus(rude), CONNECTION_OK);
+    ASSERT_TRUE(PQsendQuery(polite, "select 1") && PQsendQuery(rude, "select 1"));
+    ASSERT_TRUE(eventually([&] { return waiting() == 2; }, 3s)) << waiting();
+    PQfinish(polite);
+    ::shutdown(PQsocket(rude), SHUT_RDWR);
+    const auto t0 = Clock::now();
+    EXPECT_TRUE(eventually([&] { return waiting() == 0; }, 4s)) << waiting();
+    std::printf("[incident] hung-up waiters left the queue after %.1f s\n",
+                std::chrono::duration<double>(Clock::now() - t0).count());
+    PQfinish(rude);
+    // Their max_client_conn slots are free again, and the pool still serves.
+    PgConn a(pooler.dsn(kApp, kAppPass)), b(pooler.dsn(kApp, kAppPass));
+    EXPECT_TRUE(a.ok()) << a.connect_error();
+    EXPECT_TRUE(b.ok()) << b.connect_error();
+    ASSERT_TRUE(Ok(holder.exec("commit")));
+    EXPECT_TRUE(Ok(a.exec("select 1")));
 }
 
 }  // namespace
