@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <thread>
+
 #include "fixtures.h"
 
 namespace itest {
@@ -137,6 +139,40 @@ TEST_F(IncidentTest, WaiterThatHangsUpLeavesTheQueueAndFreesItsSlot) {
     EXPECT_TRUE(b.ok()) << b.connect_error();
     ASSERT_TRUE(Ok(holder.exec("commit")));
     EXPECT_TRUE(Ok(a.exec("select 1")));
+}
+
+// A capped class's long wait is its cap at work, not an exhausted database: it must not open the breaker
+// (and so refuse the uncapped classes). Here web holds the whole pool, so batch (below its cap) waits past
+// breaker_wait_bound; it is served when web lets go, and web still gets in meanwhile.
+TEST_F(IncidentTest, CappedClassWaitingPastTheBoundDoesNotOpenTheBreaker) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "classes and the breaker are poolguard's";
+    PoolerConfig c = base_config("transaction", 2);
+    c.set("admin_users", kApp);
+    c.set("query_wait_timeout", 30);
+    c.raw_pgbouncer_lines = {"[poolguard]", "breaker_wait_bound = 1", "[classes]",
+                             "web = application_name=web-*, priority=0",
+                             "batch = application_name=batch-*, priority=2, max_share=50"};
+    PoolguardProcess pooler(c);
+    ASSERT_TRUE(pooler.start());
+    PgConn web1(pooler.dsn(kApp, kAppPass, "db", "application_name=web-a"));
+    PgConn web2(pooler.dsn(kApp, kAppPass, "db", "application_name=web-b"));
+    ASSERT_TRUE(Ok(web1.exec("begin")) && Ok(web1.exec("select 1")));
+    ASSERT_TRUE(Ok(web2.exec("begin")) && Ok(web2.exec("select 1")));  // web holds both servers
+    PgConn batch(pooler.dsn(kApp, kAppPass, "db", "application_name=batch-1"));
+    ASSERT_TRUE(batch.send("select 1"));
+    std::this_thread::sleep_for(2s);  // batch waits twice breaker_wait_bound
+    ASSERT_TRUE(Ok(web1.exec("commit")));
+    const auto r = batch.wait(5s);
+    EXPECT_TRUE(Ok(r)) << "batch was refused: " << r.describe();
+    PgConn admin(pooler.dsn(kApp, kAppPass, "pgbouncer"));
+    const auto breakers = admin.exec("SHOW BREAKERS");
+    ASSERT_TRUE(Ok(breakers));
+    ASSERT_FALSE(breakers.rows.empty());
+    EXPECT_EQ(breakers.rows[0][1], "closed") << breakers.describe();
+    EXPECT_EQ(breakers.rows[0][2], "0") << "opens";
+    PgConn web3(pooler.dsn(kApp, kAppPass, "db", "application_name=web-c"));
+    EXPECT_TRUE(Ok(web3.exec("select 1")));
+    ASSERT_TRUE(Ok(web2.exec("commit")));
 }
 
 }  // namespace
