@@ -13,6 +13,7 @@
 #include "control/control_plane.h"
 #include "control/journal.h"
 #include "drill/drill.h"
+#include "drill/incident.h"
 #include "ops/commands.h"
 #include "session/proxy.h"
 
@@ -118,8 +119,8 @@ int main(int argc, char** argv) {
         "drill", "play a connection-exhaustion scenario against a server and summarise what clients saw");
     drill_cmd->add_option("--dsn", drill.conninfo, "libpq conninfo of the target (database or poolguard)")
         ->required();
-    drill_cmd->add_option("--scenario", drill.scenario, "gradual | spike | leak | web")
-        ->check(CLI::IsMember({"gradual", "spike", "leak", "web"}));
+    drill_cmd->add_option("--scenario", drill.scenario, "gradual | spike | leak | web | incident")
+        ->check(CLI::IsMember({"gradual", "spike", "leak", "web", "incident"}));
     drill_cmd->add_option("--duration", drill.duration_s, "seconds (default 30)");
     drill_cmd->add_option("--rate", drill.rate, "web queries per second (default 20)");
     drill_cmd->add_option("--scale", drill.scale, "multiplies the connection counts (default 1)");
@@ -137,11 +138,30 @@ int main(int argc, char** argv) {
     std::string drill_json;
     drill_cmd->add_option("--json", drill_json,
                           "also write the outcome, timelines and time to recover as JSON");
+    poolguard::drill::IncidentOptions incident;  // --scenario incident (the headline incident)
+    drill_cmd->add_option("--label", incident.label, "incident: the target's name in the table");
+    drill_cmd->add_option("--web-rate", incident.web_rate,
+                          "incident: requests/s of web-a..c together (default 600; web-d adds a third)");
+    drill_cmd->add_option("--timeout", incident.timeout_s,
+                          "incident: web request timeout in seconds (default 5)");
+    drill_cmd->add_option("--web-d-at", incident.web_d_at,
+                          "incident: second web-d starts (default: half-way)");
+    drill_cmd->add_option("--batch-connections", incident.batch_connections,
+                          "incident: connections of each of the 5 batch jobs (default 20)");
+    drill_cmd->add_option("--bulk-at", incident.bulk_at,
+                          "incident: second the bulk reports start (default: 1/4)");
     auto run_ops_command = poolguard::ops::register_ops_commands(app);  // diagnose, recover, watch, logscan
 
     CLI11_PARSE(app, argc, argv);
     if (drill_cmd->parsed()) {
         drill.web = !no_web;
+        if (drill.scenario == "incident") {
+            incident.conninfo = drill.conninfo;
+            incident.duration_s = drill_cmd->count("--duration") ? drill.duration_s : 60;
+            const auto rows = poolguard::drill::run_incident(incident);
+            std::printf("%s", poolguard::drill::format_incident_table(incident.label, rows).c_str());
+            return 0;
+        }
         const auto report = poolguard::drill::run_report(drill);
         std::printf("%s", poolguard::drill::format_summary(report.roles).c_str());
         if (!drill_json.empty()) {

@@ -26,6 +26,9 @@ namespace poolguard::pool {
 
 class PoolManager;
 
+// The error acquire() ends with when the waiting client hung up (nothing is sent to that client).
+inline constexpr const char* kWaiterHungUp = "client closed the connection while waiting for a server";
+
 // The effective settings of one pool, recomputed from the configuration at start and on every reload.
 struct PoolSettings {
     config::PoolMode mode = config::PoolMode::kSession;
@@ -114,7 +117,10 @@ class Pool {
     // error while logins keep failing.
     // `cls` is the client's priority class (index into settings().classes; out of range = default).
     // Refused at once with 53300 while the database's circuit breaker is open and no idle server is free.
-    asio::awaitable<Result<ServerPtr>> acquire(int cls = 0);
+    // `client` (optional): a waiter whose client hangs up (closes its socket or sends Terminate) leaves the
+    // queue within about a second with kWaiterHungUp, instead of keeping its place, its max_client_conn slot
+    // and the breaker's wait clock until a server reaches it.
+    asio::awaitable<Result<ServerPtr>> acquire(int cls = 0, LinkedClient* client = nullptr);
 
     // The relay found the linked client's work finished: hand the server back (transaction/statement mode).
     void maybe_release(const ServerPtr& server);
@@ -185,7 +191,11 @@ class Pool {
         PriorityWaitQueue<Waiter>::Handle pos;
         int cls = 0;
         bool queued = false;
+        LinkedClient* client = nullptr;         // checked for a hang-up while it waits
+        Clock::time_point next_hangup_check{};  // at most one check a second per waiter
     };
+    // Waiters whose client hung up leave the queue (janitor tick; only waiters older than a second).
+    void drop_hung_up_waiters(Clock::time_point now);
 
     ServerPtr take_idle();
     void open_for_waiters();

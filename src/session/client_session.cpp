@@ -581,7 +581,7 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
 asio::awaitable<Status> ClientSession::finish_login() {
     // The client is told the server's parameters; the pool learns them from its first server login.
     if (pool_->server_parameters().empty()) {
-        auto server = co_await pool_->acquire(pool_class_);
+        auto server = co_await pool_->acquire(pool_class_, this);
         if (!server) {
             {
                 queue_error(fatal(
@@ -645,13 +645,17 @@ asio::awaitable<Status> ClientSession::bind_server() {
     waiting_ = true;
     wait_notified_ = false;
     wait_started_ = std::chrono::steady_clock::now();
-    auto server = co_await pool_->acquire(pool_class_);
+    auto server = co_await pool_->acquire(pool_class_, this);
     waiting_ = false;
     const auto waited_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                std::chrono::steady_clock::now() - wait_started_)
                                .count();
     pool_->stats().wait_time_us += waited_us;
     dataplane_counters().observe_wait(static_cast<uint64_t>(waited_us));  // control plane (issue 5)
+    if (!server && server.error().message == pool::kWaiterHungUp) {
+        close_reason_ = pool::kWaiterHungUp;  // nobody to tell, and not a refusal
+        co_return fail(pool::kWaiterHungUp);
+    }
     if (!server) {
         const auto& e = server.error();
         // control plane (issue 5): refusals by reason
