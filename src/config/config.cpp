@@ -322,6 +322,7 @@ const std::vector<ParamSpec>& poolguard_params() {
         duration_param("trend_window", &Config::trend_window),
         duration_param("spike_window", &Config::spike_window),
         int_param("spike_min_connections", &Config::spike_min_connections, 0, 1000000),
+        duration_param("queue_wait_threshold", &Config::queue_wait_threshold),
         int_param("leak_min_excess", &Config::leak_min_excess, 0, 1000000),
         int_param("error_rate_warning", &Config::error_rate_warning, 1, 1000000),
         string_param("control_user", &Config::control_user),
@@ -906,8 +907,8 @@ bool changeable_at_runtime(std::string_view name) {
         // The control plane reads its settings once at start.
         "sample_interval", "leak_detection_threshold", "journal_file", "alertmanager_url",
         "alert_resend_interval", "utilization_warning", "utilization_critical", "utilization_min_duration",
-        "exhaustion_horizon", "trend_window", "spike_window", "spike_min_connections", "leak_min_excess",
-        "error_rate_warning", "control_user", "control_password",
+        "exhaustion_horizon", "trend_window", "spike_window", "spike_min_connections", "queue_wait_threshold",
+        "leak_min_excess", "error_rate_warning", "control_user", "control_password",
         // The responders' limits too; their modes (respond, respond_*) change at run time.
         "kill_idle_after", "cancel_long_after", "cancel_grace_period", "kill_leak_after",
         "max_actions_per_minute", "protect_users", "protect_applications"};

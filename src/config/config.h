@@ -183,6 +183,7 @@ struct Config {
     Micros trend_window{600'000'000};             // samples the exhaustion trend is fitted over
     Micros spike_window{60'000'000};              // "a rise of many slots within" this
     int spike_min_connections = 0;                // rise that counts as a spike; 0 = 10 % of usable, >= 5
+    Micros queue_wait_threshold{1'000'000};       // a client waiting this long for a server raises "queue"
     int leak_min_excess = 0;                      // Little's-law excess that counts; 0 = 3 connections
     int error_rate_warning = 1;                   // 53300/refusals per minute that raise a warning
     std::string control_user;                     // role of the sampling connection; empty = see docs

@@ -17,6 +17,7 @@ std::string alert_name(const std::string& kind) {
     if (kind == "leak") return "PoolguardConnectionLeak";
     if (kind == "client_leak") return "PoolguardClientLeak";
     if (kind == "errors") return "PoolguardConnectionErrors";
+    if (kind == "queue") return "PoolguardClientsQueued";
     return "Poolguard_" + kind;
 }
 

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -19,6 +20,7 @@
 #include "detect/errors.h"
 #include "detect/exhaustion.h"
 #include "detect/leak.h"
+#include "detect/queue.h"
 #include "detect/spike.h"
 #include "detect/utilization.h"
 #include "pool/pool.h"
@@ -64,6 +66,27 @@ detect::GroupCounts group_sessions(const dbview::Snapshot& snap) {
         ++g.by_address[s.client_addr.empty() ? "local" : s.client_addr];
     }
     return g;
+}
+
+// The queue in front of each database's pools (all its users together), per priority class.
+std::map<std::string, detect::QueueSample> queue_samples(const ProxySnapshot& p) {
+    std::map<std::string, detect::QueueSample> out;
+    for (const auto& pool : p.pools) {
+        auto& q = out[pool.database];
+        q.t = p.t;
+        q.waiting += pool.cl_waiting;
+        q.longest_s = std::max(q.longest_s, static_cast<double>(pool.maxwait_us) / 1e6);
+    }
+    for (const auto& k : p.classes) {
+        auto& q = out[k.database];
+        q.t = p.t;
+        auto it =
+            std::find_if(q.classes.begin(), q.classes.end(), [&](const auto& c) { return c.name == k.name; });
+        if (it == q.classes.end()) it = q.classes.insert(q.classes.end(), {k.name, 0, 0});
+        it->waiting += k.cl_waiting;
+        it->longest_s = std::max(it->longest_s, static_cast<double>(k.maxwait_us) / 1e6);
+    }
+    return out;
 }
 
 }  // namespace
@@ -129,6 +152,8 @@ struct ControlPlane::Impl {
     };
     std::vector<DbDetectors> db_detectors;
     std::map<std::string, std::unique_ptr<detect::LeakDetector>> leak_detectors;
+    std::map<std::string, std::unique_ptr<detect::QueueDetector>> queue_detectors;
+    std::map<std::string, detect::Finding> last_queue;
     std::unique_ptr<detect::ErrorDetector> errors;
     std::unique_ptr<detect::ClientLeakDetector> client_leaks;
     std::map<std::string, detect::Finding> previous;  // kind|subject -> last finding
@@ -279,6 +304,14 @@ struct ControlPlane::Impl {
                                                            seconds(cfg->utilization_min_duration)});
                     last_leak[db] = det->update(s);
                 }
+                for (auto& [db, q] : queue_samples(p)) {
+                    auto& det = queue_detectors[db];
+                    if (!det)
+                        det = std::make_unique<detect::QueueDetector>(
+                            db, detect::QueueDetector::Settings{seconds(cfg->queue_wait_threshold),
+                                                                seconds(cfg->query_wait_timeout)});
+                    last_queue[db] = det->update(q);
+                }
                 detect::ErrorSample e{
                     p.t, p.counters.server_too_many_clients,
                     p.counters.refused_max_client_conn + p.counters.refused_query_wait_timeout,
@@ -287,6 +320,8 @@ struct ControlPlane::Impl {
                 last_client_leaks = client_leaks->update(p.holds);
             }
             for (const auto& [db, f] : last_leak)
+                all.push_back(f);
+            for (const auto& [db, f] : last_queue)
                 all.push_back(f);
             all.push_back(last_errors);
             all.insert(all.end(), last_client_leaks.begin(), last_client_leaks.end());

@@ -268,6 +268,35 @@ TEST_F(DetectTest, ServerRefusalsRaiseTheErrorPattern) {
     EXPECT_FALSE(raised("leak"));
 }
 
+// Clients queued in poolguard: 8 batch clients on a pool of 5 each run a 2 s query, so 3 wait; the "queue"
+// finding is raised within 5 s naming the batch class, and resolved once the queue is gone.
+TEST_F(DetectTest, ClientsWaitingForAServerRaiseTheQueueFindingWithTheirClass) {
+    PoolerConfig c = detect_config({"queue_wait_threshold = 1"});
+    c.raw_pgbouncer_lines.insert(c.raw_pgbouncer_lines.begin(),
+                                 {"[classes]", "batch = application_name=batch*, priority=2"});
+    start(c);
+    std::atomic<int> ok{0};
+    std::vector<std::thread> batch;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 8; ++i)
+        batch.emplace_back([&, i] {
+            PgConn conn(pooler_->dsn(kApp, kAppPass, "db", "application_name=batch-" + std::to_string(i)));
+            if (conn.exec("select pg_sleep(2)").ok()) ++ok;
+        });
+    const double delay = wait_raised("queue", t0, 5s);
+    for (auto& t : batch)
+        t.join();
+    EXPECT_EQ(ok.load(), 8);
+    ASSERT_GE(delay, 0) << read_file(journal_);
+    const auto f = raised("queue").value();
+    std::printf("[detect] queue journaled %.1f s after 8 clients queued for 5 servers: %s\n", delay,
+                f["summary"].get<std::string>().c_str());
+    EXPECT_GE(f["evidence"]["waiting"].get<double>(), 1);
+    EXPECT_GE(f["evidence"]["longest_wait_s"].get<double>(), 1);
+    EXPECT_NE(f.dump().find("batch ("), std::string::npos) << f.dump();
+    EXPECT_TRUE(eventually([&] { return has("queue", "ok"); }, 5s)) << read_file(journal_);
+}
+
 // An invalid control-plane value refuses to start, naming file, line and parameter; so does a busy port.
 TEST_F(DetectTest, InvalidControlPlaneSettingsRefuseToStart) {
     PoolerConfig c = base_config();
