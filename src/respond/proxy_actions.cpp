@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "pool/pool.h"
 #include "pool/pool_manager.h"
 #include "pool/server_connection.h"
@@ -45,6 +48,18 @@ std::string apply_on_io_thread(session::Proxy& proxy, const Decision& d) {
             // Only while it still holds the backend the decision was about.
             if (!server || static_cast<int64_t>(server->backend_pid()) != d.pid)
                 return "client no longer holds that backend: left alone";
+            // The decision compared the database's view with a snapshot of the pools taken at another
+            // moment: a server that was idle in the pool there may have been handed to this client since,
+            // and a client may have sent its next query. Act only if the client is still idle on the
+            // server for about as long as the rule's limit (0.5 s slack for the views' sampling times).
+            if (server->busy_for_client()) return "client is running a query now: left alone";
+            const auto now = std::chrono::steady_clock::now();
+            const double ready_s = std::chrono::duration<double>(now - server->ready_since()).count();
+            const double bound_s = std::chrono::duration<double>(now - c->bound_at()).count();
+            if (std::min(ready_s, bound_s) + 0.5 < d.limit_s)
+                return fmt::format(
+                    "client idle on the server for only {:.1f} s now (limit {:.0f} s): left alone",
+                    std::min(ready_s, bound_s), d.limit_s);
             c->kill(d.client_message);
             return "client ended";
         }
