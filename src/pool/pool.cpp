@@ -303,16 +303,25 @@ void Pool::arm_wait_timer(Clock::time_point deadline) {
 }
 
 void Pool::on_wait_timer() {
-    // Runs about once per query_wait_timeout, so a scan of the waiters is fine here.
+    // Runs about once per query_wait_timeout, so scans of the waiters are fine here. With priority classes
+    // the lowest priority is refused first: a waiter whose time is up while lower-priority waiters are
+    // queued waits one more query_wait_timeout (once), and the newest of the lowest priority is refused in
+    // its place.
     const auto now = Clock::now();
+    const auto refused = waiters_.take_timed_out([&](Waiter* w) { return w->deadline <= now; },
+                                                 [&](Waiter* w) {
+                                                     if (w->extended) return false;
+                                                     w->extended = true;
+                                                     w->deadline = now + settings_.query_wait_timeout;
+                                                     return true;
+                                                 });
+    for (Waiter* w : refused) {
+        w->queued = false;
+        w->timed_out = true;
+        wake(w);
+    }
     auto earliest = Clock::time_point::max();
     waiters_.erase_if([&](Waiter* w) {
-        if (w->deadline <= now) {
-            w->queued = false;
-            w->timed_out = true;
-            wake(w);
-            return true;
-        }
         earliest = std::min(earliest, w->deadline);
         return false;
     });

@@ -183,6 +183,7 @@ class Pool {
         ServerPtr server;
         std::optional<Error> error;
         bool timed_out = false;
+        bool extended = false;  // kept past its query_wait_timeout once, for a lower-priority waiter refused
         Clock::time_point since = Clock::now();
         Clock::time_point deadline = Clock::time_point::max();
         std::move_only_function<void()> resume;  // set while the coroutine is suspended

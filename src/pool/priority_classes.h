@@ -114,6 +114,59 @@ class PriorityWaitQueue {
         return item;
     }
 
+    // Decides who is refused when waits time out, lowest priority first. Each waiter whose wait is over
+    // (`expired(item)`) is taken out and returned — unless a waiter of a lower priority (larger number)
+    // that has not expired is still queued: then the newest of the lowest priority is taken out and
+    // returned in its place, and `spare(item)` is called for the expired one, which returns false when it
+    // may not wait longer (then it is refused after all and nobody is taken in its place). Expired waiters
+    // are handled most important first. O(waiters); meant for a timer that fires once per timeout.
+    template <class Expired, class Spare>
+    std::vector<T*> take_timed_out(Expired&& expired, Spare&& spare) {
+        struct Due {
+            int cls;
+            Handle at;
+        };
+        std::vector<Due> due;
+        for (int i = 0; i < static_cast<int>(classes_.size()); ++i)
+            for (auto it = classes_[i].waiters.begin(); it != classes_[i].waiters.end(); ++it)
+                if (expired(it->item)) due.push_back({i, it});
+        std::stable_sort(due.begin(), due.end(), [&](const Due& a, const Due& b) {
+            const int pa = classes_[a.cls].priority, pb = classes_[b.cls].priority;
+            return pa != pb ? pa < pb : a.at->seq < b.at->seq;
+        });
+        std::vector<T*> refused;
+        for (const auto& d : due) {
+            const int priority = classes_[d.cls].priority;
+            int victim_cls = -1;
+            Handle victim{};
+            for (int i = 0; i < static_cast<int>(classes_.size()); ++i) {
+                auto& c = classes_[i];
+                if (c.priority <= priority) continue;
+                if (victim_cls >= 0 && c.priority < classes_[victim_cls].priority) continue;
+                for (auto it = c.waiters.end(); it != c.waiters.begin();) {
+                    --it;
+                    if (expired(it->item)) continue;
+                    if (victim_cls < 0 || c.priority > classes_[victim_cls].priority ||
+                        it->seq > victim->seq) {
+                        victim_cls = i;
+                        victim = it;
+                    }
+                    break;  // the newest of this class that has not expired
+                }
+            }
+            T* item = d.at->item;
+            if (victim_cls >= 0 && spare(item)) {
+                refused.push_back(victim->item);
+                classes_[victim_cls].waiters.erase(victim);
+            } else {
+                refused.push_back(item);
+                classes_[d.cls].waiters.erase(d.at);
+            }
+            --size_;
+        }
+        return refused;
+    }
+
     // Waiters that could take a server now if one were free: per class, up to its remaining share.
     size_t eligible() const {
         size_t n = 0;

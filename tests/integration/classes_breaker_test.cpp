@@ -290,6 +290,55 @@ TEST_F(ClassesBreaker, LongWaitOpensBreakerAndQueuedClientsFailFast) {
         << http_get("/api/v1/incidents");
 }
 
+// query_wait_timeout refuses the lowest priority first: both servers are busy for 3.2 s; a web client queues
+// first, three batch clients after it. When web's 2 s are up the newest batch client is refused in its place
+// and web waits on, is served when a server frees, and the other batch clients time out themselves.
+TEST_F(ClassesBreaker, TimedOutWaitsRefuseTheLowestPriorityFirst) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard-only feature";
+    auto cfg = base_config("transaction", 2);
+    cfg.set("query_wait_timeout", 2);
+    cfg.raw_pgbouncer_lines = {"[classes]", "web = application_name=web*, priority=0",
+                               "batch = application_name=batch*, priority=10"};
+    PoolguardProcess p(cfg);
+    ASSERT_TRUE(p.start());
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i)
+        threads.emplace_back([&] {
+            PgConn hog(p.dsn(kApp, kAppPass, "db", "application_name=web-hog"));
+            EXPECT_TRUE(Ok(hog.exec("SELECT pg_sleep(3.2)")));
+        });
+    std::this_thread::sleep_for(300ms);  // the hogs hold both servers
+    QueryResult web_result;
+    threads.emplace_back([&] {
+        PgConn web(p.dsn(kApp, kAppPass, "db", "application_name=web"));
+        web_result = web.exec("SELECT 1");
+    });
+    std::this_thread::sleep_for(700ms);
+    std::vector<QueryResult> batch_results(3);
+    for (int i = 0; i < 3; ++i)
+        threads.emplace_back([&, i] {
+            PgConn b(p.dsn(kApp, kAppPass, "db", "application_name=batch-" + std::to_string(i)));
+            batch_results[i] = b.exec("SELECT 1");
+        });
+    for (auto& t : threads)
+        t.join();
+    EXPECT_TRUE(web_result.ok()) << web_result.error;
+    EXPECT_GE(web_result.elapsed_ms, 2000) << "web waited past its query_wait_timeout";
+    std::vector<long long> batch_ms;
+    for (const auto& r : batch_results) {
+        EXPECT_FALSE(r.ok());
+        EXPECT_EQ(r.sqlstate, "53300") << r.error;
+        EXPECT_NE(r.error.find("query_wait_timeout"), std::string::npos) << r.error;
+        batch_ms.push_back(r.elapsed_ms);
+    }
+    std::sort(batch_ms.begin(), batch_ms.end());
+    EXPECT_LT(batch_ms[0], 1800) << "one batch client refused when web's wait was up, before its own";
+    std::printf(
+        "[classes] web served after %lld ms (query_wait_timeout 2 s); batch refused after %lld, %lld, "
+        "%lld ms\n",
+        web_result.elapsed_ms, batch_ms[0], batch_ms[1], batch_ms[2]);
+}
+
 // A bad [classes] line stops poolguard at start, naming the file, the line and the parameter.
 TEST_F(ClassesBreaker, BadClassLineRefusesToStart) {
     if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard-only feature";

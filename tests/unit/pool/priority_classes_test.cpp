@@ -2,6 +2,9 @@
 // the priority waiter queue and share accounting (PriorityWaitQueue, class_cap).
 #include <gtest/gtest.h>
 
+#include <set>
+#include <vector>
+
 #include "config/classes.h"
 #include "config/config.h"
 #include "pool/priority_classes.h"
@@ -165,6 +168,58 @@ TEST(PriorityWaitQueue, ShareCapHoldsClassBack) {
     q.unhold(1);  // never below zero
     EXPECT_EQ(q.held(1), 0);
     EXPECT_EQ(q.eligible(), 2u);
+}
+
+// query_wait_timeout with classes: an expired web waiter keeps waiting while batch waiters are queued; the
+// newest batch waiter is refused in its place; expired waiters with nobody below them are refused.
+TEST(PriorityWaitQueue, TimedOutWaitsRefuseTheLowestPriorityFirst) {
+    pool::PriorityWaitQueue<W> q;
+    q.configure({0, 5, 10}, {INT_MAX, INT_MAX, INT_MAX});  // web=0, default=5, batch=10
+    W web{1}, def{2}, b1{3}, b2{4}, b3{5};
+    q.push(0, &web);
+    q.push(1, &def);
+    q.push(2, &b1);
+    q.push(2, &b2);
+    q.push(2, &b3);
+    std::set<int> expired{1, 2};  // web and default timed out; the batch waiters have not
+    std::vector<int> spared;
+    auto refused = q.take_timed_out([&](W* w) { return expired.contains(w->id); },
+                                    [&](W* w) {
+                                        spared.push_back(w->id);
+                                        expired.erase(w->id);
+                                        return true;
+                                    });
+    ASSERT_EQ(refused.size(), 2u);
+    EXPECT_EQ(refused[0], &b3);  // for web (most important first): the newest batch waiter
+    EXPECT_EQ(refused[1], &b2);  // for default: the next newest batch waiter
+    EXPECT_EQ(spared, (std::vector<int>{1, 2}));
+    EXPECT_EQ(q.size(), 3u);
+    // The batch waiter times out: nobody is below it, it is refused itself.
+    expired = {3};
+    refused = q.take_timed_out([&](W* w) { return expired.contains(w->id); }, [](W*) { return true; });
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0], &b1);
+    // web times out again and may not be spared twice: refused although default (below it) still waits.
+    expired = {1};
+    refused = q.take_timed_out([&](W* w) { return expired.contains(w->id); }, [](W*) { return false; });
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0], &web);
+    EXPECT_EQ(q.size(), 1u);
+    EXPECT_EQ(q.pop_next(), &def);
+}
+
+TEST(PriorityWaitQueue, TimedOutWaitsWithoutClassesAreRefusedThemselves) {
+    pool::PriorityWaitQueue<W> q;
+    W a{1}, b{2}, c{3};
+    q.push(0, &a);
+    q.push(0, &b);
+    q.push(0, &c);
+    int spare_calls = 0;
+    auto refused = q.take_timed_out([](W* w) { return w->id <= 2; }, [&](W*) { return ++spare_calls > 0; });
+    EXPECT_EQ(refused, (std::vector<W*>{&a, &b}));
+    EXPECT_EQ(spare_calls, 0);  // equal priorities never stand in for each other
+    EXPECT_EQ(q.size(), 1u);
+    EXPECT_EQ(q.pop_next(), &c);
 }
 
 TEST(PriorityWaitQueue, LowestPriorityNewestRefusedFirst) {
