@@ -268,8 +268,9 @@ TEST_F(DetectTest, ServerRefusalsRaiseTheErrorPattern) {
     EXPECT_FALSE(raised("leak"));
 }
 
-// Clients queued in poolguard: 8 batch clients on a pool of 5 each run a 2 s query, so 3 wait; the "queue"
-// finding is raised within 5 s naming the batch class, and resolved once the queue is gone.
+// Clients queued in poolguard: 8 batch clients on a pool of 5 each run a 3 s query, so 3 wait about 3 s; the
+// "queue" finding (threshold 1 s; samples every 1 s, so at least one sample falls in the 2 s the waits are
+// over the threshold) is raised within 6 s naming the batch class, and resolved once the queue is gone.
 TEST_F(DetectTest, ClientsWaitingForAServerRaiseTheQueueFindingWithTheirClass) {
     PoolerConfig c = detect_config({"queue_wait_threshold = 1"});
     c.raw_pgbouncer_lines.insert(c.raw_pgbouncer_lines.begin(),
@@ -281,9 +282,9 @@ TEST_F(DetectTest, ClientsWaitingForAServerRaiseTheQueueFindingWithTheirClass) {
     for (int i = 0; i < 8; ++i)
         batch.emplace_back([&, i] {
             PgConn conn(pooler_->dsn(kApp, kAppPass, "db", "application_name=batch-" + std::to_string(i)));
-            if (conn.exec("select pg_sleep(2)").ok()) ++ok;
+            if (conn.exec("select pg_sleep(3)").ok()) ++ok;
         });
-    const double delay = wait_raised("queue", t0, 5s);
+    const double delay = wait_raised("queue", t0, 6s);
     for (auto& t : batch)
         t.join();
     EXPECT_EQ(ok.load(), 8);
