@@ -3,6 +3,7 @@
 
 #include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -120,10 +121,18 @@ bool TempMariadb::start() {
         error_ = std::string("mkdtemp failed: ") + strerror(errno);
         return false;
     }
+    // Each server gets its own tmpdir: mariadbd removes every "#sql*" file in its tmpdir at start, so
+    // servers sharing /tmp (tests run in parallel) delete each other's temporary tables, and
+    // mariadb-install-db then fails with "Unknown table 'mysql.tmp_user_sys'".
+    const std::string tmpdir = dir_ + "/tmp";
+    if (mkdir(tmpdir.c_str(), 0700) != 0) {
+        error_ = std::string("mkdir ") + tmpdir + ": " + strerror(errno);
+        return false;
+    }
     if (user) chown_tree(dir_, *user);
     SpawnOptions install;
     install.argv = {"mariadb-install-db", "--no-defaults", "--datadir=" + dir_ + "/data",
-                    "--auth-root-authentication-method=normal", "--skip-test-db"};
+                    "--auth-root-authentication-method=normal", "--skip-test-db", "--tmpdir=" + tmpdir};
     if (user) install.argv.push_back("--user=mysql");
     RunResult r = run_command(install, 120s);
     if (r.exit_code != 0) {
@@ -136,6 +145,7 @@ bool TempMariadb::start() {
         o.argv = {"/usr/sbin/mariadbd",
                   "--no-defaults",
                   "--datadir=" + dir_ + "/data",
+                  "--tmpdir=" + tmpdir,
                   "--port=" + std::to_string(port_),
                   "--bind-address=127.0.0.1",
                   "--socket=" + socket_path(),
