@@ -22,6 +22,7 @@ struct DataPlaneCounters {
     std::atomic<uint64_t> refused_breaker{0};             // refused at once: the database's breaker is open
     std::atomic<uint64_t> breaker_opens{0};               // circuit breaker transitions to open
     std::atomic<uint64_t> breaker_closes{0};              // ... and back to closed
+    std::atomic<int64_t> clients_parked{0};               // gauge: idle clients with no coroutine (parked)
 
     std::array<std::atomic<uint64_t>, kWaitBuckets.size() + 1> wait_bucket{};  // non-cumulative counts
     std::atomic<uint64_t> wait_count{0};

@@ -189,6 +189,9 @@ void own_metrics(Writer& w, const ControlStatus& st) {
              double(c.refused_query_wait_timeout));
     w.sample("poolguard_refusals_total", "reason=\"server_error\"", double(c.refused_server_error));
     w.sample("poolguard_refusals_total", "reason=\"circuit_breaker\"", double(c.refused_breaker));
+    w.family("poolguard_clients_parked", "gauge",
+             "Idle client connections parked: no coroutine, a readiness callback restarts their relay");
+    w.sample("poolguard_clients_parked", "", double(c.clients_parked));
     w.family("poolguard_client_login_failures_total", "counter", "Client logins that failed");
     w.sample("poolguard_client_login_failures_total", "", double(c.client_login_failures));
     w.family("poolguard_server_login_failures_total", "counter", "Server logins that failed");

@@ -19,6 +19,7 @@ CounterValues CounterValues::read(const DataPlaneCounters& c) {
         v.wait_bucket[i] = c.wait_bucket[i].load(r);
     v.wait_count = c.wait_count.load(r);
     v.wait_sum_us = c.wait_sum_us.load(r);
+    v.clients_parked = c.clients_parked.load(r);
     return v;
 }
 

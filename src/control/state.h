@@ -26,6 +26,7 @@ struct CounterValues {
     uint64_t refused_breaker = 0, breaker_opens = 0, breaker_closes = 0;
     std::array<uint64_t, DataPlaneCounters::kWaitBuckets.size() + 1> wait_bucket{};
     uint64_t wait_count = 0, wait_sum_us = 0;
+    int64_t clients_parked = 0;
     static CounterValues read(const DataPlaneCounters& c);
 };
 

@@ -231,16 +231,20 @@ void Pool::reconnect_all() {
     }
 }
 
+ServerPtr Pool::try_acquire_idle(int cls) {
+    cls = waiters_.clamp(cls);
+    if (paused_ || waiters_.at_cap(cls) || waiters_.has_eligible()) return nullptr;
+    auto s = take_idle();
+    if (!s) return nullptr;
+    hold(s, cls);
+    // Half-open and a client is served at once: the database works again.
+    if (breaker_->state() == BreakerState::kHalfOpen) breaker_->on_served(Clock::now(), {});
+    return s;
+}
+
 asio::awaitable<Result<ServerPtr>> Pool::acquire(int cls, LinkedClient* client) {
     cls = waiters_.clamp(cls);
-    if (!paused_ && !waiters_.at_cap(cls) && !waiters_.has_eligible()) {
-        if (auto s = take_idle()) {
-            hold(s, cls);
-            // Half-open and a client is served at once: the database works again.
-            if (breaker_->state() == BreakerState::kHalfOpen) breaker_->on_served(Clock::now(), {});
-            co_return s;
-        }
-    }
+    if (auto s = try_acquire_idle(cls)) co_return s;
     if (servers_.empty() && last_login_error_ && Clock::now() < login_blocked_until_) {
         // Logins keep failing: tell the client the server's own reason now instead of making it wait.
         co_return std::unexpected(*last_login_error_);

@@ -121,6 +121,9 @@ class Pool {
     // queue within about a second with kWaiterHungUp, instead of keeping its place, its max_client_conn slot
     // and the breaker's wait clock until a server reaches it.
     asio::awaitable<Result<ServerPtr>> acquire(int cls = 0, LinkedClient* client = nullptr);
+    // acquire()'s fast path without a coroutine: an idle server when one may be handed out at once (nobody
+    // queued ahead, class under its cap, not paused), else nullptr and the caller goes through acquire().
+    ServerPtr try_acquire_idle(int cls);
 
     // The relay found the linked client's work finished: hand the server back (transaction/statement mode).
     void maybe_release(const ServerPtr& server);

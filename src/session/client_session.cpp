@@ -139,9 +139,49 @@ asio::awaitable<void> ClientSession::run() {
             co_await admin_loop();
         else
             co_await relay();
+        if (park_if_requested()) co_return;
     } else if (!st.error().message.empty()) {
         close_reason_ = st.error().message;
     }
+    finish();
+}
+
+// An idle client costs its session object and a pending readiness callback, not the frames of run() and
+// relay() and their pending wait (about 2 KB): with thousands of idle clients, that is most of poolguard's
+// memory. The callback holds the session alive.
+bool ClientSession::park_if_requested() {
+    if (!parked_exit_) return false;
+    parked_exit_ = false;
+    if (closing_ || !socket_.is_open() || server_) return false;
+    parked_ = true;
+    dataplane_counters().clients_parked++;
+    socket_.async_wait(asio::socket_base::wait_read,
+                       [self = shared_from_this()](std::error_code ec) { self->on_unparked(ec); });
+    return true;
+}
+
+void ClientSession::on_unparked(std::error_code ec) {
+    parked_ = false;
+    dataplane_counters().clients_parked--;
+    idle_checks_ = 0;
+    if (ec || closing_ || !socket_.is_open()) {
+        // Closed while parked (client_idle_timeout, KILL, shutdown): only the teardown is left.
+        if (ec && ec != asio::error::operation_aborted && close_reason_.empty())
+            close_reason_ = "client read failed: " + ec.message();
+        finish();
+        return;
+    }
+    asio::co_spawn(socket_.get_executor(), resume_relay(), net::LogIfThrown{"client session"});
+}
+
+asio::awaitable<void> ClientSession::resume_relay() {
+    auto self = shared_from_this();
+    co_await relay();
+    if (park_if_requested()) co_return;
+    finish();
+}
+
+void ClientSession::finish() {
     if (server_) {
         auto s = server_;
         server_ = nullptr;
@@ -676,7 +716,12 @@ asio::awaitable<Status> ClientSession::bind_server() {
         pool_->release(*server, true);
         co_return fail("client closed the connection while waiting");
     }
-    server_ = *server;
+    attach_server(std::move(*server));
+    co_return Status{};
+}
+
+void ClientSession::attach_server(pool::ServerPtr server) {
+    server_ = std::move(server);
     server_->link(this);
     if (track_statements_)
         server_->enable_statement_tracking(static_cast<size_t>(proxy_.config().max_prepared_statements));
@@ -686,7 +731,6 @@ asio::awaitable<Status> ClientSession::bind_server() {
     request_time_ = std::chrono::system_clock::now();
     bound_at_ = std::chrono::steady_clock::now();  // control plane (issue 5): transaction start
     queue_parameter_sync(*server_);
-    co_return Status{};
 }
 
 asio::awaitable<void> ClientSession::relay() {
@@ -712,7 +756,13 @@ asio::awaitable<void> ClientSession::relay() {
                 }
                 drained = false;
                 awaiting_input_ = false;
+                const bool park = park_requested_;
+                park_requested_ = false;
                 if (wec) {
+                    if (park && wec == asio::error::operation_aborted && !closing_ && socket_.is_open()) {
+                        parked_exit_ = true;  // run() or resume_relay() parks the session
+                        co_return;
+                    }
                     if (wec != asio::error::operation_aborted && close_reason_.empty())
                         close_reason_ = "client read failed: " + wec.message();
                     co_return;
@@ -742,11 +792,17 @@ asio::awaitable<void> ClientSession::relay() {
             co_return;
         }
         if (!server_) {
-            drained = false;  // waiting for a server lets the reactor run
-            auto st = co_await bind_server();
-            if (!st) {
-                close_reason_ = st.error().message;
-                co_return;
+            if (auto idle = pool_->try_acquire_idle(pool_class_)) {
+                // No wait, no coroutine: `drained` still holds, the next wait needs no system call.
+                dataplane_counters().observe_wait(0);
+                attach_server(std::move(idle));
+            } else {
+                drained = false;  // waiting for a server lets the reactor run
+                auto st = co_await bind_server();
+                if (!st) {
+                    close_reason_ = st.error().message;
+                    co_return;
+                }
             }
         }
         auto server = server_;
@@ -873,11 +929,28 @@ void ClientSession::terminate_with(const pg::ErrorFields& error) {
     close_socket();
 }
 
+namespace {
+constexpr uint8_t kParkAfterChecks = 10;
+}
+
 void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     if (closing_ || !logged_in_) return;
     // Waiting for input since at least the previous janitor pass with an empty buffer: give the buffer
     // back (idle clients then cost no read buffer; the next read allocates one).
-    if (awaiting_input_ && reads_ == reads_at_last_check_) in_.shrink_if_idle(0);
+    if (awaiting_input_ && reads_ == reads_at_last_check_) {
+        in_.shrink_if_idle(0);
+        // Idle for about a second (janitor passes are 100 ms apart) with no server: park (see
+        // park_if_requested). Not sooner, so that a client with a short think time does not pay a
+        // coroutine start per request.
+        if (!admin_ && !server_ && !waiting_ && in_.empty() && !park_requested_ &&
+            ++idle_checks_ >= kParkAfterChecks) {
+            park_requested_ = true;
+            std::error_code ignored;
+            socket_.cancel(ignored);  // relay()'s wait ends with operation_aborted and sees park_requested_
+        }
+    } else {
+        idle_checks_ = 0;
+    }
     reads_at_last_check_ = reads_;
     const auto& cfg = proxy_.config();
     if (server_) {

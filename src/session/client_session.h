@@ -27,6 +27,9 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     ~ClientSession() override;
 
     asio::awaitable<void> run();
+    // True while the client is parked: idle for a while, its coroutines ended, a plain readiness callback
+    // (holding the session) restarts the relay when the client sends again. For SHOW CLIENTS and tests.
+    bool parked() const { return parked_; }
 
     // pool::LinkedClient
     net::Socket& client_socket() override { return socket_; }
@@ -84,9 +87,17 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     asio::awaitable<Result<std::pair<char, std::string>>> read_auth_message();
     asio::awaitable<Status> finish_login();
     asio::awaitable<void> relay();
+    // After relay() ended: parks the session (true) if it ended because the janitor asked it to.
+    bool park_if_requested();
+    void on_unparked(std::error_code ec);
+    asio::awaitable<void> resume_relay();
+    // Ends the session: gives back the server, closes the socket, unregisters, logs the disconnection.
+    void finish();
     asio::awaitable<void> admin_loop();
     asio::awaitable<Status> admin_login();
     asio::awaitable<Status> bind_server();
+    // Links the server handed out for this transaction (by acquire() or its fast path).
+    void attach_server(pool::ServerPtr server);
     void queue_error(const protocol::pg::ErrorFields& error);
     asio::awaitable<void> flush_client_out();
     void queue_parameter_sync(pool::ServerConnection& server);
@@ -105,6 +116,10 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     bool awaiting_input_ = false;  // relay() waits for readability with nothing unread
     uint64_t reads_ = 0;           // reads by relay(), for the janitor's idle-buffer check
     uint64_t reads_at_last_check_ = 0;
+    uint8_t idle_checks_ = 0;      // janitor passes in a row with no read while waiting for input
+    bool park_requested_ = false;  // the janitor cancelled relay()'s wait to park the session
+    bool parked_exit_ = false;     // relay() ended because of that request
+    bool parked_ = false;
     protocol::pg::FrameScanner scanner_;
 
     std::string user_;
