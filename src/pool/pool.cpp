@@ -243,45 +243,56 @@ ServerPtr Pool::try_acquire_idle(int cls) {
 }
 
 asio::awaitable<Result<ServerPtr>> Pool::acquire(int cls, LinkedClient* client) {
+    Waiter waiter;
+    auto now = start_wait(cls, client, waiter);
+    if (now) co_return std::move(*now);
+    co_await async_wait_for(waiter, asio::use_awaitable);
+    co_return finish_wait(waiter);
+}
+
+std::optional<Result<ServerPtr>> Pool::start_wait(int cls, LinkedClient* client, Waiter& waiter) {
     cls = waiters_.clamp(cls);
-    if (auto s = try_acquire_idle(cls)) co_return s;
+    if (auto s = try_acquire_idle(cls)) return Result<ServerPtr>(std::move(s));
     if (servers_.empty() && last_login_error_ && Clock::now() < login_blocked_until_) {
         // Logins keep failing: tell the client the server's own reason now instead of making it wait.
-        co_return std::unexpected(*last_login_error_);
+        return Result<ServerPtr>(std::unexpected(*last_login_error_));
     }
     if (!breaker_->allows_wait(Clock::now())) {
         // The database is exhausted: fail within a second rather than queue for query_wait_timeout.
         dataplane_counters().refused_breaker++;
-        co_return std::unexpected(breaker_error());
+        return Result<ServerPtr>(std::unexpected(breaker_error()));
     }
-    Waiter waiter;
+    waiter.pool = this;
+    waiter.alive = alive_;
     waiter.cls = cls;
     waiter.client = client;
     if (settings_.query_wait_timeout.count() > 0)
         waiter.deadline = waiter.since + settings_.query_wait_timeout;
     waiter.pos = waiters_.push(cls, &waiter);
     waiter.queued = true;
-    auto alive = alive_;
     arm_wait_timer(waiter.deadline);
     open_for_waiters();
-    if (!waiter.server && !waiter.error) {
-        co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-            [&waiter](auto handler) {
-                waiter.resume = [h = std::move(handler)]() mutable { asio::post(std::move(h)); };
-            },
-            asio::use_awaitable);
+    if (waiter.server || waiter.error) return finish_wait(waiter);
+    return std::nullopt;
+}
+
+Result<ServerPtr> Pool::finish_wait(Waiter& waiter) {
+    if (!waiter.alive || !*waiter.alive) return fail("pool was removed", sqlstate::kAdminShutdown);
+    Pool& pool = *waiter.pool;
+    if (waiter.queued) {
+        pool.waiters_.erase(waiter.cls, waiter.pos);
+        waiter.queued = false;
     }
-    if (!*alive) co_return fail("pool was removed", sqlstate::kAdminShutdown);
-    if (waiter.queued) waiters_.erase(waiter.cls, waiter.pos);
     if (waiter.server) {
-        breaker_->on_served(
-            Clock::now(), std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waiter.since));
-        co_return waiter.server;
+        const auto now = Clock::now();
+        pool.breaker_->on_served(now,
+                                 std::chrono::duration_cast<std::chrono::microseconds>(now - waiter.since));
+        return waiter.server;
     }
-    if (waiter.error) co_return std::unexpected(*waiter.error);
-    if (!waiter.timed_out) co_return fail("woken without a server", sqlstate::kConnectionFailure);
-    ++wait_timeouts_;
-    co_return fail("query_wait_timeout", sqlstate::kTooManyConnections);
+    if (waiter.error) return std::unexpected(*waiter.error);
+    if (!waiter.timed_out) return fail("woken without a server", sqlstate::kConnectionFailure);
+    ++pool.wait_timeouts_;
+    return fail("query_wait_timeout", sqlstate::kTooManyConnections);
 }
 
 void Pool::wake(Waiter* waiter) {

@@ -125,6 +125,45 @@ class Pool {
     // queued ahead, class under its cap, not paused), else nullptr and the caller goes through acquire().
     ServerPtr try_acquire_idle(int cls);
 
+    // A client suspended in acquire() (or between start_wait and finish_wait). It is resumed by posting its
+    // coroutine's handler (no timer per waiter: arming and cancelling one per hand-off was a timer-queue
+    // insert, a cancel and a completion per transaction). query_wait_timeout is enforced by one pool-wide
+    // timer.
+    struct Waiter {
+        ServerPtr server;
+        std::optional<Error> error;
+        bool timed_out = false;
+        bool extended = false;  // kept past its query_wait_timeout once, for a lower-priority waiter refused
+        Clock::time_point since = Clock::now();
+        Clock::time_point deadline = Clock::time_point::max();
+        std::move_only_function<void()> resume;  // set while the coroutine is suspended
+        // Its place in waiters_ while queued: leaving the queue is O(1), not a scan of every waiter (with
+        // hundreds of clients waiting, the scan was the proxy's top user-space cost).
+        PriorityWaitQueue<Waiter>::Handle pos;
+        int cls = 0;
+        bool queued = false;
+        LinkedClient* client = nullptr;         // checked for a hang-up while it waits
+        Clock::time_point next_hangup_check{};  // at most one check a second per waiter
+        Pool* pool = nullptr;                   // set by start_wait
+        std::shared_ptr<bool> alive;            // the pool's liveness flag: false once it was removed
+    };
+
+    // acquire() in three steps, for a caller that waits in its own coroutine frame (the client relay: no
+    // coroutine frame per wait, which asio cannot recycle once it is over 1 KB). start_wait: the server or
+    // the refusal at once, or nullopt with `w` queued (w must stay put until finish_wait). async_wait_for:
+    // suspends until the pool wakes `w` (the resumption is posted, never inline). finish_wait: how the
+    // wait ended; static, because the pool may have been removed meanwhile.
+    std::optional<Result<ServerPtr>> start_wait(int cls, LinkedClient* client, Waiter& w);
+    template <typename Token>
+    static auto async_wait_for(Waiter& w, Token&& token) {
+        return asio::async_initiate<Token, void()>(
+            [&w](auto handler) {
+                w.resume = [h = std::move(handler)]() mutable { asio::post(std::move(h)); };
+            },
+            token);
+    }
+    static Result<ServerPtr> finish_wait(Waiter& w);
+
     // The relay found the linked client's work finished: hand the server back (transaction/statement mode).
     void maybe_release(const ServerPtr& server);
     // The client is done with the server (unlinks first); `client_gone` when it disconnected.
@@ -179,25 +218,6 @@ class Pool {
     const std::map<std::string, std::string>& server_parameters() const { return server_parameters_; }
 
   private:
-    // A client suspended in acquire(). It is resumed by posting its coroutine's handler (no timer per
-    // waiter: arming and cancelling one per hand-off was a timer-queue insert, a cancel and a
-    // completion per transaction). query_wait_timeout is enforced by one pool-wide timer.
-    struct Waiter {
-        ServerPtr server;
-        std::optional<Error> error;
-        bool timed_out = false;
-        bool extended = false;  // kept past its query_wait_timeout once, for a lower-priority waiter refused
-        Clock::time_point since = Clock::now();
-        Clock::time_point deadline = Clock::time_point::max();
-        std::move_only_function<void()> resume;  // set while the coroutine is suspended
-        // Its place in waiters_ while queued: leaving the queue is O(1), not a scan of every waiter (with
-        // hundreds of clients waiting, the scan was the proxy's top user-space cost).
-        PriorityWaitQueue<Waiter>::Handle pos;
-        int cls = 0;
-        bool queued = false;
-        LinkedClient* client = nullptr;         // checked for a hang-up while it waits
-        Clock::time_point next_hangup_check{};  // at most one check a second per waiter
-    };
     // Waiters whose client hung up leave the queue (janitor tick; only waiters older than a second).
     void drop_hung_up_waiters(Clock::time_point now);
 

@@ -48,10 +48,15 @@ class PriorityWaitQueue {
     Handle push(int cls, T* item) {
         auto& c = classes_[clamp(cls)];
         ++size_;
-        return c.waiters.insert(c.waiters.end(), Entry{item, ++seq_});
+        if (spare_.empty()) return c.waiters.insert(c.waiters.end(), Entry{item, ++seq_});
+        // A node of an earlier waiter: no allocation per wait (one per transaction under load).
+        auto node = spare_.begin();
+        *node = Entry{item, ++seq_};
+        c.waiters.splice(c.waiters.end(), spare_, node);
+        return node;
     }
     void erase(int cls, Handle h) {
-        classes_[clamp(cls)].waiters.erase(h);
+        recycle(classes_[clamp(cls)].waiters, h);
         --size_;
     }
 
@@ -108,7 +113,7 @@ class PriorityWaitQueue {
         if (worst < 0) return nullptr;
         auto& c = classes_[worst];
         T* item = c.waiters.back().item;
-        c.waiters.pop_back();
+        recycle(c.waiters, std::prev(c.waiters.end()));
         --size_;
         if (cls_out) *cls_out = worst;
         return item;
@@ -157,10 +162,10 @@ class PriorityWaitQueue {
             T* item = d.at->item;
             if (victim_cls >= 0 && spare(item)) {
                 refused.push_back(victim->item);
-                classes_[victim_cls].waiters.erase(victim);
+                recycle(classes_[victim_cls].waiters, victim);
             } else {
                 refused.push_back(item);
-                classes_[d.cls].waiters.erase(d.at);
+                recycle(classes_[d.cls].waiters, d.at);
             }
             --size_;
         }
@@ -190,7 +195,9 @@ class PriorityWaitQueue {
         for (auto& c : classes_) {
             for (auto it = c.waiters.begin(); it != c.waiters.end();) {
                 if (fn(it->item)) {
-                    it = c.waiters.erase(it);
+                    auto next = std::next(it);
+                    recycle(c.waiters, it);
+                    it = next;
                     --size_;
                 } else {
                     ++it;
@@ -200,10 +207,19 @@ class PriorityWaitQueue {
     }
 
   private:
+    // Takes the node out of `from` and keeps it for the next push (up to kMaxSpare nodes).
+    void recycle(std::list<Entry>& from, Handle it) {
+        if (spare_.size() < kMaxSpare)
+            spare_.splice(spare_.end(), from, it);
+        else
+            from.erase(it);
+    }
+    static constexpr size_t kMaxSpare = 4096;
+
     T* pop_front_of(int cls, int* cls_out) {
         auto& c = classes_[cls];
         T* item = c.waiters.front().item;
-        c.waiters.pop_front();
+        recycle(c.waiters, c.waiters.begin());
         --size_;
         if (cls_out) *cls_out = cls;
         return item;
@@ -216,6 +232,7 @@ class PriorityWaitQueue {
         int held = 0;
     };
     std::vector<Class> classes_;
+    std::list<Entry> spare_;  // nodes of waiters that left, reused by push
     size_t size_ = 0;
     uint64_t seq_ = 0;
 };

@@ -217,11 +217,13 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
     server.set_synced_params(param_set_);
 }
 
-asio::awaitable<Status> ClientSession::bind_server() {
+void ClientSession::begin_wait() {
     waiting_ = true;
     wait_notified_ = false;
     wait_started_ = std::chrono::steady_clock::now();
-    auto server = co_await pool_->acquire(pool_class_, this);
+}
+
+Status ClientSession::end_wait(Result<pool::ServerPtr> server) {
     waiting_ = false;
     const auto waited_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                std::chrono::steady_clock::now() - wait_started_)
@@ -230,7 +232,7 @@ asio::awaitable<Status> ClientSession::bind_server() {
     dataplane_counters().observe_wait(static_cast<uint64_t>(waited_us));  // control plane (issue 5)
     if (!server && server.error().message == pool::kWaiterHungUp) {
         close_reason_ = pool::kWaiterHungUp;  // nobody to tell, and not a refusal
-        co_return fail(pool::kWaiterHungUp);
+        return fail(pool::kWaiterHungUp);
     }
     if (!server) {
         const auto& e = server.error();
@@ -242,18 +244,15 @@ asio::awaitable<Status> ClientSession::bind_server() {
         if (proxy_.config().log_pooler_errors)
             spdlog::warn("C-{}: {}/{}@{}:{} pooler error: {}", id_, database_, user_, peer_, peer_port_,
                          e.message);
-        {
-            queue_error(fatal(e.sqlstate.empty() ? sqlstate::kConnectionFailure : e.sqlstate, e.message));
-            co_await flush_client_out();
-        }
-        co_return fail(e.message);
+        queue_error(fatal(e.sqlstate.empty() ? sqlstate::kConnectionFailure : e.sqlstate, e.message));
+        return fail(e.message);  // the caller flushes the queued error to the client
     }
     if (closing_ || !socket_.is_open()) {
         pool_->release(*server, true);
-        co_return fail("client closed the connection while waiting");
+        return fail("client closed the connection while waiting");
     }
     attach_server(std::move(*server));
-    co_return Status{};
+    return Status{};
 }
 
 void ClientSession::attach_server(pool::ServerPtr server) {
@@ -333,9 +332,19 @@ asio::awaitable<void> ClientSession::relay() {
                 dataplane_counters().observe_wait(0);
                 attach_server(std::move(idle));
             } else {
-                drained = false;  // waiting for a server lets the reactor run
-                auto st = co_await bind_server();
+                // Queued for a server: the wait lives in this frame (no coroutine per wait) and lets the
+                // reactor run.
+                drained = false;
+                begin_wait();
+                pool::Pool::Waiter waiter;
+                auto got = pool_->start_wait(pool_class_, this, waiter);
+                if (!got) {
+                    co_await pool::Pool::async_wait_for(waiter, asio::use_awaitable);
+                    got = pool::Pool::finish_wait(waiter);
+                }
+                auto st = end_wait(std::move(*got));
                 if (!st) {
+                    co_await flush_client_out();  // the refusal end_wait queued, if any
                     close_reason_ = st.error().message;
                     co_return;
                 }

@@ -95,8 +95,11 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     void finish();
     asio::awaitable<void> admin_loop();
     asio::awaitable<Status> admin_login();
-    asio::awaitable<Status> bind_server();
-    // Links the server handed out for this transaction (by acquire() or its fast path).
+    // Around a wait for a server in relay(): begin_wait marks the client queued; end_wait records the wait
+    // and links the server, or queues the refusal for the client (relay flushes it) and fails.
+    void begin_wait();
+    Status end_wait(Result<pool::ServerPtr> server);
+    // Links the server handed out for this transaction (by the pool's wait or its fast path).
     void attach_server(pool::ServerPtr server);
     void queue_error(const protocol::pg::ErrorFields& error);
     asio::awaitable<void> flush_client_out();
