@@ -131,8 +131,12 @@ bool TempMariadb::start() {
     }
     if (user) chown_tree(dir_, *user);
     SpawnOptions install;
-    install.argv = {"mariadb-install-db", "--no-defaults", "--datadir=" + dir_ + "/data",
-                    "--auth-root-authentication-method=normal", "--skip-test-db", "--tmpdir=" + tmpdir};
+    install.argv = {"mariadb-install-db",
+                    "--no-defaults",
+                    "--datadir=" + dir_ + "/data",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    "--tmpdir=" + tmpdir};
     if (user) install.argv.push_back("--user=mysql");
     RunResult r = run_command(install, 120s);
     if (r.exit_code != 0) {
