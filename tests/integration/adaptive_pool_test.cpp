@@ -4,8 +4,6 @@
 // that budget.
 #include <gtest/gtest.h>
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <atomic>
 #include <thread>
@@ -47,12 +45,6 @@ AdaptiveView show_adaptive(const PoolguardProcess& p) {
         v.source = row[col("budget_source")];
     }
     return v;
-}
-
-std::string http_get(int port, const char* path) {
-    httplib::Client cli("127.0.0.1", port);
-    auto res = cli.Get(path);
-    return res && res->status == 200 ? res->body : std::string();
 }
 
 TEST_F(AdaptivePool, LimitMovesWithinTheBudgetTheDatabaseViewLeaves) {

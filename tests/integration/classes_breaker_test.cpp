@@ -4,7 +4,6 @@
 // direct connections fill max_connections, fails new transactions fast, closes when they go).
 #include <gtest/gtest.h>
 
-#include <httplib.h>
 #include <algorithm>
 #include <atomic>
 
@@ -74,10 +73,7 @@ Contention run_contention(TempPostgres& pg, const PoolguardProcess& p, int http_
             std::this_thread::sleep_for(20ms);
         }
         out.show_classes = PgConn(p.dsn(kApp, kAppPass, "pgbouncer")).exec("SHOW CLASSES");
-        if (http_port > 0) {
-            httplib::Client cli("127.0.0.1", http_port);
-            if (auto res = cli.Get("/metrics"); res && res->status == 200) out.metrics = res->body;
-        }
+        if (http_port > 0) out.metrics = http_get(http_port, "/metrics");
     }
     sampler.stop();
     stop = true;
@@ -248,11 +244,7 @@ TEST_F(ClassesBreaker, LongWaitOpensBreakerAndQueuedClientsFailFast) {
                                "sample_interval = 1", "breaker_wait_bound = 1", "breaker_open_seconds = 3"};
     PoolguardProcess p(cfg);
     ASSERT_TRUE(p.start());
-    auto http_get = [&](const char* path) {
-        httplib::Client cli("127.0.0.1", http_port);
-        auto res = cli.Get(path);
-        return res && res->status == 200 ? res->body : std::string();
-    };
+    auto get = [&](const char* path) { return http_get(http_port, path); };
 
     PgConn holder(p.dsn(kApp, kAppPass));
     ASSERT_TRUE(Ok(holder.exec("BEGIN")));
@@ -274,8 +266,7 @@ TEST_F(ClassesBreaker, LongWaitOpensBreakerAndQueuedClientsFailFast) {
     EXPECT_LT(fast.elapsed_ms, 1000);
     EXPECT_TRUE(eventually(
         [&] {
-            return http_get("/metrics").find("poolguard_breaker_state{database=\"db\"} 2") !=
-                   std::string::npos;
+            return get("/metrics").find("poolguard_breaker_state{database=\"db\"} 2") != std::string::npos;
         },
         5s));
 
@@ -285,9 +276,9 @@ TEST_F(ClassesBreaker, LongWaitOpensBreakerAndQueuedClientsFailFast) {
     PgConn again(p.dsn(kApp, kAppPass));  // a refused client is disconnected, as after query_wait_timeout
     EXPECT_TRUE(Ok(again.exec("SELECT 1")));
     EXPECT_EQ(breaker_state(p), "closed");
-    EXPECT_TRUE(eventually(
-        [&] { return http_get("/api/v1/incidents").find("circuit_breaker") != std::string::npos; }, 5s))
-        << http_get("/api/v1/incidents");
+    EXPECT_TRUE(
+        eventually([&] { return get("/api/v1/incidents").find("circuit_breaker") != std::string::npos; }, 5s))
+        << get("/api/v1/incidents");
 }
 
 // query_wait_timeout refuses the lowest priority first: both servers are busy for 3.2 s; a web client queues

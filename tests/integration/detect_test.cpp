@@ -88,11 +88,7 @@ class DetectTest : public PoolerTest {
         if (!eventually([&] { return raised(kind).has_value(); }, deadline)) return -1;
         return std::chrono::duration<double>(Clock::now() - since).count();
     }
-    std::string http_get(const std::string& path) {
-        httplib::Client cli("127.0.0.1", http_port_);
-        auto res = cli.Get(path.c_str());
-        return res && res->status == 200 ? res->body : "";
-    }
+    std::string http_get(const std::string& path) { return itest::http_get(http_port_, path); }
     std::string direct_dsn() const { return pg().dsn(kApp, kAppPass); }
 
     int http_port_ = 0;

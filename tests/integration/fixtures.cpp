@@ -1,6 +1,7 @@
 // Owns the shared test fixture (one TempPostgres per suite), the per-test watchdog and concurrency helpers.
 #include "fixtures.h"
 
+#include <httplib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,6 +60,12 @@ long long BackendSampler::stop() {
     stop_.store(true);
     if (thread_.joinable()) thread_.join();
     return max_.load();
+}
+
+std::string http_get(int port, const std::string& path) {
+    httplib::Client cli("127.0.0.1", port);
+    auto res = cli.Get(path.c_str());
+    return res && res->status == 200 ? res->body : std::string();
 }
 
 bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {

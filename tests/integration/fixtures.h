@@ -69,6 +69,9 @@ inline ::testing::AssertionResult Ok(const QueryResult& r) {
 // Polls `predicate` every 20 ms until it holds; false on timeout.
 bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds timeout);
 
+// GET http://127.0.0.1:<port><path> (poolguard's http_listen): the body, or "" unless the answer is 200.
+std::string http_get(int port, const std::string& path);
+
 // Runs `sql` once on each DSN at the same time (each its own connection and thread); results in DSN order.
 std::vector<QueryResult> run_concurrently(const std::vector<std::string>& dsns, const std::string& sql);
 

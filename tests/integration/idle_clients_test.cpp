@@ -3,7 +3,6 @@
 // its next query, its prepared statements, client_idle_timeout, its own hang-up, and a shutdown.
 #include <gtest/gtest.h>
 
-#include <httplib.h>
 #include <signal.h>
 
 #include <thread>
@@ -17,12 +16,6 @@ class IdleClients : public PoolerTest {
   protected:
     static void SetUpTestSuite() { start_server(TempPostgresOptions{}); }
 };
-
-std::string http_get(int port, const char* path) {
-    httplib::Client cli("127.0.0.1", port);
-    auto res = cli.Get(path);
-    return res && res->status == 200 ? res->body : std::string();
-}
 
 // The value of poolguard_clients_parked, or -1 when /metrics did not answer.
 int parked(int port) {
