@@ -96,6 +96,7 @@ Status Proxy::start() {
         pools_->get_or_create(db, db.user, secret);
     }
     pools_->start_janitor();
+    if (config_->so_reuseport) open_handoff_listener();
     asio::co_spawn(io_, client_janitor(), net::LogIfThrown{"client janitor"});
     for (auto& acceptor : acceptors_)
         asio::co_spawn(io_, accept_loop(*acceptor), net::LogIfThrown{"accept loop"});
@@ -267,7 +268,26 @@ void Proxy::shutdown_graceful() {
     pools_->set_shutting_down();
     spdlog::info("got SIGTERM: no new connections; waiting for {} clients' transactions to finish",
                  clients_.size());
+    // Nobody may hand us listeners any more; ours go to a sibling instance if there is one (so_reuseport).
+    if (handoff_acceptor_) {
+        std::error_code ignored;
+        handoff_acceptor_->close(ignored);
+    }
+    std::vector<pid_t> siblings;
+    if (config_->so_reuseport) siblings = find_handoff_siblings();
+    if (!siblings.empty()) {
+        handoff_pending_ = true;
+        asio::co_spawn(io_, hand_off_listeners(std::move(siblings)), net::LogIfThrown{"listener hand-off"});
+    } else {
+        drain_and_close_listeners();
+    }
+    remove_unix_socket();
+    asio::co_spawn(io_, shutdown_watch(), net::LogIfThrown{"shutdown watch"});
+}
+
+void Proxy::drain_and_close_listeners() {
     for (auto& acceptor : acceptors_) {
+        if (!acceptor->is_open()) continue;
         // Connections already queued on the listener would be reset by close(): take them in first.
         std::error_code ec;
         acceptor->non_blocking(true, ec);
@@ -282,8 +302,6 @@ void Proxy::shutdown_graceful() {
         std::error_code ignored;
         acceptor->close(ignored);
     }
-    remove_unix_socket();
-    asio::co_spawn(io_, shutdown_watch(), net::LogIfThrown{"shutdown watch"});
 }
 
 asio::awaitable<void> Proxy::shutdown_watch() {
@@ -295,7 +313,7 @@ asio::awaitable<void> Proxy::shutdown_watch() {
             snapshot.push_back(c);
         for (auto* c : snapshot)
             c->on_shutdown(now);
-        if (clients_.empty()) break;
+        if (clients_.empty() && !handoff_pending_) break;
         t.expires_after(std::chrono::milliseconds(50));
         co_await t.async_wait(net::use_nothrow);
     }
@@ -320,6 +338,10 @@ asio::awaitable<void> Proxy::client_janitor() {
 
 void Proxy::shutdown_now() {
     stopped_ = true;
+    if (handoff_acceptor_) {
+        std::error_code ignored;
+        handoff_acceptor_->close(ignored);
+    }
     for (auto& acceptor : acceptors_) {
         std::error_code ignored;
         acceptor->close(ignored);

@@ -70,6 +70,15 @@ class Proxy {
 
   private:
     Status open_listeners();
+    // Listener hand-off between instances sharing the port (so_reuseport; proxy_handoff.cpp).
+    void open_handoff_listener();
+    std::vector<pid_t> find_handoff_siblings() const;
+    asio::awaitable<void> handoff_accept_loop();
+    asio::awaitable<void> take_over_listeners(asio::local::stream_protocol::socket socket);
+    asio::awaitable<void> hand_off_listeners(std::vector<pid_t> siblings);
+    asio::awaitable<bool> hand_off_to(pid_t sibling, const std::vector<int>& fds);
+    // Accepts the connections already queued on every open listener, then closes it.
+    void drain_and_close_listeners();
     asio::awaitable<void> accept_loop(net::Acceptor& acceptor);
     asio::awaitable<void> shutdown_watch();
     // Every 100 ms: client-side timeouts (query_timeout, idle_transaction_timeout, client_idle_timeout).
@@ -81,6 +90,8 @@ class Proxy {
     std::shared_ptr<const config::Config> config_;
     std::unique_ptr<pool::PoolManager> pools_;
     std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
+    std::unique_ptr<asio::local::stream_protocol::acceptor> handoff_acceptor_;
+    bool handoff_pending_ = false;
     std::string unix_socket_path_;
     unsigned long unix_socket_inode_ = 0;
     std::unordered_map<uint32_t, ClientSession*> clients_;  // by cancel pid

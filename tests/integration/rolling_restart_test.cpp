@@ -38,29 +38,43 @@ TEST_F(RollingRestart, PgbenchWithReconnectsLosesNoClientAcrossSoReuseportRestar
     cfg.set("listen_port", free_tcp_port());
     cfg.set("admin_users", kApp2);
     const std::string port = *cfg.get("listen_port");
-    PoolguardProcess old_pooler(cfg);
-    ASSERT_TRUE(old_pooler.start());
+    auto current = std::make_unique<PoolguardProcess>(cfg);
+    ASSERT_TRUE(current->start());
 
     PgbenchResult result;
     std::thread bench([&] {
         result = run_pgbench({"-h", "127.0.0.1", "-p", port, "-U", kApp, "-n", "-C", "-S", "-c", "8", "-j",
-                              "2", "-T", "6", "db"},
+                              "2", "-T", "10", "db"},
                              60s);
     });
     std::this_thread::sleep_for(1500ms);
-    // The new version starts on the same port while the old one serves.
-    PoolguardProcess new_pooler(cfg);
-    ASSERT_TRUE(new_pooler.start());
-    EXPECT_TRUE(new_pooler.wait_for_log("listening on 127.0.0.1:" + port, 5s)) << new_pooler.log_contents();
-    std::this_thread::sleep_for(1000ms);
-    // pgbouncer 1.18's graceful shutdown is SIGINT (its SIGTERM is immediate).
-    ASSERT_TRUE(old_pooler.send_signal(pgbouncer ? SIGINT : SIGTERM));
-    std::optional<int> status = old_pooler.wait_exit(10s);
-    EXPECT_TRUE(status.has_value()) << "the old pooler did not finish draining within 10 s";
-    if (!pgbouncer && status) {
-        EXPECT_EQ(*status, 0);
+    // Two restarts in a row: the second hands over the listener it took from the first as well as its own.
+    for (int restart = 1; restart <= 2; ++restart) {
+        // The new version starts on the same port while the old one serves.
+        auto next = std::make_unique<PoolguardProcess>(cfg);
+        ASSERT_TRUE(next->start());
+        EXPECT_TRUE(next->wait_for_log("listening on 127.0.0.1:" + port, 5s)) << next->log_contents();
+        std::this_thread::sleep_for(1000ms);
+        // pgbouncer 1.18's graceful shutdown is SIGINT (its SIGTERM is immediate).
+        ASSERT_TRUE(current->send_signal(pgbouncer ? SIGINT : SIGTERM));
+        std::optional<int> status = current->wait_exit(10s);
+        EXPECT_TRUE(status.has_value()) << "the old pooler did not finish draining within 10 s";
+        if (!pgbouncer && status) {
+            EXPECT_EQ(*status, 0);
+        }
+        // The old one gave its listening sockets (its own, and from the second restart on the one it took
+        // over) to the new one instead of closing them: connections queued on them are not reset.
+        const std::string handed =
+            "handed " + std::to_string(restart) + " listening socket(s) of port " + port;
+        EXPECT_NE(current->log_contents().find(handed), std::string::npos)
+            << "expected \"" << handed << "\" in the old pooler's log:\n"
+            << current->log_contents();
+        EXPECT_TRUE(next->wait_for_log("took over " + std::to_string(restart) + " listening socket(s)", 2s))
+            << next->log_contents();
+        current = std::move(next);
     }
-    // The new one alone serves the port now; the old one's server connections are gone.
+    PoolguardProcess& new_pooler = *current;
+    // The new one alone serves the port now; the old ones' server connections are gone.
     {
         PgConn c(new_pooler.dsn(kApp));
         ASSERT_TRUE(c.ok()) << c.connect_error();
