@@ -309,6 +309,7 @@ const std::vector<ParamSpec>& poolguard_params() {
     static const std::vector<ParamSpec> kParams = {
         int_param("worker_threads", &Config::worker_threads, 0, 1024),
         {"http_listen", ValueKind::kHostPort, &Config::http_listen, 0, 0, Support::kImplemented, nullptr},
+        string_param("http_api_token", &Config::http_api_token),
         // Control plane (src/control): database view, detectors, journal, alerting.
         duration_param("sample_interval", &Config::sample_interval),
         duration_param("leak_detection_threshold", &Config::leak_detection_threshold),
@@ -903,7 +904,8 @@ std::string format_value(const Config& cfg, const ParamSpec& spec) {
 bool changeable_at_runtime(std::string_view name) {
     static constexpr std::string_view kFixed[] = {
         "listen_addr", "listen_port", "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "user",
-        "pidfile", "so_reuseport", "worker_threads", "http_listen", "listen_backlog", "peer_id",
+        "pidfile", "so_reuseport", "worker_threads", "http_listen", "http_api_token", "listen_backlog",
+        "peer_id",
         // The control plane reads its settings once at start.
         "sample_interval", "leak_detection_threshold", "journal_file", "alertmanager_url",
         "alert_resend_interval", "utilization_warning", "utilization_critical", "utilization_min_duration",
@@ -921,7 +923,11 @@ std::vector<ParameterDescription> describe_parameters(const Config& config) {
     std::vector<ParameterDescription> out;
     for (const auto* table : {&pgbouncer_params(), &poolguard_params()}) {
         for (const ParamSpec& spec : *table) {
-            out.push_back(ParameterDescription{std::string(spec.name), format_value(config, spec),
+            // Secrets are shown as set or not: SHOW CONFIG is open to stats_users.
+            const bool secret = spec.name == "control_password" || spec.name == "http_api_token";
+            std::string value = format_value(config, spec);
+            if (secret && !value.empty()) value = "********";
+            out.push_back(ParameterDescription{std::string(spec.name), std::move(value),
                                                format_value(defaults, spec),
                                                changeable_at_runtime(spec.name)});
         }

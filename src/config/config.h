@@ -170,6 +170,8 @@ struct Config {
     // [poolguard] — poolguard's own options.
     int worker_threads = 0;   // 0 = one per core
     std::string http_listen;  // "host:port"; empty = no HTTP endpoint
+    // Bearer token that POST/PUT /api/v1/guard must present; empty = the HTTP endpoint is read-only.
+    std::string http_api_token;
     // Control plane (issue 5: detect). Durations in microseconds like the rest; percentages as integers.
     Micros sample_interval{5'000'000};            // database view: one pg_stat_activity sample per interval
     Micros leak_detection_threshold{60'000'000};  // client idle in transaction holding a server; 0 = off

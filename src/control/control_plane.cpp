@@ -3,6 +3,7 @@
 #include "control/control_plane.h"
 
 #include <httplib.h>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,6 +50,13 @@ std::string conninfo_value(const std::string& v) {
         out += c;
     }
     return out + "'";
+}
+
+// "Bearer <token>" with the configured token, compared in constant time.
+bool bearer_token_matches(const std::string& header, const std::string& token) {
+    constexpr std::string_view kScheme = "Bearer ";
+    if (header.size() != kScheme.size() + token.size() || !header.starts_with(kScheme)) return false;
+    return CRYPTO_memcmp(header.data() + kScheme.size(), token.data(), token.size()) == 0;
 }
 
 // A plain-text auth_file secret (not an md5 hash or a SCRAM verifier), usable as a libpq password.
@@ -540,7 +548,25 @@ struct ControlPlane::Impl {
         http->Get("/api/v1/guard", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(guard_with_pools_json().dump(2), "application/json");
         });
-        auto change_guard = [this](const httplib::Request& req, httplib::Response& res) {
+        auto change_guard = [this, token = cfg->http_api_token](const httplib::Request& req,
+                                                                httplib::Response& res) {
+            // Changing a responder's mode can terminate backends: only with the configured token. A browser
+            // page cannot add this header to a cross-site request, so it cannot switch responders either.
+            if (token.empty()) {
+                res.status = 403;
+                res.set_content(
+                    R"({"error": "changes over HTTP are off: set http_api_token in [poolguard] and )"
+                    R"(send Authorization: Bearer <token>, or use SET in the admin console"})",
+                    "application/json");
+                return;
+            }
+            if (!bearer_token_matches(req.get_header_value("Authorization"), token)) {
+                res.status = 401;
+                res.set_header("WWW-Authenticate", "Bearer");
+                res.set_content(R"({"error": "missing or wrong Authorization: Bearer <http_api_token>"})",
+                                "application/json");
+                return;
+            }
             res.status = 200;
             auto body = nlohmann::json::parse(req.body, nullptr, false);
             if (body.is_discarded() || !body.is_object()) body = nlohmann::json::object();

@@ -19,10 +19,12 @@ namespace {
 
 using nlohmann::json;
 
+const std::string kApiToken = "respond-test-token";
+
 class RespondTest : public PoolerTest {
   protected:
     // Modes: e.g. {"respond = off", "respond_terminate_idle = on"}.
-    PoolerConfig respond_config(const std::vector<std::string>& lines) {
+    PoolerConfig respond_config(const std::vector<std::string>& lines, bool api_token = true) {
         http_port_ = free_tcp_port();
         PoolerConfig c = base_config("transaction", 5);
         c.set("admin_users", kApp);
@@ -36,6 +38,7 @@ class RespondTest : public PoolerTest {
                                  "kill_leak_after = 2",
                                  "max_actions_per_minute = 100",
                                  "protect_applications = protected-*"};
+        if (api_token) c.raw_pgbouncer_lines.push_back("http_api_token = " + kApiToken);
         for (const auto& l : lines)
             c.raw_pgbouncer_lines.push_back(l);
         return c;
@@ -83,9 +86,13 @@ class RespondTest : public PoolerTest {
     static double since(Clock::time_point t) {
         return std::chrono::duration<double>(Clock::now() - t).count();
     }
-    std::string http(const std::string& method, const std::string& path, const std::string& body = "") {
+    std::string http(const std::string& method, const std::string& path, const std::string& body = "",
+                     const std::string& token = kApiToken) {
         httplib::Client cli("127.0.0.1", http_port_);
-        auto res = method == "GET" ? cli.Get(path.c_str()) : cli.Post(path.c_str(), body, "application/json");
+        httplib::Headers headers;
+        if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+        auto res = method == "GET" ? cli.Get(path.c_str())
+                                   : cli.Post(path.c_str(), headers, body, "application/json");
         return res ? std::to_string(res->status) + " " + res->body : "no answer";
     }
 
@@ -263,6 +270,15 @@ TEST_F(RespondTest, DryRunOnlyJournalsUntilSwitchedOnThroughConsoleAndApi) {
 
     EXPECT_NE(http("GET", "/api/v1/guard").find("\"respond_cancel_long\": \"dry-run\""), std::string::npos);
     EXPECT_EQ(http("POST", "/api/v1/guard", R"({"respond_cancel_long": "bogus"})").substr(0, 3), "400");
+    // Changes need the token: none or a wrong one is 401 and changes nothing.
+    EXPECT_EQ(http("POST", "/api/v1/guard", R"({"respond_cancel_long": "on"})", "").substr(0, 3), "401");
+    EXPECT_EQ(http("POST", "/api/v1/guard", R"({"respond_cancel_long": "on"})", kApiToken + "x").substr(0, 3),
+              "401");
+    EXPECT_NE(http("GET", "/api/v1/guard").find("\"respond_cancel_long\": \"dry-run\""), std::string::npos);
+    for (const auto& row : admin.exec("SHOW CONFIG").rows)
+        if (row[0] == "http_api_token") {
+            EXPECT_EQ(row[1], "********") << "SHOW CONFIG must not show the token";
+        }
     auto answer = http("POST", "/api/v1/guard", R"({"respond_cancel_long": "on"})");
     EXPECT_NE(answer.find("\"respond_cancel_long\": \"on\""), std::string::npos) << answer;
     auto r = slow.wait(5s);
@@ -275,6 +291,23 @@ TEST_F(RespondTest, DryRunOnlyJournalsUntilSwitchedOnThroughConsoleAndApi) {
             return false;
         },
         2s));
+}
+
+// Without http_api_token the HTTP endpoint is read-only: a page in an operator's browser or anyone who can
+// reach the port cannot switch a responder on.
+TEST_F(RespondTest, HttpChangesAreRefusedWithoutAnApiToken) {
+    start(respond_config({"respond = dry-run"}, /*api_token=*/false));
+    const std::string answer = http("POST", "/api/v1/guard?respond_terminate_idle=on", "", "anything");
+    EXPECT_EQ(answer.substr(0, 3), "403") << answer;
+    EXPECT_NE(answer.find("http_api_token"), std::string::npos) << answer;
+    EXPECT_NE(http("GET", "/api/v1/guard").find("\"respond_terminate_idle\": \"dry-run\""),
+              std::string::npos);
+    PgConn admin(pooler_->dsn(kApp, kAppPass, "pgbouncer"));
+    ASSERT_TRUE(admin.ok());
+    for (const auto& row : admin.exec("SHOW GUARD").rows)
+        if (row[1] == "terminate_idle") {
+            EXPECT_EQ(row[2], "dry-run");
+        }
 }
 
 }  // namespace
