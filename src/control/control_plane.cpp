@@ -373,11 +373,12 @@ struct ControlPlane::Impl {
             respond::ResponderRunner::Hooks hooks;
             hooks.cancel_backend = [signaller](int64_t pid) { return signaller->cancel_backend(pid); };
             hooks.terminate_backend = [signaller](int64_t pid) { return signaller->terminate_backend(pid); };
-            hooks.post_to_io = [this](const respond::Decision& d) {
-                asio::post(io, [this, d, alive = publisher_alive] {
+            hooks.post_to_io = [this](const respond::Decision& d,
+                                      std::function<void(bool acted, std::string detail)> done) {
+                asio::post(io, [this, d, done = std::move(done), alive = publisher_alive] {
                     if (!*alive) return;
-                    spdlog::info("responder {}: {}", respond::to_string(d.responder),
-                                 respond::apply_on_io_thread(proxy, d));
+                    auto result = respond::apply_on_io_thread(proxy, d);
+                    done(result.acted, std::move(result.detail));
                 });
             };
             hooks.journal = [this](const nlohmann::json& j) { journal.append(j); };

@@ -164,11 +164,11 @@ std::string render_guard_metrics() {
                            static_cast<int>(guard().mode(kind)));
     out +=
         "# HELP poolguard_responder_actions_total Responder decisions by outcome (acted, dry_run, "
-        "rate_limited, failed, spared).\n";
+        "rate_limited, failed, spared, skipped).\n";
     out += "# TYPE poolguard_responder_actions_total counter\n";
     auto counters = guard().counters();
     for (auto kind : kAllResponders)
-        for (const char* outcome : {"acted", "dry_run", "rate_limited", "failed", "spared"}) {
+        for (const char* outcome : {"acted", "dry_run", "rate_limited", "failed", "spared", "skipped"}) {
             auto it = counters.find({to_string(kind), outcome});
             out += fmt::format("poolguard_responder_actions_total{{responder=\"{}\",outcome=\"{}\"}} {}\n",
                                to_string(kind), outcome, it == counters.end() ? 0 : it->second);

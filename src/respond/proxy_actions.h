@@ -17,7 +17,14 @@ namespace poolguard::respond {
 
 std::vector<PooledServer> collect_pooled_servers(session::Proxy& proxy);
 
-// Carries out a close_pool_server or end_client decision; returns what happened, for the log.
-std::string apply_on_io_thread(session::Proxy& proxy, const Decision& decision);
+// What the io thread did with a decision: acted, or left things alone because they moved on since the
+// snapshot the decision was made from (detail says which).
+struct IoActionResult {
+    bool acted = false;
+    std::string detail;
+};
+
+// Carries out a close_pool_server or end_client decision.
+IoActionResult apply_on_io_thread(session::Proxy& proxy, const Decision& decision);
 
 }  // namespace poolguard::respond

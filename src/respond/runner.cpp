@@ -81,6 +81,7 @@ void ResponderRunner::run(const dbview::Snapshot& snapshot, const std::vector<Po
     auto& g = guard();
     const Modes modes{g.mode(ResponderKind::terminate_idle), g.mode(ResponderKind::cancel_long),
                       g.mode(ResponderKind::end_leaks)};
+    journal_io_outcomes();  // what the io thread did since the last pass
     const auto decisions = engine_.decide(snapshot, servers, modes, now_s);
     const auto now = std::chrono::system_clock::now();
     for (const auto& s : decisions.spared) {
@@ -115,7 +116,6 @@ void ResponderRunner::run(const dbview::Snapshot& snapshot, const std::vector<Po
             continue;
         }
         Status st;
-        std::string detail;
         switch (d.type) {
             case ActionType::cancel_backend:
                 st = hooks_.cancel_backend(d.pid);
@@ -125,21 +125,42 @@ void ResponderRunner::run(const dbview::Snapshot& snapshot, const std::vector<Po
                 break;
             case ActionType::close_pool_server:
             case ActionType::end_client:
-                hooks_.post_to_io(d);
-                detail = "handed to the io thread";
-                break;
+                // Journaled when the io thread says what it did, not before.
+                hooks_.post_to_io(d, [outcomes = io_outcomes_, d](bool acted, std::string detail) {
+                    std::lock_guard lock(outcomes->mutex);
+                    outcomes->done.push_back(
+                        IoOutcome{d, acted, std::move(detail), std::chrono::system_clock::now()});
+                });
+                continue;
         }
-        const std::string outcome = st ? "acted" : "failed";
-        if (!st) detail = st.error().message;
-        g.count(d.responder, st ? "acted" : "failed");
-        auto j = decision_entry(d, outcome, detail, now);
-        g.note_last(d.responder, j["summary"].get<std::string>());
-        if (st)
-            spdlog::warn("responder {}: {}", to_string(d.responder), j["summary"].get<std::string>());
-        else
-            spdlog::error("responder {}: {}", to_string(d.responder), j["summary"].get<std::string>());
-        hooks_.journal(j);
+        record(d, st ? "acted" : "failed", st ? "" : st.error().message, now);
     }
+}
+
+void ResponderRunner::journal_io_outcomes() {
+    std::vector<IoOutcome> done;
+    {
+        std::lock_guard lock(io_outcomes_->mutex);
+        done.swap(io_outcomes_->done);
+    }
+    for (const auto& o : done)
+        record(o.decision, o.acted ? "acted" : "skipped", o.detail, o.at);
+}
+
+void ResponderRunner::record(const Decision& d, const std::string& outcome, const std::string& detail,
+                             std::chrono::system_clock::time_point at) {
+    auto& g = guard();
+    g.count(d.responder, outcome);
+    auto j = decision_entry(d, outcome, detail, at);
+    const std::string summary = j["summary"].get<std::string>();
+    g.note_last(d.responder, summary);
+    if (outcome == "acted")
+        spdlog::warn("responder {}: {}", to_string(d.responder), summary);
+    else if (outcome == "failed")
+        spdlog::error("responder {}: {}", to_string(d.responder), summary);
+    else
+        spdlog::info("responder {} ({}): {}", to_string(d.responder), outcome, summary);
+    hooks_.journal(j);
 }
 
 }  // namespace poolguard::respond

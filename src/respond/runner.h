@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,7 +19,8 @@
 namespace poolguard::respond {
 
 // The journal line of a decision: kind "respond_<responder>", severity = outcome ("acted", "dry-run",
-// "failed"), summary, responder, mode, action, pid, evidence {age_s, limit_s, pid}, attribution.
+// "failed", or "skipped" when the io thread found the session had moved on), summary, responder, mode,
+// action, pid, evidence {age_s, limit_s, pid}, attribution.
 nlohmann::json decision_entry(const Decision& d, const std::string& outcome, const std::string& detail,
                               std::chrono::system_clock::time_point at);
 
@@ -26,7 +29,10 @@ class ResponderRunner {
     struct Hooks {
         std::function<Status(int64_t pid)> cancel_backend;     // blocking; evaluator thread
         std::function<Status(int64_t pid)> terminate_backend;  // blocking; evaluator thread
-        std::function<void(const Decision&)> post_to_io;       // close_pool_server / end_client
+        // close_pool_server / end_client: carried out on the io thread, which calls `done` there with whether
+        // it acted and what it found (the session may have moved on since the snapshot).
+        std::function<void(const Decision&, std::function<void(bool acted, std::string detail)> done)>
+            post_to_io;
         std::function<void(const nlohmann::json&)> journal;
     };
     ResponderRunner(std::string target, ResponderSettings settings, Hooks hooks);
@@ -38,9 +44,27 @@ class ResponderRunner {
     static std::string describe(ResponderKind kind, const ResponderSettings& s);
 
   private:
+    // Outcomes the io thread reported; the next run() journals them (the journal writes to disk, which the
+    // io thread must not wait for).
+    struct IoOutcome {
+        Decision decision;
+        bool acted = false;
+        std::string detail;
+        std::chrono::system_clock::time_point at;
+    };
+    struct IoOutcomes {
+        std::mutex mutex;
+        std::vector<IoOutcome> done;
+    };
+    // Counts, notes for SHOW GUARD, logs and journals one outcome.
+    void record(const Decision& d, const std::string& outcome, const std::string& detail,
+                std::chrono::system_clock::time_point at);
+    void journal_io_outcomes();
+
     std::string target_;
     ResponderEngine engine_;
     Hooks hooks_;
+    std::shared_ptr<IoOutcomes> io_outcomes_ = std::make_shared<IoOutcomes>();
 };
 
 }  // namespace poolguard::respond
