@@ -1,5 +1,5 @@
-// Tests protocol/pg/prepared_statements against a simulated PostgreSQL server, scenario by scenario: pooled vs
-// direct response streams. The random property test is prepared_statements_property_test.cpp.
+// Tests protocol/pg/prepared_statements against a simulated PostgreSQL server, scenario by scenario: pooled
+// vs direct response streams. The random property test is prepared_statements_property_test.cpp.
 #include "protocol/pg/prepared_statements.h"
 
 #include <gtest/gtest.h>
