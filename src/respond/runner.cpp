@@ -107,12 +107,7 @@ void ResponderRunner::run(const dbview::Snapshot& snapshot, const std::vector<Po
                      decisions.rate_limited.size(), engine_.settings().max_actions_per_minute);
     for (const auto& d : decisions.actions) {
         if (d.mode == Mode::dry_run) {
-            g.count(d.responder, "dry_run");
-            auto j = decision_entry(d, "dry-run", "", now);
-            g.note_last(d.responder, j["summary"].get<std::string>());
-            spdlog::info("responder {} (dry-run): {}", to_string(d.responder),
-                         j["summary"].get<std::string>());
-            hooks_.journal(j);
+            record(d, "dry-run", "", now);
             continue;
         }
         Status st;
@@ -150,7 +145,7 @@ void ResponderRunner::journal_io_outcomes() {
 void ResponderRunner::record(const Decision& d, const std::string& outcome, const std::string& detail,
                              std::chrono::system_clock::time_point at) {
     auto& g = guard();
-    g.count(d.responder, outcome);
+    g.count(d.responder, outcome == "dry-run" ? "dry_run" : outcome);  // metric labels use '_'
     auto j = decision_entry(d, outcome, detail, at);
     const std::string summary = j["summary"].get<std::string>();
     g.note_last(d.responder, summary);

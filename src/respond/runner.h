@@ -56,7 +56,7 @@ class ResponderRunner {
         std::mutex mutex;
         std::vector<IoOutcome> done;
     };
-    // Counts, notes for SHOW GUARD, logs and journals one outcome.
+    // Counts, notes for SHOW GUARD, logs and journals one outcome ("acted", "dry-run", "failed", "skipped").
     void record(const Decision& d, const std::string& outcome, const std::string& detail,
                 std::chrono::system_clock::time_point at);
     void journal_io_outcomes();

@@ -190,10 +190,14 @@ asio::awaitable<void> Proxy::accept_loop(net::Acceptor& acceptor) {
             co_await t.async_wait(net::use_nothrow);
             continue;
         }
-        net::tune_socket(socket);
-        auto client = std::make_shared<ClientSession>(*this, std::move(socket), ++next_client_id_);
-        asio::co_spawn(io_, client->run(), net::LogIfThrown{"client session"});
+        start_client(std::move(socket));
     }
+}
+
+void Proxy::start_client(net::Socket socket) {
+    net::tune_socket(socket);
+    auto client = std::make_shared<ClientSession>(*this, std::move(socket), ++next_client_id_);
+    asio::co_spawn(io_, client->run(), net::LogIfThrown{"client session"});
 }
 
 void Proxy::register_client(ClientSession* client, uint32_t& pid, uint32_t& key) {
@@ -295,9 +299,7 @@ void Proxy::drain_and_close_listeners() {
             net::Socket socket(io_);
             acceptor->accept(socket, ec);
             if (ec) break;
-            net::tune_socket(socket);
-            auto client = std::make_shared<ClientSession>(*this, std::move(socket), ++next_client_id_);
-            asio::co_spawn(io_, client->run(), net::LogIfThrown{"client session"});
+            start_client(std::move(socket));
         }
         std::error_code ignored;
         acceptor->close(ignored);

@@ -80,6 +80,8 @@ class Proxy {
     // Accepts the connections already queued on every open listener, then closes it.
     void drain_and_close_listeners();
     asio::awaitable<void> accept_loop(net::Acceptor& acceptor);
+    // Runs a ClientSession for an accepted connection.
+    void start_client(net::Socket socket);
     asio::awaitable<void> shutdown_watch();
     // Every 100 ms: client-side timeouts (query_timeout, idle_transaction_timeout, client_idle_timeout).
     asio::awaitable<void> client_janitor();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <span>
 #include <sstream>
 
 #include "net/listener_handoff.h"
@@ -105,7 +106,8 @@ asio::awaitable<void> Proxy::take_over_listeners(LocalSocket accepted) {
                          : "not listening sockets of port " + std::to_string(config_->listen_port));
         co_return;
     }
-    std::vector<net::Acceptor*> taken;
+    // All or nothing: until we answer yes the sender holds every socket, so giving up here resets nothing.
+    std::vector<std::unique_ptr<net::Acceptor>> taken;
     for (int fd : fds) {
         sockaddr_storage addr{};
         socklen_t len = sizeof addr;
@@ -114,20 +116,25 @@ asio::awaitable<void> Proxy::take_over_listeners(LocalSocket accepted) {
         std::error_code assign_ec;
         acceptor->assign(asio::generic::stream_protocol(addr.ss_family, IPPROTO_TCP), fd, assign_ec);
         if (assign_ec) {
-            // Cannot happen for a valid descriptor; the sender's copy was still open, so closing ours is safe
-            // only if we have not acknowledged yet: keep it open and accept nothing rather than reset.
-            spdlog::error("listener hand-off: could not use descriptor {}: {}", fd, assign_ec.message());
-            continue;
+            spdlog::error("listener hand-off from pid {}: could not use descriptor {}: {}; declined",
+                          peer->pid, fd, assign_ec.message());
+            ::close(fd);
+            for (int rest : std::span(fds).subspan(taken.size() + 1))
+                ::close(rest);
+            const char no = 'N';
+            (void)::send(socket->native_handle(), &no, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            co_return;  // `taken` closes our copies of the ones already assigned
         }
-        taken.push_back(acceptor.get());
-        acceptors_.push_back(std::move(acceptor));
+        taken.push_back(std::move(acceptor));
     }
     const char yes = 'Y';
     (void)::send(socket->native_handle(), &yes, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     spdlog::info("took over {} listening socket(s) of port {} from pid {}", taken.size(),
                  config_->listen_port, peer->pid);
-    for (auto* acceptor : taken)
+    for (auto& acceptor : taken) {
         asio::co_spawn(io_, accept_loop(*acceptor), net::LogIfThrown{"accept loop"});
+        acceptors_.push_back(std::move(acceptor));
+    }
 }
 
 asio::awaitable<void> Proxy::hand_off_listeners(std::vector<pid_t> siblings) {
