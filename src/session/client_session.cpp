@@ -117,10 +117,18 @@ asio::awaitable<void> ClientSession::run() {
         if (proxy_.config().log_connections)
             spdlog::info("C-{}: {}/{}@{}:{} login attempt: db={} user={} application_name={}", id_, database_,
                          user_, peer_, peer_port_, database_, user_, application_name());
-        if (admin_)
+        if (admin_) {
             co_await admin_loop();
-        else
+        } else {
+            // Nothing sent yet: park at once instead of after the janitor's second. The login's frames
+            // are freed now and the next login reuses them; left until the janitor's pass they end up as
+            // holes between long-lived sessions (10,000 idle logins: 2.08 KB per client, most of it holes).
+            if (in_.empty() && !server_ && !client_has_input()) {
+                parked_exit_ = true;
+                if (park_if_requested()) co_return;
+            }
             co_await relay();
+        }
         if (park_if_requested()) co_return;
     } else if (!st.error().message.empty()) {
         close_reason_ = st.error().message;
@@ -136,10 +144,18 @@ bool ClientSession::park_if_requested() {
     parked_exit_ = false;
     if (closing_ || !socket_.is_open() || server_) return false;
     parked_ = true;
+    in_.shrink_if_idle(0);  // a parked client holds no read buffer (the next read allocates one)
     dataplane_counters().clients_parked++;
     socket_.async_wait(asio::socket_base::wait_read,
                        [self = shared_from_this()](std::error_code ec) { self->on_unparked(ec); });
     return true;
+}
+
+bool ClientSession::client_has_input() {
+    char byte;
+    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    // Data, end of file or an error: relay() reads it and reacts as it always does.
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 void ClientSession::on_unparked(std::error_code ec) {
