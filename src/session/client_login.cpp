@@ -1,7 +1,6 @@
 // Owns ClientSession's login: the startup packet (SSL and cancel requests included), authentication of the
 // client (trust, plain, md5, SCRAM, auth_query), the admin console's login and command loop, and the first
 // server binding that answers the login with the server's parameters.
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 
 #include "admin/admin_console.h"
 #include "common/dataplane_counters.h"
+#include "common/secure_random.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
 #include "protocol/pg/userlist.h"
@@ -379,7 +379,7 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
         // MD5 challenge. An unknown user still gets a challenge, so user names cannot be probed.
         // From OpenSSL's generator: unpredictable, and a std::random_device per login cost 3.4 µs.
         std::array<uint8_t, 4> salt{};
-        if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1) {
+        if (!secure_random(salt)) {
             const uint64_t r = uint64_t{cancel_key_} * 0x9e3779b97f4a7c15ull ^ static_cast<uint64_t>(id_);
             std::memcpy(salt.data(), &r, salt.size());
         }

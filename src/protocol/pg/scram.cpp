@@ -4,7 +4,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <charconv>
 #include <climits>
@@ -12,6 +11,8 @@
 #include <cstdlib>
 #include <utility>
 #include <vector>
+
+#include "common/secure_random.h"
 
 namespace poolguard::protocol::pg {
 
@@ -31,7 +32,7 @@ constexpr std::size_t kKeyLen = 32;
 }
 
 bool fill_random(std::span<uint8_t> out) {
-    return out.empty() || RAND_bytes(out.data(), static_cast<int>(out.size())) == 1;
+    return secure_random(out);
 }
 
 std::optional<std::string> random_nonce(std::size_t raw_bytes) {
