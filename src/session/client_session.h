@@ -87,7 +87,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     asio::awaitable<Result<std::pair<char, std::string>>> read_auth_message();
     asio::awaitable<Status> finish_login();
     asio::awaitable<void> relay();
-    // After relay() ended: parks the session (true) if it ended because the janitor asked it to.
+    // Parks the session (true) when parked_exit_ is set: relay() ended because the janitor asked it to, or
+    // run() found nothing sent right after login.
     bool park_if_requested();
     void on_unparked(std::error_code ec);
     // One non-blocking MSG_PEEK: has the client sent anything (or closed) that relay() has not read?
