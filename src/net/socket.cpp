@@ -9,6 +9,8 @@
 
 #include <arpa/inet.h>
 
+#include <cerrno>
+
 namespace poolguard::net {
 
 asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
@@ -93,6 +95,13 @@ std::string peer_address(const Socket& socket, int* port_out) {
 }  // namespace poolguard::net
 
 namespace poolguard::net {
+bool has_pending_input(const Socket& socket) {
+    if (!socket.is_open()) return false;
+    char byte;
+    const ssize_t n = ::recv(const_cast<Socket&>(socket).native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
 bool send_now(Socket& socket, std::string_view data) {
     if (!socket.is_open()) return false;
     const ssize_t n = ::send(socket.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);

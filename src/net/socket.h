@@ -41,4 +41,8 @@ struct LogIfThrown {
 // Best-effort immediate send of a small final message (an ErrorResponse before closing): never blocks,
 // never raises SIGPIPE; returns false when the bytes could not all be handed to the kernel.
 bool send_now(Socket& socket, std::string_view data);
+
+// One non-blocking recv(MSG_PEEK) of a byte: true when the peer's bytes, its end of file or a socket error
+// are waiting to be read; false when nothing is (or the socket is closed).
+bool has_pending_input(const Socket& socket);
 }  // namespace poolguard::net

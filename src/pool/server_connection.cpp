@@ -450,11 +450,7 @@ asio::awaitable<void> ServerConnection::relay_loop() {
 }
 
 bool ServerConnection::has_unexpected_input() const {
-    if (!in_.empty()) return true;
-    char b;
-    const ssize_t n =
-        ::recv(const_cast<net::Socket&>(socket_).native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n >= 0;  // data (n > 0) or EOF (n == 0); EAGAIN gives -1
+    return !in_.empty() || net::has_pending_input(socket_);
 }
 
 void ServerConnection::fail_linked(const std::string& message, const char* state) {

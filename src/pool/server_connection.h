@@ -142,7 +142,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         just_checked_ = false;
     }
     Clock::time_point last_checked() const { return last_checked_; }
-    // True when the socket has bytes or EOF waiting while the server should be silent (idle in the pool).
+    // True when the socket has bytes, EOF or an error waiting while the server should be silent (idle in the
+    // pool): a reset connection is as unusable as a closed one.
     bool has_unexpected_input() const;
     net::Socket& socket() { return socket_; }
     bool closed() const { return state_ == State::kClosed; }

@@ -123,7 +123,7 @@ asio::awaitable<void> ClientSession::run() {
             // Nothing sent yet: park at once instead of after the janitor's second. The login's frames
             // are freed now and the next login reuses them; left until the janitor's pass they end up as
             // holes between long-lived sessions (10,000 idle logins: 2.08 KB per client, most of it holes).
-            if (in_.empty() && !server_ && !client_has_input()) {
+            if (in_.empty() && !server_ && !net::has_pending_input(socket_)) {
                 parked_exit_ = true;
                 if (park_if_requested()) co_return;
             }
@@ -149,13 +149,6 @@ bool ClientSession::park_if_requested() {
     socket_.async_wait(asio::socket_base::wait_read,
                        [self = shared_from_this()](std::error_code ec) { self->on_unparked(ec); });
     return true;
-}
-
-bool ClientSession::client_has_input() {
-    char byte;
-    const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    // Data, end of file or an error: relay() reads it and reacts as it always does.
-    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 void ClientSession::on_unparked(std::error_code ec) {

@@ -91,8 +91,6 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // run() found nothing sent right after login.
     bool park_if_requested();
     void on_unparked(std::error_code ec);
-    // One non-blocking MSG_PEEK: has the client sent anything (or closed) that relay() has not read?
-    bool client_has_input();
     asio::awaitable<void> resume_relay();
     // Ends the session: gives back the server, closes the socket, unregisters, logs the disconnection.
     void finish();

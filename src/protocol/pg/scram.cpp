@@ -31,13 +31,9 @@ constexpr std::size_t kKeyLen = 32;
     std::abort();
 }
 
-bool fill_random(std::span<uint8_t> out) {
-    return secure_random(out);
-}
-
 std::optional<std::string> random_nonce(std::size_t raw_bytes) {
     std::vector<uint8_t> raw(raw_bytes);
-    if (!fill_random(raw)) return std::nullopt;
+    if (!secure_random(raw)) return std::nullopt;
     return base64_encode(raw);
 }
 
@@ -303,7 +299,7 @@ ScramSecret make_scram_secret(std::string_view password, std::string_view salt, 
 
 ScramSecret scram_secret_for_plain_password(std::string_view password) {
     std::array<uint8_t, kPlainSaltBytes> salt{};
-    if (!fill_random(salt)) crypto_failure("RAND_bytes");
+    if (!secure_random(salt)) crypto_failure("RAND_bytes");
     return make_scram_secret(password, chars_of(salt), kScramDefaultIterations);
 }
 
