@@ -563,30 +563,21 @@ TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
                               "dns_max_ttl = 30\n"                   // 4
                               "user = postgres\n"                    // 5
                               "auth_hba_file = /etc/hba.conf\n"      // 6
-                              "client_tls_sslmode = require\n"       // 7
-                              "client_tls_key_file = /k.pem\n"       // 8
-                              "server_tls_sslmode = verify-full\n"   // 9
-                              "server_tls_ca_file = /ca.pem\n"       // 10
-                              "peer_id = 3\n"                        // 11
-                              "resolv_conf = /etc/my-resolv.conf\n"  // 12
-                              "dns_zone_check_period = 60\n");       // 13
+                              "peer_id = 3\n"                        // 7
+                              "resolv_conf = /etc/my-resolv.conf\n"  // 8
+                              "dns_zone_check_period = 60\n");       // 9
     const char* expected[] = {"syslog is accepted but not implemented by poolguard yet",
                               "dns_max_ttl is accepted",
                               "user is accepted",
                               "auth_hba_file is accepted",
-                              "client_tls_sslmode=require is accepted",
-                              "client_tls_key_file is accepted",
-                              "server_tls_sslmode=verify-full is accepted",
-                              "server_tls_ca_file is accepted",
                               "peer_id is accepted",
                               "resolv_conf is accepted",
                               "dns_zone_check_period is accepted"};
-    for (int i = 0; i < 11; ++i)
+    for (int i = 0; i < 7; ++i)
         EXPECT_TRUE(has_warning(loud, expected[i], i + 3)) << expected[i];
-    ASSERT_EQ(loud.warnings.size(), 11u) << all_warnings(loud);
-    for (int i = 0; i < 11; ++i)
+    ASSERT_EQ(loud.warnings.size(), 7u) << all_warnings(loud);
+    for (int i = 0; i < 7; ++i)
         EXPECT_EQ(loud.warnings[i].line, i + 3) << "warnings follow the file's order";
-    EXPECT_EQ(loud.config.server_tls_sslmode, "verify-full");
     EXPECT_EQ(loud.config.peer_id, 3);
 }
 
@@ -598,8 +589,6 @@ TEST(ConfigLoader, NotImplementedJudgesTheFinalValue) {
 TEST(ConfigLoader, AuthTypeHbaAndCertWarn) {
     LoadResult hba = load_ok("[pgbouncer]\nauth_type = hba\nauth_hba_file = /etc/pgbouncer/hba.conf\n");
     EXPECT_TRUE(has_warning(hba, "auth_type=hba is accepted but not implemented", 2)) << all_warnings(hba);
-    LoadResult cert = load_ok("[pgbouncer]\nauth_type = cert\n");
-    EXPECT_TRUE(has_warning(cert, "auth_type=cert is accepted but not implemented", 2)) << all_warnings(cert);
     LoadResult md5 = load_ok(kAuth);
     EXPECT_TRUE(md5.warnings.empty()) << all_warnings(md5);
 }
