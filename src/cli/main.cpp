@@ -1,13 +1,17 @@
-// Owns the poolguard command line: `poolguard serve CONFIG.ini`, the ops commands (src/ops), --version,
-// --help.
+// Owns the poolguard command line: `poolguard serve [-d] [-q] [-v] [-u USER] [-V] CONFIG.ini` (also as
+// `poolguard [flags] CONFIG.ini`), signals, the ops commands (src/ops), --version, --help.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <csignal>
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
+#include <optional>
+#include <vector>
 
+#include "cli/process.h"
 #include "common/logging.h"
 #include "config/config.h"
 #include "control/control_plane.h"
@@ -19,18 +23,73 @@
 
 namespace {
 
-int serve(const std::string& config_path, int verbose) {
+// `poolguard serve`'s flags: PgBouncer's command line (-d, -q, -v, -u, -V, -R).
+struct ServeOptions {
+    std::string config_path;
+    int verbose = 0;
+    bool quiet = false;
+    bool daemon = false;
+    bool reboot = false;
+    bool version = false;
+    std::string user;
+};
+
+std::string compat_version() {
+    return std::string("poolguard ") + POOLGUARD_VERSION + " (PgBouncer 1.25.2 compatible)";
+}
+
+int serve(const ServeOptions& opt) {
     using namespace poolguard;
-    auto loaded = config::load_config(config_path);
+    // -q: nothing on stderr at all, not even why the start failed (that goes to the logfile), as PgBouncer.
+    auto report = [&](const std::string& message) {
+        if (spdlog::default_logger_raw()) spdlog::critical("{}", message);
+        if (!opt.quiet) std::fprintf(stderr, "poolguard: %s\n", message.c_str());
+    };
+    if (opt.version) {
+        std::printf("%s\n", compat_version().c_str());
+        return 0;
+    }
+    if (opt.config_path.empty()) {
+        if (!opt.quiet) std::fprintf(stderr, "poolguard: serve needs a configuration file\n");
+        return 1;
+    }
+    auto loaded = config::load_config(opt.config_path);
     if (!loaded) {
-        std::fprintf(stderr, "poolguard: %s\n", loaded.error().message.c_str());
+        if (!opt.quiet) std::fprintf(stderr, "poolguard: %s\n", loaded.error().message.c_str());
         return 1;
     }
     auto cfg = std::make_shared<config::Config>(std::move(loaded->config));
-    if (verbose > cfg->verbose) cfg->verbose = verbose;
+    if (opt.verbose > cfg->verbose) cfg->verbose = opt.verbose;
+    // -u USER: assume that identity before opening anything (log, pidfile, sockets).
+    if (!opt.user.empty()) {
+        if (auto st = process::switch_user(opt.user); !st) {
+            if (!opt.quiet) std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
+            return 1;
+        }
+    }
+    if (opt.daemon && cfg->pidfile.empty()) {
+        if (!opt.quiet) std::fprintf(stderr, "poolguard: daemon mode (-d) needs pidfile configured\n");
+        return 1;
+    }
+    // In the background nothing may go to stderr (it is /dev/null by then): as -q.
+    set_stderr_logging(!opt.quiet && !opt.daemon);
     setup_logging(cfg->logfile, cfg->verbose);
     for (const auto& w : loaded->warnings)
         spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
+    if (opt.reboot)
+        spdlog::warn("-R (online reboot) is not supported; starting normally (use so_reuseport for restarts)");
+
+    // -d: the parent returns once the daemon listens (0) or has failed (1), so init scripts see errors.
+    std::optional<process::DaemonHandle> daemon;
+    if (opt.daemon) {
+        auto d = process::daemonize();
+        if (!d) {
+            report(d.error().message);
+            return 1;
+        }
+        if (d->is_parent) return d->parent_exit_code;
+        daemon = std::move(*d);
+    }
 
     std::signal(SIGPIPE, SIG_IGN);
     // Every client and server connection is a descriptor: use the hard limit, and say when it is too low.
@@ -50,29 +109,47 @@ int serve(const std::string& config_path, int verbose) {
     }
     asio::io_context io(1);
     session::Proxy proxy(io, cfg);
-    // Signals are caught before the listeners open, so a SIGTERM right after "listening" is graceful.
+    // Signals as PgBouncer 1.23+: SIGINT safe shutdown (transactions finish), SIGTERM super safe shutdown
+    // (connected clients finish), either one again during a shutdown: immediate; SIGQUIT immediate; SIGHUP
+    // reload; SIGUSR1 PAUSE, SIGUSR2 RESUME. Caught before the listeners open, so a signal right after
+    // "listening" is handled.
     asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
+    signals.add(SIGQUIT);
+    signals.add(SIGUSR1);
+    signals.add(SIGUSR2);
     std::function<void(std::error_code, int)> on_signal = [&](std::error_code ec, int sig) {
         if (ec) return;
         switch (sig) {
             case SIGHUP:
                 spdlog::info("got SIGHUP: reloading configuration");
-                proxy.reload();
+                (void)proxy.reload();
                 break;
             case SIGTERM:
-                proxy.shutdown_graceful();
+                spdlog::info("got SIGTERM: super safe shutdown, waiting for all clients to disconnect");
+                proxy.begin_shutdown(session::Proxy::ShutdownMode::kWaitForClients);
                 break;
             case SIGINT:
-                spdlog::info("got SIGINT: exiting now");
+                spdlog::info("got SIGINT: safe shutdown, waiting for all server connections to be released");
+                proxy.begin_shutdown(session::Proxy::ShutdownMode::kWaitForServers);
+                break;
+            case SIGQUIT:
+                spdlog::info("got SIGQUIT: immediate shutdown");
                 proxy.shutdown_now();
                 return;
+            case SIGUSR1:
+                spdlog::info("got SIGUSR1: pausing all databases");
+                proxy.set_paused("", true);
+                break;
+            case SIGUSR2:
+                spdlog::info("got SIGUSR2: resuming all databases");
+                proxy.set_paused("", false);
+                break;
         }
         signals.async_wait(on_signal);
     };
     signals.async_wait(on_signal);
     if (auto st = proxy.start(); !st) {
-        spdlog::error("{}", st.error().message);
-        std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
+        report(st.error().message);
         return 1;
     }
     // Control plane (issue 5): its own threads; refuses to start on a bad journal_file / http_listen.
@@ -80,18 +157,41 @@ int serve(const std::string& config_path, int verbose) {
     if (control::ControlPlane::wanted(*cfg)) {
         control_plane = std::make_unique<control::ControlPlane>(io, proxy, cfg);
         if (auto st = control_plane->start(); !st) {
-            spdlog::error("{}", st.error().message);
-            std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
+            report(st.error().message);
             return 1;
         }
     }
-    spdlog::info("poolguard {} started (config {})", POOLGUARD_VERSION, config_path);
+    // pidfile: written once listening, removed at exit (unless another instance has written its own since).
+    std::optional<process::PidFile> pidfile;
+    if (!cfg->pidfile.empty()) {
+        auto written = process::PidFile::write(cfg->pidfile);
+        if (!written) {
+            report(written.error().message);
+            return 1;
+        }
+        pidfile = std::move(*written);
+    }
+    if (daemon) daemon->started();
+    spdlog::info("poolguard {} started (config {})", POOLGUARD_VERSION, opt.config_path);
 
     io.run();
     if (control_plane) control_plane->stop();
     spdlog::info("poolguard stopped");
     spdlog::default_logger()->flush();
     return 0;
+}
+
+// `poolguard [flags] FILE.ini` (PgBouncer's command line, for units and scripts that only change the binary
+// name) is `poolguard serve [flags] FILE.ini`.
+std::vector<std::string> with_serve_shorthand(int argc, char** argv, const CLI::App& app) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) return args;
+    const std::string& first = args.front();
+    if (first == "-h" || first == "--help" || first == "--version") return args;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+        if (sub->get_name() == first) return args;
+    args.insert(args.begin(), "serve");
+    return args;
 }
 
 }  // namespace
@@ -102,12 +202,18 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("poolguard ") + POOLGUARD_VERSION);
     app.require_subcommand(1);
 
-    std::string config_path;
-    int verbose = 0;
-    auto* serve_cmd =
-        app.add_subcommand("serve", "run the pooler with a pgbouncer.ini-compatible configuration");
-    serve_cmd->add_option("config", config_path, "configuration file (pgbouncer.ini format)")->required();
-    serve_cmd->add_flag("-v,--verbose", verbose, "more log output (repeat for more)");
+    ServeOptions serve_opt;
+    auto* serve_cmd = app.add_subcommand(
+        "serve",
+        "run the pooler with a pgbouncer.ini-compatible configuration (`poolguard [flags] FILE.ini` "
+        "is the same)");
+    serve_cmd->add_option("config", serve_opt.config_path, "configuration file (pgbouncer.ini format)");
+    serve_cmd->add_flag("-v,--verbose", serve_opt.verbose, "more log output (repeat for more)");
+    serve_cmd->add_flag("-q,--quiet", serve_opt.quiet, "write nothing to stderr (logfile only)");
+    serve_cmd->add_flag("-d,--daemon", serve_opt.daemon, "run in the background (needs pidfile)");
+    serve_cmd->add_option("-u,--user", serve_opt.user, "switch to this OS user at startup");
+    serve_cmd->add_flag("-V,--version", serve_opt.version, "print the version and exit");
+    serve_cmd->add_flag("-R,--reboot", serve_opt.reboot, "accepted for PgBouncer compatibility; ignored");
 
     std::string journal_path;
     auto* journal_cmd = app.add_subcommand("journal", "print an incident journal (journal_file) readably");
@@ -152,7 +258,13 @@ int main(int argc, char** argv) {
                           "incident: second the bulk reports start (default: 1/4)");
     auto run_ops_command = poolguard::ops::register_ops_commands(app);  // diagnose, recover, watch, logscan
 
-    CLI11_PARSE(app, argc, argv);
+    std::vector<std::string> args = with_serve_shorthand(argc, argv, app);
+    std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
+    try {
+        app.parse(args);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
     if (drill_cmd->parsed()) {
         drill.web = !no_web;
         if (drill.scenario == "incident") {
@@ -174,7 +286,7 @@ int main(int argc, char** argv) {
         }
         return 0;
     }
-    if (serve_cmd->parsed()) return serve(config_path, verbose);
+    if (serve_cmd->parsed()) return serve(serve_opt);
     if (journal_cmd->parsed()) {
         std::ifstream in(journal_path);
         if (!in) {

@@ -11,4 +11,8 @@ namespace poolguard {
 // reload.
 void setup_logging(const std::string& logfile, int verbose);
 
+// false (`serve -q`, `-d`): nothing is ever written to stderr — without a logfile, log lines are dropped.
+// Applies to the following setup_logging calls.
+void set_stderr_logging(bool allowed);
+
 }  // namespace poolguard

@@ -384,8 +384,7 @@ Status AdminService::enable(const std::string& database) {
 }
 
 Status AdminService::reload() {
-    proxy_.reload();
-    return {};
+    return proxy_.reload();
 }
 
 Status AdminService::kill(const std::string& database) {

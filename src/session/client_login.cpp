@@ -147,6 +147,11 @@ asio::awaitable<Status> ClientSession::read_startup() {
 
     const auto& cfg = proxy_.config();
     if (database_ == "pgbouncer" || database_ == "poolguard") co_return co_await admin_login();
+    if (admin_only_) {  // during a shutdown the Unix socket serves admin consoles only, as PgBouncer 1.23+
+        queue_error(fatal(sqlstate::kAdminShutdown, "pooler is shutting down"));
+        co_await flush_client_out();
+        co_return fail("pooler is shutting down");
+    }
     if (proxy_.database_disabled(database_)) {
         auto msg = "database does not allow connections: " + database_;
         {

@@ -572,7 +572,7 @@ void ClientSession::on_server_parameter(const std::string& name, const std::stri
 void ClientSession::on_server_released() {
     server_ = nullptr;
     idle_since_ = std::chrono::steady_clock::now();
-    if (proxy_.shutting_down()) {
+    if (proxy_.closing_clients()) {
         std::string out;
         pg::append_error(out, fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
         net::send_now(socket_, out);

@@ -76,6 +76,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // KILL / KILL_CLIENT from the admin console.
     void kill(const std::string& reason);
     bool logged_in() const { return logged_in_; }
+    // Accepted during a shutdown (on the Unix socket): only an admin console login is served.
+    void restrict_to_admin_console() { admin_only_ = true; }
     // Control plane (issue 5): leak reports. The last Query/Parse text (truncated), when the server was
     // bound (the transaction's start in transaction mode).
     const std::string& last_statement() const { return last_statement_; }
@@ -137,6 +139,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     pool::ServerPtr server_;
     bool logged_in_ = false;
     bool admin_ = false;             // connected to the admin console database
+    bool admin_only_ = false;        // see restrict_to_admin_console()
     bool admin_can_modify_ = false;  // in admin_users (else stats_users: SHOW only)
     bool closing_ = false;
     uint32_t cancel_pid_ = 0;

@@ -179,24 +179,37 @@ Status Proxy::open_listeners() {
     return {};
 }
 
+namespace {
+bool is_unix_listener(net::Acceptor& acceptor) {
+    std::error_code ec;
+    const auto ep = acceptor.local_endpoint(ec);
+    return !ec && ep.protocol().family() == AF_UNIX;
+}
+}  // namespace
+
 asio::awaitable<void> Proxy::accept_loop(net::Acceptor& acceptor) {
-    while (!shutting_down_) {
+    // TCP listeners stop at a shutdown (closed, or cancelled for a hand-off); the Unix one keeps accepting
+    // admin console logins until the process stops.
+    const bool unix_listener = is_unix_listener(acceptor);
+    while (!stopped_ && (!shutting_down_ || unix_listener)) {
         auto [ec, socket] = co_await acceptor.async_accept(net::use_nothrow);
         if (ec) {
-            if (ec == asio::error::operation_aborted || shutting_down_) co_return;
+            if (ec == asio::error::operation_aborted || stopped_ || !acceptor.is_open()) co_return;
+            if (shutting_down_ && !unix_listener) co_return;
             // Out of file descriptors and similar: back off instead of spinning, keep serving.
             spdlog::error("accept failed: {}", ec.message());
             asio::steady_timer t(io_, std::chrono::milliseconds(100));
             co_await t.async_wait(net::use_nothrow);
             continue;
         }
-        start_client(std::move(socket));
+        start_client(std::move(socket), shutting_down_ && unix_listener);
     }
 }
 
-void Proxy::start_client(net::Socket socket) {
+void Proxy::start_client(net::Socket socket, bool admin_only) {
     net::tune_socket(socket);
     auto client = std::make_shared<ClientSession>(*this, std::move(socket), ++next_client_id_);
+    if (admin_only) client->restrict_to_admin_console();
     asio::co_spawn(io_, client->run(), net::LogIfThrown{"client session"});
 }
 
@@ -245,11 +258,12 @@ const protocol::pg::ScramSecret& Proxy::scram_secret_for_plain(const std::string
     return it->second.second;
 }
 
-void Proxy::reload() {
+Status Proxy::reload() {
     auto loaded = config::load_config(config_->file);
     if (!loaded) {
         spdlog::error("reload failed, keeping the old configuration: {}", loaded.error().message);
-        return;
+        return fail("RELOAD failed, the old configuration stays in force: " + loaded.error().message,
+                    loaded.error().sqlstate.empty() ? "F0000" : loaded.error().sqlstate);
     }
     for (const auto& w : loaded->warnings)
         spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
@@ -265,14 +279,27 @@ void Proxy::reload() {
     }
     apply_config(fresh);
     spdlog::info("configuration reloaded from {}", config_->file);
+    return {};
 }
 
-void Proxy::shutdown_graceful() {
-    if (shutting_down_) return;
+void Proxy::begin_shutdown(ShutdownMode mode) {
+    if (stopped_) return;
+    if (shutting_down_) {
+        spdlog::info("shutdown already in progress: exiting now");
+        shutdown_now();
+        return;
+    }
     shutting_down_ = true;
-    pools_->set_shutting_down();
-    spdlog::info("got SIGTERM: no new connections; waiting for {} clients' transactions to finish",
-                 clients_.size());
+    shutdown_mode_ = mode;
+    if (mode == ShutdownMode::kWaitForServers) {
+        pools_->set_shutting_down();
+        spdlog::info(
+            "shutting down: no new connections; waiting for {} clients' transactions to finish (safe "
+            "shutdown)",
+            clients_.size());
+    } else {
+        spdlog::info("shutting down: no new connections; waiting for {} clients to disconnect", clients_.size());
+    }
     // Nobody may hand us listeners any more; ours go to a sibling instance if there is one (so_reuseport).
     if (handoff_acceptor_) {
         std::error_code ignored;
@@ -286,13 +313,13 @@ void Proxy::shutdown_graceful() {
     } else {
         drain_and_close_listeners();
     }
-    remove_unix_socket();
     asio::co_spawn(io_, shutdown_watch(), net::LogIfThrown{"shutdown watch"});
 }
 
 void Proxy::drain_and_close_listeners() {
     for (auto& acceptor : acceptors_) {
-        if (!acceptor->is_open()) continue;
+        // The Unix socket stays open: admin consoles may still log in (only they; see start_client).
+        if (!acceptor->is_open() || is_unix_listener(*acceptor)) continue;
         // Connections already queued on the listener would be reset by close(): take them in first.
         std::error_code ec;
         acceptor->non_blocking(true, ec);
@@ -309,18 +336,29 @@ void Proxy::drain_and_close_listeners() {
 
 asio::awaitable<void> Proxy::shutdown_watch() {
     asio::steady_timer t(io_);
-    while (true) {
-        const auto now = std::chrono::steady_clock::now();
-        std::vector<ClientSession*> snapshot;
-        for (auto& [pid, c] : clients_)
-            snapshot.push_back(c);
-        for (auto* c : snapshot)
-            c->on_shutdown(now);
-        if (clients_.empty() && !handoff_pending_) break;
+    while (!stopped_) {
+        bool waiting_for_someone = handoff_pending_;
+        if (shutdown_mode_ == ShutdownMode::kWaitForServers) {
+            // Each client goes at its next transaction boundary; admin consoles stay until the end.
+            const auto now = std::chrono::steady_clock::now();
+            std::vector<ClientSession*> snapshot;
+            for (auto& [pid, c] : clients_)
+                if (!c->is_admin()) snapshot.push_back(c);
+            for (auto* c : snapshot)
+                c->on_shutdown(now);
+            for (auto& [pid, c] : clients_)
+                waiting_for_someone = waiting_for_someone || !c->is_admin();
+        } else {
+            waiting_for_someone = waiting_for_someone || !clients_.empty();
+        }
+        if (!waiting_for_someone) break;
         t.expires_after(std::chrono::milliseconds(50));
         co_await t.async_wait(net::use_nothrow);
     }
-    spdlog::info("all transactions finished; exiting");
+    if (stopped_) co_return;
+    spdlog::info(shutdown_mode_ == ShutdownMode::kWaitForServers
+                     ? "all transactions finished; exiting"
+                     : "all clients disconnected; exiting");
     shutdown_now();
 }
 
@@ -340,7 +378,9 @@ asio::awaitable<void> Proxy::client_janitor() {
 }
 
 void Proxy::shutdown_now() {
+    if (stopped_) return;
     stopped_ = true;
+    shutting_down_ = true;
     if (handoff_acceptor_) {
         std::error_code ignored;
         handoff_acceptor_->close(ignored);
@@ -352,6 +392,7 @@ void Proxy::shutdown_now() {
     pools_->stop();
     for (auto& [key, pool] : pools_->pools())
         pool->close_all("poolguard is stopping");
+    remove_unix_socket();
     io_.stop();
 }
 

@@ -30,16 +30,27 @@ class Proxy {
 
     // Loads the auth_file, opens the listeners and starts accepting.
     Status start();
-    // Re-reads the configuration file (SIGHUP). Errors keep the old configuration.
-    void reload();
-    // SIGTERM: stop accepting, let transactions in flight finish, then stop the io_context.
-    void shutdown_graceful();
-    // SIGINT: stop now.
+    // Re-reads the configuration file (SIGHUP, RELOAD). Errors keep the old configuration and are returned
+    // (the admin console shows them to the admin who asked).
+    Status reload();
+    // How a shutdown waits (PgBouncer 1.23+): SIGINT / SHUTDOWN WAIT_FOR_SERVERS lets transactions in flight
+    // finish and closes each client at its next transaction boundary; SIGTERM / SHUTDOWN WAIT_FOR_CLIENTS
+    // keeps serving the connected clients and exits when the last one (admin consoles included) has left.
+    // Both stop accepting on TCP at once; the Unix socket stays open for admin console logins only.
+    enum class ShutdownMode { kNone, kWaitForServers, kWaitForClients };
+    // Starts a shutdown of that mode; asked for while one is already in progress, stops now instead.
+    void begin_shutdown(ShutdownMode mode);
+    void shutdown_graceful() { begin_shutdown(ShutdownMode::kWaitForServers); }
+    // SIGQUIT / SHUTDOWN: stop now.
     void shutdown_now();
 
     const config::Config& config() const { return *config_; }
     pool::PoolManager& pools() { return *pools_; }
+    // Any shutdown in progress (new clients are refused, admin consoles over the Unix socket excepted).
     bool shutting_down() const { return shutting_down_; }
+    // WAIT_FOR_SERVERS: clients are closed at their next transaction boundary.
+    bool closing_clients() const { return shutdown_mode_ == ShutdownMode::kWaitForServers; }
+    ShutdownMode shutdown_mode() const { return shutdown_mode_; }
 
     // Client registry. register_client assigns the cancel key.
     void register_client(ClientSession* client, uint32_t& pid, uint32_t& key);
@@ -80,8 +91,9 @@ class Proxy {
     // Accepts the connections already queued on every open listener, then closes it.
     void drain_and_close_listeners();
     asio::awaitable<void> accept_loop(net::Acceptor& acceptor);
-    // Runs a ClientSession for an accepted connection.
-    void start_client(net::Socket socket);
+    // Runs a ClientSession for an accepted connection; `admin_only`: accepted on the Unix socket during a
+    // shutdown, where only admin console logins are served.
+    void start_client(net::Socket socket, bool admin_only = false);
     asio::awaitable<void> shutdown_watch();
     // Every 100 ms: client-side timeouts (query_timeout, idle_transaction_timeout, client_idle_timeout).
     asio::awaitable<void> client_janitor();
@@ -102,6 +114,7 @@ class Proxy {
     std::mt19937_64 rng_;
     uint64_t next_client_id_ = 0;
     bool shutting_down_ = false;
+    ShutdownMode shutdown_mode_ = ShutdownMode::kNone;
     bool stopped_ = false;
     std::set<std::string> paused_;  // "" = all databases
     std::set<std::string> disabled_;

@@ -176,11 +176,13 @@ bool PoolguardProcess::write_files(std::string* error) {
 pid_t PoolguardProcess::launch(std::string* error) {
     SpawnOptions o;
     if (kind_ == PoolerKind::kPoolguard) {
-        o.argv = {binary(), "serve", config_path()};
+        o.argv = {binary(), "serve"};
     } else {
-        o.argv = {"/usr/sbin/pgbouncer", config_path()};
+        o.argv = {"/usr/sbin/pgbouncer"};
         o.as_postgres_when_root = true;
     }
+    o.argv.insert(o.argv.end(), flags_.begin(), flags_.end());
+    o.argv.push_back(config_path());
     o.output_path = output_path();
     o.death_signal = SIGKILL;
     o.cwd = dir_;
@@ -296,6 +298,10 @@ bool PoolguardProcess::running() {
         return false;
     }
     return true;
+}
+
+std::string PoolguardProcess::output_contents() const {
+    return read_file(output_path());
 }
 
 std::string PoolguardProcess::log_contents() const {

@@ -72,6 +72,11 @@ class PoolguardProcess {
     std::string unix_dsn(const std::string& user, const std::string& password = "",
                          const std::string& db = "db", const std::string& extra = "") const;
 
+    // Command-line flags put before the config file (`serve FLAGS FILE`, `pgbouncer FLAGS FILE`).
+    void set_flags(std::vector<std::string> flags) { flags_ = std::move(flags); }
+    // stdout+stderr of the process only (without the logfile).
+    std::string output_contents() const;
+
     bool send_signal(int sig);
     // Replaces the config files (same dir, same port defaults); follow with send_signal(SIGHUP).
     bool rewrite_config(PoolerConfig config);
@@ -94,6 +99,7 @@ class PoolguardProcess {
 
     PoolerConfig config_;
     PoolerKind kind_;
+    std::vector<std::string> flags_;
     std::string dir_;
     int port_ = 0;
     bool port_fixed_ = false;
