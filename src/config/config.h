@@ -82,6 +82,7 @@ struct Config {
     AuthType auth_type = AuthType::kMd5;
     std::string auth_file;
     std::string auth_hba_file;
+    std::string auth_ident_file;  // user name maps for peer lines of auth_hba_file
     std::string auth_user;
     // Debian's 1.18.0-1+deb12u1 and PgBouncer >= 1.24.1 default (CVE-2025-2291: honours VALID UNTIL);
     // upstream 1.18.0 used "SELECT usename, passwd FROM pg_shadow WHERE usename=$1".

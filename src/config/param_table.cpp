@@ -33,7 +33,7 @@ ParamSpec list_param(std::string_view name, std::vector<std::string> Config::*fi
 }
 
 std::string unsupported_auth_type(const Config& cfg) {
-    if (cfg.auth_type == AuthType::kHba || cfg.auth_type == AuthType::kCert) {
+    if (cfg.auth_type == AuthType::kCert) {
         return std::string("auth_type=") + to_string(cfg.auth_type);
     }
     return {};
@@ -81,7 +81,8 @@ const std::vector<ParamSpec>& pgbouncer_params() {
         int_param("stats_period", &C::stats_period, 1),
         {"auth_type", ValueKind::kAuthType, &C::auth_type, 0, 0, Support::kCustom, &unsupported_auth_type},
         string_param("auth_file", &C::auth_file),
-        string_param("auth_hba_file", &C::auth_hba_file, kNotYet),
+        string_param("auth_hba_file", &C::auth_hba_file),
+        string_param("auth_ident_file", &C::auth_ident_file),
         string_param("auth_user", &C::auth_user),
         string_param("auth_query", &C::auth_query),
         string_param("auth_dbname", &C::auth_dbname),

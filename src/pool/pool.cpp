@@ -455,6 +455,10 @@ void Pool::release(const ServerPtr& server, bool client_gone) {
     server->unlink();
     unhold(server);
     if (server->closed()) return;
+    if (client_gone && settings_.replication) {
+        server->close("replication client disconnected");
+        return;
+    }
     if (client_gone && server->busy_for_client()) {
         // A query is still running (or a COPY or a half-sent message): the stream cannot be resumed cleanly.
         server->send_cancel();

@@ -47,6 +47,8 @@ struct PoolSettings {
     std::string server_check_query;  // run on servers idle longer than server_check_delay
     std::chrono::microseconds server_check_delay{30'000'000};
     ServerTarget target;
+    // A replication connection's pool: a server leaves with its client (closed, never reused).
+    bool replication = false;
     // Priority classes (issue 6): index 0 is "default" (config::effective_classes).
     std::vector<config::ClassConfig> classes = config::effective_classes({});
     // Adaptive pool size (issue 6 part 4): the limit moves between max(1, min_pool_size) and the budget.

@@ -107,10 +107,76 @@ Pool& PoolManager::get_or_create(const config::DatabaseConfig& db, const std::st
     return ref;
 }
 
+namespace {
+// The replication pool key's third part: the replication value, then name=value lines.
+std::string replication_key(const std::string& replication,
+                            const std::vector<std::pair<std::string, std::string>>& params) {
+    std::string key = replication;
+    for (const auto& [k, v] : params) {
+        key += '\n';
+        key += k;
+        key += '=';
+        key += v;
+    }
+    return key;
+}
+}  // namespace
+
+PoolSettings PoolManager::replication_settings(const config::DatabaseConfig& db, const std::string& user,
+                                               const std::string& secret, const std::string& key) const {
+    PoolSettings s = settings_for(db, user, Credentials{secret, std::nullopt});
+    s.replication = true;
+    s.mode = config::PoolMode::kSession;
+    s.pool_size = 1 << 20;  // not limited by pool_size; max_db/user_connections still apply
+    s.min_pool_size = 0;
+    s.reserve_pool_size = 0;
+    s.reset_query.clear();  // a walsender takes replication commands only; its server is never reused
+    s.reset_always = false;
+    s.server_check_query.clear();
+    s.target.connect_query.clear();
+    s.adaptive = false;
+    size_t at = key.find('\n');
+    s.target.startup_params.emplace_back("replication", key.substr(0, at));
+    while (at != std::string::npos) {
+        const size_t next = key.find('\n', at + 1);
+        const std::string item =
+            key.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+        const size_t eq = item.find('=');
+        if (eq != std::string::npos) {
+            const std::string name = item.substr(0, eq);
+            std::erase_if(s.target.startup_params, [&](const auto& p) { return p.first == name; });
+            s.target.startup_params.emplace_back(name, item.substr(eq + 1));
+        }
+        at = next;
+    }
+    return s;
+}
+
+Pool& PoolManager::get_replication_pool(
+    const config::DatabaseConfig& db, const std::string& user, const std::string& server_secret,
+    const std::string& replication, const std::vector<std::pair<std::string, std::string>>& startup_params) {
+    auto key = std::make_tuple(db.name, user, replication_key(replication, startup_params));
+    auto it = replication_pools_.find(key);
+    if (it != replication_pools_.end()) {
+        if (it->second.secret != server_secret) {
+            it->second.secret = server_secret;
+            it->second.pool->apply_settings(replication_settings(db, user, server_secret, std::get<2>(key)));
+        }
+        return *it->second.pool;
+    }
+    auto pool = std::make_unique<Pool>(*this, executor_, db.name, user,
+                                       replication_settings(db, user, server_secret, std::get<2>(key)));
+    auto& ref = *pool;
+    replication_pools_.emplace(std::move(key), ReplicationPool{std::move(pool), server_secret});
+    return ref;
+}
+
 int PoolManager::database_server_count(const std::string& database) const {
     int n = 0;
     for (const auto& [key, pool] : pools_)
         if (key.first == database) n += pool->server_count();
+    for (const auto& [key, rp] : replication_pools_)
+        if (std::get<0>(key) == database) n += rp.pool->server_count();
     return n;
 }
 
@@ -118,6 +184,8 @@ int PoolManager::user_server_count(const std::string& user) const {
     int n = 0;
     for (const auto& [key, pool] : pools_)
         if (pool->settings().target.user == user) n += pool->server_count();
+    for (const auto& [key, rp] : replication_pools_)
+        if (rp.pool->settings().target.user == user) n += rp.pool->server_count();
     return n;
 }
 
@@ -183,6 +251,9 @@ void PoolManager::reload(std::shared_ptr<const config::Config> config) {
         }
         pool->apply_settings(settings_for(*db, key.second, credentials_[key]));
     }
+    for (auto& [key, rp] : replication_pools_)
+        if (const auto db = config_->resolve_database(std::get<0>(key)))
+            rp.pool->apply_settings(replication_settings(*db, std::get<1>(key), rp.secret, std::get<2>(key)));
 }
 
 void PoolManager::start_janitor() {
@@ -201,6 +272,8 @@ asio::awaitable<void> PoolManager::janitor_loop() {
         if (stopped_) co_return;
         for (auto& [key, pool] : pools_)
             pool->tick();
+        for (auto& [key, rp] : replication_pools_)
+            rp.pool->tick();
     }
 }
 

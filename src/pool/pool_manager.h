@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "config/config.h"
 #include "pool/pool.h"
@@ -24,6 +26,15 @@ class PoolManager {
     Pool& get_or_create(const config::DatabaseConfig& db, const std::string& user,
                         const std::string& server_secret,
                         const std::optional<ScramPassThrough>& scram_keys = std::nullopt);
+
+    // A replication connection's pool (replication = "true" or "database"): session mode, a server of its own
+    // per client, opened with the client's `startup_params` and closed when the client leaves; its servers
+    // count towards max_db_connections and max_user_connections but not towards pool_size, as in PgBouncer
+    // 1.23+. One pool per distinct (database, user, replication, startup parameters).
+    Pool& get_replication_pool(const config::DatabaseConfig& db, const std::string& user,
+                               const std::string& server_secret, const std::string& replication,
+                               const std::vector<std::pair<std::string, std::string>>& startup_params);
+    const auto& replication_pools() const { return replication_pools_; }
 
     // Connections (all states) to one database / as one server user across pools, for the shared limits.
     int database_server_count(const std::string& database) const;
@@ -64,6 +75,8 @@ class PoolManager {
     };
     PoolSettings settings_for(const config::DatabaseConfig& db, const std::string& user,
                               const Credentials& credentials) const;
+    PoolSettings replication_settings(const config::DatabaseConfig& db, const std::string& user,
+                                      const std::string& secret, const std::string& key) const;
     asio::awaitable<void> janitor_loop();
     BreakerSettings breaker_settings() const;
 
@@ -73,6 +86,13 @@ class PoolManager {
     std::map<std::string, CircuitBreaker> breakers_;
     std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
     std::map<std::pair<std::string, std::string>, Credentials> credentials_;  // pool key -> server login
+    // Replication pools by (database, user, replication value + '\n' + startup parameters), with their
+    // server secret.
+    struct ReplicationPool {
+        std::unique_ptr<Pool> pool;
+        std::string secret;
+    };
+    std::map<std::tuple<std::string, std::string, std::string>, ReplicationPool> replication_pools_;
     uint64_t server_ids_ = 0;
     bool shutting_down_ = false;
     bool stopped_ = false;

@@ -114,12 +114,34 @@ asio::awaitable<Status> ClientSession::read_startup() {
             co_return fail("no more connections allowed (max_client_conn)");
         }
 
+        // `options` first (-c name=value): parameters of their own in the packet override it, as in
+        // PostgreSQL.
+        if (auto st = apply_startup_options(sp->params); !st) {
+            {
+                queue_error(fatal(st.error().sqlstate, st.error().message));
+                co_await flush_client_out();
+            }
+            co_return fail(st.error().message);
+        }
         for (const auto& [key, value] : sp->params) {
             const auto lower = lowercase(key);
-            if (lower == "user") {
+            if (lower == "options") {
+                continue;
+            } else if (lower == "user") {
                 user_ = value;
             } else if (lower == "database") {
                 database_ = value;
+            } else if (lower == "replication") {
+                auto kind = parse_replication(value);
+                if (!kind) {
+                    auto msg = "invalid value for parameter \"replication\": \"" + value + "\"";
+                    {
+                        queue_error(fatal(sqlstate::kProtocolViolation, msg));
+                        co_await flush_client_out();
+                    }
+                    co_return fail(msg);
+                }
+                replication_ = *kind;
             } else if (tracked(lower)) {
                 vars_.set(lower, value);
             } else if (std::find(cfg.ignore_startup_parameters.begin(), cfg.ignore_startup_parameters.end(),
@@ -163,11 +185,18 @@ asio::awaitable<Status> ClientSession::read_startup() {
     const auto resolved = cfg.resolve_database(database_);
     const config::DatabaseConfig* db = resolved ? &*resolved : nullptr;
     if (!db) {
+        // As PgBouncer 1.24+: the client goes through the password exchange first (auth_file secret, else a
+        // dummy one that fails), so a login cannot probe which databases exist.
         auto msg = "no such database: " + database_;
+        auto known = co_await authenticate_login(proxy_.secret_for(user_).value_or(""));
         {
-            queue_error(fatal(sqlstate::kInvalidCatalogName, msg));
+            if (known)
+                queue_error(fatal(sqlstate::kInvalidCatalogName, msg));
+            else
+                queue_error(fatal(known.error().sqlstate, known.error().message));
             co_await flush_client_out();
         }
+        if (!known) msg = known.error().message;
         if (cfg.log_pooler_errors) spdlog::warn("C-{}: {}:{} {}", id_, peer_, peer_port_, msg);
         co_return fail(msg);
     }
@@ -190,7 +219,7 @@ asio::awaitable<Status> ClientSession::read_startup() {
         }
     }
     const std::string client_secret = secret.value_or("");
-    auto st = co_await authenticate(client_secret);
+    auto st = co_await authenticate_login(client_secret);
     if (!st) {
         {
             queue_error(fatal(st.error().sqlstate, st.error().message));
@@ -202,7 +231,10 @@ asio::awaitable<Status> ClientSession::read_startup() {
         dataplane_counters().client_login_failures++;  // control plane (issue 5)
         co_return fail(st.error().message);
     }
-    if (db->user.empty()) {
+    if (replication_ != Replication::kNone) {
+        // Replication: a server of its own, opened with the client's parameters (replication_pool.cpp).
+        pool_ = &replication_pool(*db, client_secret);
+    } else if (db->user.empty()) {
         // With a SCRAM verifier as secret, the keys from this client's own exchange log poolguard in.
         std::optional<pool::ScramPassThrough> keys;
         if (scram_client_key_) {
@@ -231,16 +263,21 @@ asio::awaitable<Status> ClientSession::admin_login() {
     auto listed = [&](const std::vector<std::string>& users) {
         return std::find(users.begin(), users.end(), user_) != users.end();
     };
-    const std::string admin_secret = proxy_.secret_for(user_).value_or("");
-    auto st = co_await authenticate(admin_secret);
-    if (!st) {
-        {
-            queue_error(fatal(st.error().sqlstate, st.error().message));
-            co_await flush_client_out();
+    const bool peer_admin = admin_peer_login();
+    if (peer_admin) {
+        if (cfg.log_connections) spdlog::info("C-{}: pgbouncer access from unix socket", id_);
+    } else {
+        const std::string admin_secret = proxy_.secret_for(user_).value_or("");
+        auto st = co_await authenticate_login(admin_secret);
+        if (!st) {
+            {
+                queue_error(fatal(st.error().sqlstate, st.error().message));
+                co_await flush_client_out();
+            }
+            co_return fail(st.error().message);
         }
-        co_return fail(st.error().message);
     }
-    if (!listed(cfg.admin_users) && !listed(cfg.stats_users)) {
+    if (!peer_admin && !listed(cfg.admin_users) && !listed(cfg.stats_users)) {
         auto msg = "not allowed: user \"" + user_ + "\" is in neither admin_users nor stats_users";
         {
             queue_error(fatal(sqlstate::kInvalidAuthorization, msg));
@@ -251,7 +288,7 @@ asio::awaitable<Status> ClientSession::admin_login() {
         co_return fail(msg);
     }
     admin_ = true;
-    admin_can_modify_ = listed(cfg.admin_users);
+    admin_can_modify_ = peer_admin || listed(cfg.admin_users);
     std::string out;
     pg::append_auth_request(out, pg::AuthRequest::kOk);
     const std::pair<const char*, std::string> params[] = {
@@ -332,12 +369,10 @@ asio::awaitable<Result<std::pair<char, std::string>>> ClientSession::read_auth_m
     co_return std::pair{header[0], std::move(body)};
 }
 
-asio::awaitable<Status> ClientSession::authenticate(const std::string& secret) {
-    const auto& cfg = proxy_.config();
+asio::awaitable<Status> ClientSession::authenticate(const std::string& secret, config::AuthType type) {
     const auto failed = [this]() {
         return fail("password authentication failed for user \"" + user_ + "\"", sqlstate::kInvalidPassword);
     };
-    auto type = cfg.auth_type;
     if (type == config::AuthType::kTrust || type == config::AuthType::kAny) co_return Status{};
     if (type != config::AuthType::kPlain && type != config::AuthType::kMd5 &&
         type != config::AuthType::kScramSha256)

@@ -274,7 +274,7 @@ void ClientSession::attach_server(pool::ServerPtr server) {
     server_->set_linked_client_id(id_);
     request_time_ = std::chrono::system_clock::now();
     bound_at_ = std::chrono::steady_clock::now();  // control plane (issue 5): transaction start
-    queue_parameter_sync(*server_);
+    if (replication_ == Replication::kNone) queue_parameter_sync(*server_);  // replication: in the startup
 }
 
 asio::awaitable<void> ClientSession::relay() {

@@ -7,7 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "auth/hba.h"
 #include "common/error.h"
+#include "config/config.h"
 #include "net/byte_buffer.h"
 #include "net/socket.h"
 #include "pool/linked_client.h"
@@ -85,7 +87,14 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
 
   private:
     asio::awaitable<Status> read_startup();
-    asio::awaitable<Status> authenticate(const std::string& secret);
+    // Password exchange of one method (plain, md5, scram-sha-256; trust and any let the client in).
+    asio::awaitable<Status> authenticate(const std::string& secret, config::AuthType type);
+    // login_auth.cpp: authenticates by auth_type or, under auth_type = hba, by the matching rule.
+    asio::awaitable<Status> authenticate_login(const std::string& secret);
+    // The peer method: the Unix-socket peer's OS user is the login's user, or mapped to it by `map`.
+    Status check_peer(const std::string& map, const auth::IdentMaps& ident) const;
+    // User pgbouncer over the Unix socket from poolguard's own UID: the admin console without a password.
+    bool admin_peer_login() const;
     asio::awaitable<Result<std::pair<char, std::string>>> read_auth_message();
     asio::awaitable<Status> finish_login();
     asio::awaitable<void> relay();
@@ -130,6 +139,15 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
 
     std::string user_;
     std::string database_;
+    // The startup packet's replication parameter: true (physical) or database (logical).
+    enum class Replication : uint8_t { kNone, kPhysical, kLogical };
+    Replication replication_ = Replication::kNone;
+    // replication_pool.cpp: "true"/"on"/"yes"/"1" physical, "database" logical, false values none.
+    static std::optional<Replication> parse_replication(std::string_view value);
+    pool::Pool& replication_pool(const config::DatabaseConfig& db, const std::string& secret);
+    // login_auth.cpp: the startup packet's `options` (-c name=value): tracked parameters are kept,
+    // ignore_startup_parameters dropped, anything else refused as PgBouncer 1.25 does.
+    Status apply_startup_options(const std::vector<std::pair<std::string, std::string>>& params);
     TrackedParams vars_;  // tracked session parameters, inline (no map nodes per client)
     // vars_ interned (clients with equal values share one object); built at the first hand-off, dropped
     // when vars_ changes. Compared by identity with the server's synced_params().

@@ -86,8 +86,22 @@ Status Proxy::load_auth_file(const config::Config& config) {
     return {};
 }
 
+Status Proxy::load_hba(const config::Config& config) {
+    if (config.auth_type != config::AuthType::kHba) {
+        auth_files_ = std::make_shared<const auth::AuthFiles>();
+        return {};
+    }
+    auto files = auth::load_auth_files(config.auth_hba_file, config.auth_ident_file);
+    if (!files) return std::unexpected(files.error());
+    for (const auto& w : files->warnings)
+        spdlog::warn("{}", w);
+    auth_files_ = std::make_shared<const auth::AuthFiles>(std::move(*files));
+    return {};
+}
+
 Status Proxy::start() {
     if (auto st = load_auth_file(*config_); !st) return st;
+    if (auto st = load_hba(*config_); !st) return st;
     if (auto st = open_listeners(); !st) return st;
     // Databases with a forced user have a known pool before any client: min_pool_size can open it now.
     for (const auto& db : config_->databases) {
@@ -277,6 +291,8 @@ Status Proxy::reload() {
     if (auto st = load_auth_file(*fresh); !st) {
         spdlog::error("reload: could not read auth_file, keeping the old one: {}", st.error().message);
     }
+    if (auto st = load_hba(*fresh); !st)
+        spdlog::error("reload: could not read auth_hba_file, keeping the old rules: {}", st.error().message);
     apply_config(fresh);
     spdlog::info("configuration reloaded from {}", config_->file);
     return {};

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "admin/admin_backend.h"
+#include "auth/hba.h"
 #include "common/error.h"
 #include "config/config.h"
 #include "net/socket.h"
@@ -78,6 +79,8 @@ class Proxy {
     // SCRAM verifier for a plain-text password, computed once per (user, password).
     const protocol::pg::ScramSecret& scram_secret_for_plain(const std::string& user,
                                                             const std::string& password);
+    // auth_hba_file and auth_ident_file as loaded (auth_type = hba); a snapshot a login can hold.
+    std::shared_ptr<const auth::AuthFiles> auth_files() const { return auth_files_; }
 
   private:
     Status open_listeners();
@@ -98,6 +101,7 @@ class Proxy {
     // Every 100 ms: client-side timeouts (query_timeout, idle_transaction_timeout, client_idle_timeout).
     asio::awaitable<void> client_janitor();
     Status load_auth_file(const config::Config& config);
+    Status load_hba(const config::Config& config);
     void remove_unix_socket();
 
     asio::io_context& io_;
@@ -110,6 +114,7 @@ class Proxy {
     unsigned long unix_socket_inode_ = 0;
     std::unordered_map<uint32_t, ClientSession*> clients_;  // by cancel pid
     std::map<std::string, std::string> secrets_;
+    std::shared_ptr<const auth::AuthFiles> auth_files_ = std::make_shared<const auth::AuthFiles>();
     std::map<std::string, std::pair<std::string, protocol::pg::ScramSecret>> scram_cache_;
     std::mt19937_64 rng_;
     uint64_t next_client_id_ = 0;

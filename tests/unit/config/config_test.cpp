@@ -562,14 +562,14 @@ TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
                               "syslog = 1\n"                         // 3
                               "dns_max_ttl = 30\n"                   // 4
                               "user = postgres\n"                    // 5
-                              "auth_hba_file = /etc/hba.conf\n"      // 6
+                              "syslog_ident = myapp\n"               // 6
                               "peer_id = 3\n"                        // 7
                               "resolv_conf = /etc/my-resolv.conf\n"  // 8
                               "dns_zone_check_period = 60\n");       // 9
     const char* expected[] = {"syslog is accepted but not implemented by poolguard yet",
                               "dns_max_ttl is accepted",
                               "user is accepted",
-                              "auth_hba_file is accepted",
+                              "syslog_ident is accepted",
                               "peer_id is accepted",
                               "resolv_conf is accepted",
                               "dns_zone_check_period is accepted"};
@@ -586,9 +586,12 @@ TEST(ConfigLoader, NotImplementedJudgesTheFinalValue) {
     EXPECT_TRUE(r.warnings.empty()) << all_warnings(r);
 }
 
-TEST(ConfigLoader, AuthTypeHbaAndCertWarn) {
-    LoadResult hba = load_ok("[pgbouncer]\nauth_type = hba\nauth_hba_file = /etc/pgbouncer/hba.conf\n");
-    EXPECT_TRUE(has_warning(hba, "auth_type=hba is accepted but not implemented", 2)) << all_warnings(hba);
+TEST(ConfigLoader, AuthTypeHbaLoadsQuietly) {
+    LoadResult hba = load_ok(
+        "[pgbouncer]\nauth_type = hba\nauth_hba_file = /etc/pgbouncer/hba.conf\n"
+        "auth_ident_file = /etc/pgbouncer/ident.conf\n");
+    EXPECT_TRUE(hba.warnings.empty()) << all_warnings(hba);
+    EXPECT_EQ(hba.config.auth_ident_file, "/etc/pgbouncer/ident.conf");
     LoadResult md5 = load_ok(kAuth);
     EXPECT_TRUE(md5.warnings.empty()) << all_warnings(md5);
 }
