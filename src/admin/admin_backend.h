@@ -113,6 +113,11 @@ struct DatabaseRow {
     int current_connections = 0;
     bool paused = false;
     bool disabled = false;
+    // PgBouncer 1.25's columns (cfg helper fills them; SHOW DATABASES shows them in 1.25's order).
+    int64_t server_lifetime_s = 0;       // effective (per database, else global), seconds
+    std::string load_balance_hosts;      // "round-robin" | "disable" (1.25 shows it for every database)
+    int max_client_connections = 0;      // effective max_db_client_connections; 0 = unlimited
+    int current_client_connections = 0;  // logged-in clients of this database
 };
 
 struct UserRow {
@@ -120,6 +125,11 @@ struct UserRow {
     std::string pool_mode;  // empty = not set per user
     int max_user_connections = 0;
     int current_connections = 0;
+    // PgBouncer 1.25's columns (cfg helper fills them).
+    int pool_size = 0;           // [users] pool_size; 0 = not set per user
+    int reserve_pool_size = 0;   // [users] reserve_pool_size; 0 = not set per user
+    int max_user_client_connections = 0;  // effective; 0 = unlimited
+    int current_client_connections = 0;   // logged-in clients of this user
 };
 
 // One SHOW GUARD row: detectors, responders and their modes, and rows other components register

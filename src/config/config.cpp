@@ -12,9 +12,11 @@
 #include <variant>
 
 #include "config/connstring.h"
+#include "config/host_list.h"
 #include "config/ini_parser.h"
 #include "config/param_table.h"
 #include "config/tls_settings.h"
+#include "config/user_settings.h"
 #include "config/value_parser.h"
 
 namespace poolguard::config {
@@ -127,6 +129,11 @@ const RawEntry* Config::poolguard_option(const std::string& key) const {
 
 namespace {
 
+// The warning every accepted but unimplemented setting gets (PgBouncer 1.25 configurations load unchanged).
+std::string not_implemented(std::string_view what) {
+    return "accepted, not implemented: " + std::string(what);
+}
+
 std::string location(const std::string& file, int line) {
     return line > 0 ? file + ":" + std::to_string(line) + ": " : file + ": ";
 }
@@ -171,7 +178,7 @@ class Loader {
         if (section == "classes") return on_class(entry);
         if (section == "peers" && !peers_warned_) {
             peers_warned_ = true;
-            warn(entry, "[peers] is accepted but not implemented by poolguard yet");
+            warn(entry, not_implemented("[peers]"));
         }
         result_.config.extra_sections[section].push_back(
             RawEntry{entry.key, entry.value, entry.file, entry.line});
@@ -181,7 +188,7 @@ class Loader {
     Result<LoadResult> finish() {
         Config& cfg = result_.config;
         if (set_at_.find("conffile") == set_at_.end()) cfg.conffile = cfg.file;
-        warn_not_implemented();
+        if (Status status = warn_not_implemented(); !status) return std::unexpected(status.error());
         if (Status status = validate(); !status) return std::unexpected(status.error());
         return std::move(result_);
     }
@@ -355,6 +362,10 @@ class Loader {
             if (key == "host") {
                 db.host = value;
             } else if (key == "port") {
+                if (value.find(',') != std::string::npos) {
+                    db.port_list = value;  // one port per host (checked with the host list below)
+                    continue;
+                }
                 auto port = integer(1, 65535);
                 if (!port) return bad(port.error());
                 db.port = *port;
@@ -368,6 +379,8 @@ class Loader {
                 db.auth_user = value;
             } else if (key == "auth_dbname") {
                 db.auth_dbname = value;
+            } else if (key == "auth_query") {
+                db.auth_query = value;
             } else if (key == "client_encoding") {
                 db.client_encoding = value;
             } else if (key == "datestyle") {
@@ -386,6 +399,18 @@ class Loader {
                 if (key == "min_pool_size") db.min_pool_size = *count;
                 if (key == "reserve_pool" || key == "reserve_pool_size") db.reserve_pool = *count;
                 if (key == "max_db_connections") db.max_db_connections = *count;
+            } else if (key == "max_db_client_connections") {
+                auto count = integer(0, INT_MAX);
+                if (!count) return bad(count.error());
+                db.max_db_client_connections = *count;
+            } else if (key == "server_lifetime") {
+                auto lifetime = parse_duration(value);
+                if (!lifetime) return bad(lifetime.error());
+                db.server_lifetime = *lifetime;
+            } else if (key == "load_balance_hosts") {
+                auto mode = parse_load_balance_hosts(value);
+                if (!mode) return bad(mode.error());
+                db.load_balance_round_robin = *mode;
             } else if (key == "adaptive_pool") {
                 auto on = parse_bool(value);
                 if (!on) return bad(on.error());
@@ -398,6 +423,10 @@ class Loader {
                 return fail(location(entry.file, entry.line) + "unknown parameter '" + key +
                             "' in connection string of database '" + name + "'");
             }
+        }
+        if (auto hosts = parse_host_list(db.host, db.port_list, db.port); !hosts) {
+            return fail(invalid_value(entry, db.host + (db.port_list.empty() ? "" : " port=" + db.port_list),
+                                      "host", hosts.error(), context));
         }
         // "*" keeps an empty dbname: the fallback connects to whatever database the client asked for.
         if (db.dbname.empty() && name != "*") db.dbname = name;
@@ -428,17 +457,11 @@ class Loader {
         user.name = name;
         user.line = entry.line;
         for (const ConnstringPair& pair : *pairs) {
-            if (pair.key == "pool_mode") {
-                auto mode = parse_pool_mode(pair.value);
-                if (!mode) return fail(invalid_value(entry, pair.value, pair.key, mode.error(), context));
-                user.pool_mode = *mode;
-            } else if (pair.key == "max_user_connections") {
-                auto count = parse_integer(pair.value, 0, INT_MAX);
-                if (!count) return fail(invalid_value(entry, pair.value, pair.key, count.error(), context));
-                user.max_user_connections = static_cast<int>(*count);
-            } else {
-                return fail(location(entry.file, entry.line) + "unknown parameter '" + pair.key +
-                            "' for user '" + name + "' (expected pool_mode or max_user_connections)");
+            if (auto error = apply_user_setting(user, pair.key, pair.value)) {
+                if (error->unknown)
+                    return fail(location(entry.file, entry.line) + "unknown parameter '" + pair.key +
+                                "' for user '" + name + "' (expected " + kUserSettingNames + ")");
+                return fail(invalid_value(entry, pair.value, pair.key, error->reason, context));
             }
         }
         auto& users = result_.config.users;
@@ -457,7 +480,8 @@ class Loader {
     }
 
     // Judged on the final values, so a setting changed back to its default by a later line stays quiet.
-    void warn_not_implemented() {
+    // A kRefused setting with a value poolguard cannot honour ends the load with an error instead.
+    Status warn_not_implemented() {
         const Config& cfg = result_.config;
         std::vector<std::pair<long, LoadWarning>> found;
         for (std::span<const ParamSpec> params :
@@ -466,21 +490,26 @@ class Loader {
                 auto origin = set_at_.find(std::string(spec.name));
                 if (origin == set_at_.end() || spec.support == Support::kImplemented) continue;
                 std::string what;
-                if (spec.support == Support::kCustom) {
+                if (spec.unsupported != nullptr) {
                     what = spec.unsupported(cfg);
                 } else if (!is_default(cfg, defaults_, spec.field)) {
                     what = std::string(spec.name);
                 }
                 if (what.empty()) continue;
                 const Origin& where = origin->second;
-                found.emplace_back(where.order,
-                                   LoadWarning{where.file, where.line,
-                                               what + " is accepted but not implemented by poolguard yet"});
+                if (spec.support == Support::kRefused) {
+                    return fail(location(where.file, where.line) + what + " = " + format_value(cfg, spec) +
+                                " is not implemented by poolguard yet, and running without it would be less "
+                                "safe than the configuration asks for; remove the line or set it to " +
+                                format_value(defaults_, spec));
+                }
+                found.emplace_back(where.order, LoadWarning{where.file, where.line, not_implemented(what)});
             }
         }
         std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         for (auto& [order, warning] : found)
             result_.warnings.push_back(std::move(warning));
+        return {};
     }
 
     Origin origin_of(std::string_view param) const {
@@ -658,6 +687,11 @@ Status set_parameter(Config& config, const std::string& key, const std::string& 
     if (Status st = loader.on_entry(entry); !st) return fail(st.error().message, "22023");
     if (std::string tls = unhonoured_tls_setting(loader.config()); !tls.empty())
         return fail(tls + " cannot be honoured by this poolguard build yet", "22023");
+    static const Config defaults;
+    if (spec->support == Support::kRefused &&
+        (spec->unsupported ? !spec->unsupported(loader.config()).empty()
+                           : !is_default(loader.config(), defaults, spec->field)))
+        return fail(name + " = " + value + " is not implemented by poolguard yet", "0A000");
     config = loader.config();
     return {};
 }

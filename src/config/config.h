@@ -27,10 +27,12 @@ struct DatabaseConfig {
     std::string name;  // the name clients connect to
     std::string host;  // empty = Unix socket in unix_socket_dir (PgBouncer's behaviour); may be a comma list
     int port = 5432;
+    std::string port_list;        // "port=5432,5433": one port per host of a host list (else `port`)
     std::string dbname;           // server-side database name; defaults to `name` ("*": empty = client's)
     std::string user;             // forced server user (force_user); empty = client's user
     std::string password;         // password for `user`
     std::string auth_user;        // per-database auth_user (issue 3)
+    std::string auth_query;       // per-database auth_query; empty = the global one
     std::string auth_dbname;      // per-database auth_dbname (issue 3)
     std::string client_encoding;  // startup defaults sent to the server
     std::string datestyle;
@@ -43,6 +45,10 @@ struct DatabaseConfig {
     std::optional<PoolMode> pool_mode;
     std::optional<bool> adaptive_pool;  // overrides [poolguard] adaptive_pool (issue 6 part 4)
     int max_db_connections = 0;         // 0 = unlimited (falls back to the global max_db_connections)
+    // PgBouncer 1.19-1.25 per-database settings (config/host_list.h for the host list itself).
+    int max_db_client_connections = 0;       // 0 = the global max_db_client_connections
+    std::optional<Micros> server_lifetime;   // overrides the global server_lifetime
+    bool load_balance_round_robin = true;    // load_balance_hosts: round-robin (default) | disable
     int line = 0;                       // line in the file where it was defined, for messages
 };
 
@@ -51,6 +57,14 @@ struct UserConfig {
     std::string name;
     std::optional<PoolMode> pool_mode;
     int max_user_connections = 0;  // 0 = global max_user_connections
+    // PgBouncer 1.22-1.25 per-user settings; unset = the database's or the global value.
+    std::optional<int> pool_size;
+    std::optional<int> reserve_pool_size;
+    int max_user_client_connections = 0;  // 0 = global max_user_client_connections
+    std::optional<Micros> query_timeout;
+    std::optional<Micros> idle_transaction_timeout;
+    std::optional<Micros> transaction_timeout;
+    std::optional<Micros> client_idle_timeout;
     int line = 0;                  // line in the file where it was defined, for messages
 };
 
@@ -114,7 +128,8 @@ struct Config {
 
     std::string server_reset_query = "DISCARD ALL";
     bool server_reset_query_always = false;
-    std::string server_check_query = "select 1";
+    // PgBouncer 1.25's default: "<empty>" sends an empty query (cheapest round trip); "" turns checks off.
+    std::string server_check_query = "<empty>";
     Micros server_check_delay{30'000'000};
     bool server_fast_close = false;
     Micros server_lifetime{3'600'000'000};
@@ -134,6 +149,14 @@ struct Config {
     Micros client_idle_timeout{0};
     Micros idle_transaction_timeout{0};
     Micros suspend_timeout{10'000'000};
+    // PgBouncer 1.19-1.25 globals (cfg helper).
+    Micros transaction_timeout{0};       // a client in a transaction longer than this is closed; 0 = off
+    int max_db_client_connections = 0;   // clients per database; 0 = unlimited
+    int max_user_client_connections = 0;  // clients per user; 0 = unlimited
+    // Parameters tracked per client beyond the built-in ones (1.25's default: IntervalStyle).
+    std::vector<std::string> track_extra_parameters{"IntervalStyle"};
+    int scram_iterations = 4096;  // of the SCRAM verifiers poolguard computes from plain passwords
+    std::string auth_ldap_options;
 
     bool log_connections = true;
     bool log_disconnections = true;
@@ -167,6 +190,7 @@ struct Config {
     std::string server_tls_sslmode = "disable";  // PgBouncer 1.18's default (1.20 changed it to prefer)
     std::string server_tls_key_file, server_tls_cert_file, server_tls_ca_file;
     std::string server_tls_protocols = "secure", server_tls_ciphers = "fast";
+    std::string client_tls13_ciphers, server_tls13_ciphers;  // PgBouncer 1.25; empty = OpenSSL's default
 
     // [poolguard] — poolguard's own options.
     int worker_threads = 0;   // 0 = one per core
@@ -227,6 +251,16 @@ struct Config {
     // Where the setting of each effective pool parameter lives, resolved for one (database, user).
     PoolMode effective_pool_mode(const DatabaseConfig& db, const UserConfig* user) const;
     int effective_pool_size(const DatabaseConfig& db) const;
+    // [users] pool_size wins over the database's, which wins over default_pool_size (PgBouncer 1.25).
+    int effective_pool_size(const DatabaseConfig& db, const UserConfig* user) const;
+    int effective_reserve_pool_size(const DatabaseConfig& db, const UserConfig* user) const;
+    Micros effective_server_lifetime(const DatabaseConfig& db) const;
+    int effective_max_db_client_connections(const DatabaseConfig& db) const;
+    int effective_max_user_client_connections(const UserConfig* user) const;
+    Micros effective_query_timeout(const UserConfig* user) const;
+    Micros effective_idle_transaction_timeout(const UserConfig* user) const;
+    Micros effective_transaction_timeout(const UserConfig* user) const;
+    Micros effective_client_idle_timeout(const UserConfig* user) const;
     int effective_min_pool_size(const DatabaseConfig& db) const;
     int effective_max_db_connections(const DatabaseConfig& db) const;
     int effective_max_user_connections(const UserConfig* user) const;

@@ -31,9 +31,11 @@ enum class ValueKind {
     kHostPort
 };
 
-// kNotYet: loads, but a non-default value draws an "accepted but not implemented" warning.
+// kNotYet: loads, but a non-default value draws an "accepted, not implemented: X" warning.
 // kCustom: `unsupported` decides, for settings where only some values are implemented.
-enum class Support { kImplemented, kNotYet, kCustom };
+// kRefused: a non-default value refuses to start (a setting whose silent absence would weaken security or
+// a limit); `unsupported`, when set, decides which values are refused.
+enum class Support { kImplemented, kNotYet, kCustom, kRefused };
 
 using FieldPtr =
     std::variant<std::string Config::*, int Config::*, bool Config::*, double Config::*, Micros Config::*,

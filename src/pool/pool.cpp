@@ -521,26 +521,47 @@ void Pool::open_for_waiters() {
     }
 }
 
+ServerTarget Pool::next_target(size_t& host_start) {
+    ServerTarget target = settings_.target;
+    host_start = 0;
+    const size_t n = target.hosts.size();
+    if (n < 2) return target;
+    host_start = host_cursor_ % n;
+    std::rotate(target.hosts.begin(), target.hosts.begin() + static_cast<std::ptrdiff_t>(host_start),
+                target.hosts.end());
+    target.host = target.hosts.front().host;
+    target.port = target.hosts.front().port;
+    // round-robin: every new connection starts at the next host; disable: the same host until one fails.
+    if (settings_.load_balance_round_robin) host_cursor_ = (host_start + 1) % n;
+    return target;
+}
+
 void Pool::open_one() {
     auto server = std::make_shared<ServerConnection>(executor_, this, manager_.next_server_id());
     servers_.emplace(server->id(), server);
     ++connecting_;
     auto alive = alive_;
+    size_t host_start = 0;
+    ServerTarget target = next_target(host_start);
     asio::co_spawn(
         executor_,
-        [this, server, alive, target = settings_.target]() -> asio::awaitable<void> {
+        [this, server, alive, target = std::move(target), host_start]() -> asio::awaitable<void> {
             auto status = co_await server->connect(target);
             if (!*alive) {
                 server->close("pool was removed");
                 co_return;
             }
-            on_connect_result(server, status);
+            on_connect_result(server, status, host_start);
         },
         net::LogIfThrown{"server connect"});
 }
 
-void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
+void Pool::on_connect_result(const ServerPtr& server, const Status& status, size_t host_start) {
     --connecting_;
+    if (const size_t n = settings_.target.hosts.size(); n > 1 && !settings_.load_balance_round_robin) {
+        // load_balance_hosts=disable: stay on the host that worked; after a failure start at the next one.
+        host_cursor_ = status ? (host_start + server->host_index()) % n : (host_start + 1) % n;
+    }
     const bool probe = probe_in_flight_;
     probe_in_flight_ = false;
     if (!status) {
@@ -586,14 +607,22 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status) {
     breaker_->on_login_ok(Clock::now());
     if (server_parameters_.empty()) server_parameters_ = server->reported_parameters();
     spdlog::info("S-{}: {}/{} new server connection to {}:{} (pid {})", server->id(), database_, user_,
-                 settings_.target.host, settings_.target.port, server->backend_pid());
+                 server->host(), server->port(), server->backend_pid());
     put_back(server);
     open_for_waiters();
 }
 
 void Pool::apply_settings(PoolSettings settings) {
     const bool was_adaptive = settings_.adaptive;
+    // Another host, port or host list (reload): servers to the old ones close as soon as they are unused.
+    const bool moved = settings.target.host != settings_.target.host ||
+                       settings.target.port != settings_.target.port ||
+                       settings.target.hosts != settings_.target.hosts;
     settings_ = std::move(settings);
+    if (moved) {
+        host_cursor_ = 0;
+        reconnect_all();
+    }
     configure_classes();
     configure_adaptive(was_adaptive);
     // A smaller pool: idle servers beyond the new size go now; active ones when they come back.
@@ -648,7 +677,9 @@ void Pool::tick() {
             auto s = *it;
             if (now - std::max(s->last_used(), s->last_checked()) >= settings_.server_check_delay) {
                 it = idle_.erase(it);
-                s->begin_check(settings_.server_check_query);
+                // "<empty>": an empty Query, answered by EmptyQueryResponse (PgBouncer 1.25's default).
+                s->begin_check(settings_.server_check_query == "<empty>" ? std::string()
+                                                                          : settings_.server_check_query);
             } else {
                 ++it;
             }

@@ -49,6 +49,12 @@ struct PoolSettings {
     ServerTarget target;
     // A replication connection's pool: a server leaves with its client (closed, never reused).
     bool replication = false;
+    bool load_balance_round_robin = true;  // host lists: next host per connection (else stay until one fails)
+    // The client-side timeouts of this pool's clients ([users] values override the global ones).
+    std::chrono::microseconds query_timeout{0};
+    std::chrono::microseconds idle_transaction_timeout{0};
+    std::chrono::microseconds transaction_timeout{0};
+    std::chrono::microseconds client_idle_timeout{0};
     // Priority classes (issue 6): index 0 is "default" (config::effective_classes).
     std::vector<config::ClassConfig> classes = config::effective_classes({});
     // Adaptive pool size (issue 6 part 4): the limit moves between max(1, min_pool_size) and the budget.
@@ -227,7 +233,10 @@ class Pool {
     void open_for_waiters();
     bool can_open(bool allow_reserve);
     void open_one();
-    void on_connect_result(const ServerPtr& server, const Status& status);
+    // `host_start`: the host list entry the connection tried first.
+    void on_connect_result(const ServerPtr& server, const Status& status, size_t host_start);
+    // The target of the next connection: a host list rotated to start at the host its turn is for.
+    ServerTarget next_target(size_t& host_start);
     void hand_to_waiter(Waiter* waiter, const ServerPtr& server);
     // Resumes a waiter's coroutine (posted, never inline).
     static void wake(Waiter* waiter);
@@ -269,6 +278,7 @@ class Pool {
     Clock::time_point wait_timer_expiry_{};
     uint64_t wait_timer_generation_ = 0;
     int connecting_ = 0;
+    size_t host_cursor_ = 0;  // host list: the entry the next connection starts with
     std::optional<Error> last_login_error_;
     Clock::time_point login_blocked_until_{};
     std::map<std::string, std::string> server_parameters_;

@@ -6,6 +6,8 @@
 
 #include <unordered_set>
 
+#include "config/host_list.h"
+
 namespace poolguard::pool {
 
 PoolManager::PoolManager(asio::any_io_executor executor, std::shared_ptr<const config::Config> config)
@@ -15,6 +17,26 @@ PoolManager::~PoolManager() {
     stop();
 }
 
+namespace {
+
+// A [databases] host list (host=a,b,c): the pool picks the entry for each new connection and a connection
+// falls over to the next entries when its host does not answer. One host keeps target.host/port only.
+void set_host_list(PoolSettings& s, const config::DatabaseConfig& db) {
+    s.load_balance_round_robin = db.load_balance_round_robin;
+    auto hosts = config::parse_host_list(db.host, db.port_list, db.port);
+    if (!hosts || hosts->empty()) return;  // the loader refused invalid lists already
+    if (hosts->size() == 1) {
+        if (!hosts->front().host.empty()) s.target.host = hosts->front().host;
+        s.target.port = hosts->front().port;
+        return;
+    }
+    s.target.hosts = std::move(*hosts);
+    s.target.host = s.target.hosts.front().host;
+    s.target.port = s.target.hosts.front().port;
+}
+
+}  // namespace
+
 PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const std::string& user,
                                        const Credentials& credentials) const {
     const std::string& server_secret = credentials.secret;
@@ -22,23 +44,28 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     const config::UserConfig* user_cfg = c.find_user(user);
     PoolSettings s;
     s.mode = c.effective_pool_mode(db, user_cfg);
-    s.pool_size = c.effective_pool_size(db);
+    s.pool_size = c.effective_pool_size(db, user_cfg);
     s.min_pool_size = c.effective_min_pool_size(db);
-    s.reserve_pool_size = db.reserve_pool.value_or(c.reserve_pool_size);
+    s.reserve_pool_size = c.effective_reserve_pool_size(db, user_cfg);
     s.reserve_pool_timeout = c.reserve_pool_timeout;
     s.max_db_connections = c.effective_max_db_connections(db);
     s.max_user_connections = c.effective_max_user_connections(user_cfg);
     s.query_wait_timeout = c.query_wait_timeout;
     s.reset_query = c.server_reset_query;
     s.reset_always = c.server_reset_query_always;
-    s.server_lifetime = c.server_lifetime;
+    s.server_lifetime = c.effective_server_lifetime(db);
     s.server_idle_timeout = c.server_idle_timeout;
     s.server_login_retry = c.server_login_retry;
+    s.query_timeout = c.effective_query_timeout(user_cfg);
+    s.idle_transaction_timeout = c.effective_idle_transaction_timeout(user_cfg);
+    s.transaction_timeout = c.effective_transaction_timeout(user_cfg);
+    s.client_idle_timeout = c.effective_client_idle_timeout(user_cfg);
     // No host: a Unix socket in unix_socket_dir, as PgBouncer does.
     s.target.host = !db.host.empty()             ? db.host
                     : !c.unix_socket_dir.empty() ? c.unix_socket_dir
                                                  : "/var/run/postgresql";
     s.target.port = db.port;
+    set_host_list(s, db);
     s.target.dbname = db.dbname.empty() ? db.name : db.dbname;
     s.target.user = db.user.empty() ? user : db.user;
     s.target.secret = !db.user.empty() && !db.password.empty() ? db.password : server_secret;

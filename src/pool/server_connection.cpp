@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include "config/tracked_parameters.h"
 #include "net/drained_wait.h"
 #include "net/fast_write.h"
 #include "pool/pool.h"
@@ -23,9 +24,9 @@ constexpr uint32_t kMaxServerMessage = 0x7fffffff;
 constexpr uint32_t kMaxWholeServerMessage = 16 << 20;  // Z, S, G, K are tiny; E may carry a long DETAIL
 constexpr size_t kLoginMessageMax = 1 << 20;
 
+// Every parameter a client may have tracked (whether this one's client does is the session's business).
 bool is_tracked_parameter(const std::string& lower) {
-    return lower == "client_encoding" || lower == "datestyle" || lower == "timezone" ||
-           lower == "standard_conforming_strings" || lower == "application_name";
+    return config::trackable_index(lower) >= 0;
 }
 
 std::string lowercase(std::string s) {
@@ -54,9 +55,15 @@ ServerConnection::~ServerConnection() = default;
 asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
     host_ = target.host;
     port_ = target.port;
-    auto sock = co_await net::connect_to_server(target.host, target.port, target.connect_timeout);
-    if (!sock) co_return std::unexpected(sock.error());
-    socket_ = std::move(*sock);
+    if (target.hosts.size() < 2) {
+        auto sock = co_await net::connect_to_server(target.host, target.port, target.connect_timeout);
+        if (!sock) co_return std::unexpected(sock.error());
+        socket_ = std::move(*sock);
+    } else {
+        auto sock = co_await connect_to_host_list(target);
+        if (!sock) co_return std::unexpected(sock.error());
+        socket_ = std::move(*sock);
+    }
 
     // The whole login must finish within the connect timeout, or a silent server would hold a slot forever.
     asio::steady_timer timer(socket_.get_executor());
@@ -88,6 +95,30 @@ asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
     created_at_ = last_used_ = Clock::now();
     asio::co_spawn(socket_.get_executor(), relay_loop(), net::LogIfThrown{"server relay"});
     co_return Status{};
+}
+
+asio::awaitable<Result<net::Socket>> ServerConnection::connect_to_host_list(const ServerTarget& target) {
+    // A dead or unresolvable host is skipped: the next one is tried, all within connect_timeout. Each host
+    // gets an equal share of it (at least half a second), the last one whatever is left, so a host that
+    // swallows packets cannot use up the time of the ones after it.
+    const auto deadline = Clock::now() + target.connect_timeout;
+    const auto share = std::max(std::chrono::milliseconds(500),
+                                target.connect_timeout / static_cast<int>(target.hosts.size()));
+    Error last = Error::make("no host to connect to", sqlstate::kConnectionFailure);
+    for (size_t i = 0; i < target.hosts.size(); ++i) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) break;
+        host_ = target.hosts[i].host;
+        port_ = target.hosts[i].port;
+        host_index_ = i;
+        const auto budget = i + 1 == target.hosts.size() ? left : std::min(left, share);
+        auto sock = co_await net::connect_to_server(host_, port_, budget);
+        if (sock) co_return std::move(*sock);
+        last = sock.error();
+        if (i + 1 < target.hosts.size())
+            spdlog::warn("S-{}: {}; trying the next host of the list", id_, last.message);
+    }
+    co_return std::unexpected(last);
 }
 
 asio::awaitable<Result<std::pair<char, std::string>>> ServerConnection::read_login_message() {

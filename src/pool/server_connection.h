@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "config/host_list.h"
 #include "net/byte_buffer.h"
 #include "net/socket.h"
 #include "pool/linked_client.h"
@@ -33,6 +34,9 @@ struct ScramPassThrough {
 struct ServerTarget {
     std::string host;  // empty or starting with '/' = Unix socket directory
     int port = 5432;
+    // A host list (2+ entries; host/port are its first): tried in order until one accepts the connection,
+    // all within connect_timeout.
+    std::vector<config::HostEntry> hosts;
     std::string dbname;
     std::string user;
     std::string secret;  // plain password, "md5..." or "SCRAM-SHA-256$..." (empty: none known)
@@ -96,6 +100,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     char tx_status() const { return tx_status_; }
     // When the oldest unanswered client request was sent (valid while busy_for_client()).
     Clock::time_point busy_since() const { return busy_since_; }
+    // When the current transaction's first message was sent (valid while tx_status() != 'I').
+    Clock::time_point xact_since() const { return xact_since_; }
     // When the server last answered ReadyForQuery to the client.
     Clock::time_point ready_since() const { return ready_since_; }
 
@@ -129,6 +135,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     uint64_t linked_client_id() const { return linked_client_id_; }
     void set_linked_client_id(uint64_t id) { linked_client_id_ = id; }
     const std::string& host() const { return host_; }
+    // Which entry of the target's host list connected (0 without a list).
+    size_t host_index() const { return host_index_; }
     int port() const { return port_; }
     State state() const { return state_; }
     void set_state(State s) { state_ = s; }
@@ -153,6 +161,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
 
   private:
     asio::awaitable<Status> login(const ServerTarget& target);
+    asio::awaitable<Result<net::Socket>> connect_to_host_list(const ServerTarget& target);
     // connect_query, before the relay starts: its failure is a login failure (server_login_retry applies).
     asio::awaitable<Status> run_connect_query(const std::string& sql);
     asio::awaitable<Result<std::pair<char, std::string>>> read_login_message();
@@ -207,6 +216,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     uint32_t backend_key_ = 0;
     std::string host_;
     int port_ = 0;
+    size_t host_index_ = 0;
     Clock::time_point created_at_;
     Clock::time_point last_used_;
     asio::steady_timer drain_timer_;  // bounds the wait for the server's EOF after Terminate

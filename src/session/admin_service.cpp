@@ -268,6 +268,10 @@ std::vector<admin::DatabaseRow> AdminService::databases() {
         r.current_connections = proxy_.pools().database_server_count(db.name);
         r.paused = proxy_.database_paused(db.name);
         r.disabled = proxy_.database_disabled(db.name);
+        r.server_lifetime_s = std::chrono::duration_cast<std::chrono::seconds>(cfg.effective_server_lifetime(db)).count();
+        r.load_balance_hosts = db.load_balance_round_robin ? "round-robin" : "disable";
+        r.max_client_connections = cfg.effective_max_db_client_connections(db);
+        r.current_client_connections = proxy_.client_caps().database_count(db.name);
         rows.push_back(std::move(r));
     }
     return rows;
@@ -290,6 +294,12 @@ std::vector<admin::UserRow> AdminService::users() {
         if (u != nullptr && u->pool_mode) r.pool_mode = config::to_string(*u->pool_mode);
         r.max_user_connections = cfg.effective_max_user_connections(u);
         r.current_connections = proxy_.pools().user_server_count(name);
+        if (u != nullptr) {
+            r.pool_size = u->pool_size.value_or(0);
+            r.reserve_pool_size = u->reserve_pool_size.value_or(0);
+        }
+        r.max_user_client_connections = cfg.effective_max_user_client_connections(u);
+        r.current_client_connections = proxy_.client_caps().user_count(name);
         rows.push_back(std::move(r));
     }
     return rows;

@@ -142,7 +142,7 @@ asio::awaitable<Status> ClientSession::read_startup() {
                     co_return fail(msg);
                 }
                 replication_ = *kind;
-            } else if (tracked(lower)) {
+            } else if (tracked(lower, cfg)) {
                 vars_.set(lower, value);
             } else if (std::find(cfg.ignore_startup_parameters.begin(), cfg.ignore_startup_parameters.end(),
                                  lower) != cfg.ignore_startup_parameters.end()) {
@@ -230,6 +230,21 @@ asio::awaitable<Status> ClientSession::read_startup() {
                          st.error().message);
         dataplane_counters().client_login_failures++;  // control plane (issue 5)
         co_return fail(st.error().message);
+    }
+    // max_db_client_connections / max_user_client_connections (PgBouncer 1.25), for authenticated clients.
+    {
+        std::string refused_by;
+        client_slot_ = proxy_.client_caps().try_acquire(
+            db->name, cfg.effective_max_db_client_connections(*db), user_,
+            cfg.effective_max_user_client_connections(cfg.find_user(user_)), refused_by);
+        if (!client_slot_.held()) {
+            const std::string msg = "client connections exceeded (" + refused_by + ")";
+            queue_error(fatal(sqlstate::kProtocolViolation, msg));
+            co_await flush_client_out();
+            if (cfg.log_pooler_errors)
+                spdlog::warn("C-{}: {}/{}@{}:{} refused: {}", id_, database_, user_, peer_, peer_port_, msg);
+            co_return fail(msg);
+        }
     }
     if (replication_ != Replication::kNone) {
         // Replication: a server of its own, opened with the client's parameters (replication_pool.cpp).
@@ -447,7 +462,7 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret, c
     }
     // Unknown user or an md5 secret (useless for SCRAM): run the exchange with a dummy verifier and fail.
     const bool known = verifier.has_value();
-    if (!known) verifier = pg::scram_secret_for_plain_password("poolguard-no-such-user");
+    if (!known) verifier = pg::scram_secret_for_plain_password("poolguard-no-such-user", cfg.scram_iterations);
     pg::ScramServer server(*verifier);
     pg::append_sasl_mechanisms(out, {"SCRAM-SHA-256"});
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
@@ -498,7 +513,7 @@ asio::awaitable<Status> ClientSession::finish_login() {
     pg::append_auth_request(out, pg::AuthRequest::kOk);
     for (const auto& [name, value] : pool_->server_parameters()) {
         const auto lower = lowercase(name);
-        if (tracked(lower)) {
+        if (tracked(lower, proxy_.config())) {
             if (const std::string* have = vars_.find(lower)) {
                 pg::append_parameter_status(out, name, *have);
                 continue;

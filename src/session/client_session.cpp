@@ -180,6 +180,7 @@ void ClientSession::finish() {
     }
     close_socket();
     proxy_.unregister_client(this);
+    client_slot_.release();
     if (logged_in_ && proxy_.config().log_disconnections) {
         const auto secs =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - connected_at_).count();
@@ -507,10 +508,15 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     }
     reads_at_last_check_ = reads_;
     const auto& cfg = proxy_.config();
+    // Per user ([users]) values live in the pool's settings; admin sessions have no pool.
+    const auto query_timeout = pool_ ? pool_->settings().query_timeout : cfg.query_timeout;
+    const auto idle_transaction_timeout =
+        pool_ ? pool_->settings().idle_transaction_timeout : cfg.idle_transaction_timeout;
+    const auto client_idle_timeout = pool_ ? pool_->settings().client_idle_timeout : cfg.client_idle_timeout;
     if (server_) {
         auto s = server_;
-        if (cfg.query_timeout.count() > 0 && s->busy_for_client() &&
-            now - s->busy_since() > cfg.query_timeout) {
+        if (pool_ && check_transaction_timeout(now)) return;
+        if (query_timeout.count() > 0 && s->busy_for_client() && now - s->busy_since() > query_timeout) {
             // The query is cancelled on the server and the connection closed: its state is unknown.
             server_ = nullptr;
             s->unlink();
@@ -519,8 +525,8 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
             terminate_with(fatal(sqlstate::kQueryCanceled, "query_timeout"));
             return;
         }
-        if (cfg.idle_transaction_timeout.count() > 0 && s->tx_status() != 'I' && !s->busy_for_client() &&
-            now - s->ready_since() > cfg.idle_transaction_timeout) {
+        if (idle_transaction_timeout.count() > 0 && s->tx_status() != 'I' && !s->busy_for_client() &&
+            now - s->ready_since() > idle_transaction_timeout) {
             server_ = nullptr;
             s->unlink();
             pool_->release(s, true);  // rolls the transaction back before anyone else gets the server
@@ -529,7 +535,7 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
         }
         return;
     }
-    if (!waiting_ && cfg.client_idle_timeout.count() > 0 && now - idle_since_ > cfg.client_idle_timeout)
+    if (!waiting_ && client_idle_timeout.count() > 0 && now - idle_since_ > client_idle_timeout)
         terminate_with(fatal("57P05", "client_idle_timeout"));
     if (waiting_ && !wait_notified_ && cfg.query_wait_notify.count() > 0 &&
         now - wait_started_ >= cfg.query_wait_notify) {
@@ -537,7 +543,8 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
         // the client while it waits for a server.
         wait_notified_ = true;
         std::string out;
-        pg::append_notice(out, "No server connection available in " + pool_->database() + " pool, waiting");
+        // PgBouncer 1.23+'s text, which scripts and tests look for.
+        pg::append_notice(out, "No server connection available in postgres backend, client being queued");
         if (write_gate_.busy()) {
             wait_notified_ = false;  // try again at the next tick
         } else if (!net::send_now(socket_, out)) {
@@ -546,6 +553,25 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
             close_socket();
         }
     }
+}
+
+bool ClientSession::check_transaction_timeout(std::chrono::steady_clock::time_point now) {
+    // transaction_timeout (PgBouncer 1.23+): a client inside a transaction for longer is closed, counted from
+    // the transaction's first statement, whether a query is running or not.
+    const auto limit = pool_->settings().transaction_timeout;
+    const auto s = server_;
+    if (limit.count() <= 0 || s->tx_status() == 'I' || now - s->xact_since() <= limit) return false;
+    server_ = nullptr;
+    s->unlink();
+    if (s->busy_for_client()) {
+        // A query is running: cancelled, and the connection closed (its state is unknown).
+        s->send_cancel();
+        s->close("transaction_timeout");
+    } else {
+        pool_->release(s, true);  // rolls the transaction back before anyone else gets the server
+    }
+    terminate_with(fatal(sqlstate::kProtocolViolation, "transaction timeout"));
+    return true;
 }
 
 // ---- control plane (issue 5) ----
@@ -562,7 +588,7 @@ void ClientSession::note_statement(char type, std::string_view body) {
 // ---- end control plane ----
 
 void ClientSession::on_server_parameter(const std::string& name, const std::string& value) {
-    if (!tracked(name)) return;
+    if (!tracked(name, proxy_.config())) return;
     const std::string* have = vars_.find(name);
     if (have && *have == value) return;
     vars_.set(name, value);

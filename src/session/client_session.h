@@ -17,6 +17,7 @@
 #include "protocol/pg/frame_scanner.h"
 #include "protocol/pg/messages.h"
 #include "protocol/pg/scram.h"
+#include "session/client_caps.h"
 #include "session/tracked_params.h"
 
 namespace poolguard::session {
@@ -50,6 +51,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // Enforces query_timeout, idle_transaction_timeout and client_idle_timeout (called by the proxy's
     // janitor).
     void check_timeouts(std::chrono::steady_clock::time_point now);
+    // transaction_timeout (global or [users]); true when it closed the client.
+    bool check_transaction_timeout(std::chrono::steady_clock::time_point now);
     // A CancelRequest carrying this client's key arrived.
     void cancel_running_query();
 
@@ -179,6 +182,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::chrono::system_clock::time_point request_time_ = connect_time_;
     std::string close_reason_;  // empty: "client closed the connection" (no heap string per client)
     std::optional<protocol::pg::ScramKey> scram_client_key_;  // from a SCRAM login with a verifier secret
+    ClientCaps::Slot client_slot_;  // this client's place under max_db/user_client_connections
     std::string last_statement_;                              // control plane (issue 5)
     std::chrono::steady_clock::time_point bound_at_;          // control plane (issue 5)
 };

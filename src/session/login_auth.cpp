@@ -43,7 +43,7 @@ Status ClientSession::apply_startup_options(const std::vector<std::pair<std::str
         if (!settings) return std::unexpected(settings.error());
         for (const auto& [name, setting] : *settings) {
             const auto lower = detail::lowercase(name);
-            if (detail::tracked(lower)) {
+            if (detail::tracked(lower, cfg)) {
                 vars_.set(lower, setting);
             } else if (std::find(cfg.ignore_startup_parameters.begin(), cfg.ignore_startup_parameters.end(),
                                  lower) == cfg.ignore_startup_parameters.end()) {

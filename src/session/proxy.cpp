@@ -263,10 +263,12 @@ std::optional<std::string> Proxy::secret_for(const std::string& user) const {
 const protocol::pg::ScramSecret& Proxy::scram_secret_for_plain(const std::string& user,
                                                                const std::string& password) {
     auto it = scram_cache_.find(user);
-    if (it == scram_cache_.end() || it->second.first != password) {
+    const int iterations = config_->scram_iterations;  // a reload may change it
+    if (it == scram_cache_.end() || it->second.first != password ||
+        it->second.second.iterations != iterations) {
         it = scram_cache_
-                 .insert_or_assign(
-                     user, std::pair{password, protocol::pg::scram_secret_for_plain_password(password)})
+                 .insert_or_assign(user, std::pair{password, protocol::pg::scram_secret_for_plain_password(
+                                                                 password, iterations)})
                  .first;
     }
     return it->second.second;

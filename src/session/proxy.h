@@ -18,6 +18,7 @@
 #include "net/socket.h"
 #include "pool/pool_manager.h"
 #include "protocol/pg/scram.h"
+#include "session/client_caps.h"
 
 namespace poolguard::session {
 
@@ -58,6 +59,8 @@ class Proxy {
     void unregister_client(ClientSession* client);
     size_t client_count() const { return clients_.size(); }
     void forward_cancel(uint32_t pid, uint32_t key);
+    // Logged-in clients per database and per user (max_db/user_client_connections).
+    ClientCaps& client_caps() { return client_caps_; }
 
     const std::unordered_map<uint32_t, ClientSession*>& clients() const { return clients_; }
     admin::AdminBackend& admin_backend();
@@ -113,6 +116,7 @@ class Proxy {
     std::string unix_socket_path_;
     unsigned long unix_socket_inode_ = 0;
     std::unordered_map<uint32_t, ClientSession*> clients_;  // by cancel pid
+    ClientCaps client_caps_;
     std::map<std::string, std::string> secrets_;
     std::shared_ptr<const auth::AuthFiles> auth_files_ = std::make_shared<const auth::AuthFiles>();
     std::map<std::string, std::pair<std::string, protocol::pg::ScramSecret>> scram_cache_;

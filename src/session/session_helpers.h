@@ -21,6 +21,11 @@ inline const TrackedParam* tracked(std::string_view lower) {
     return i < 0 ? nullptr : &kTrackedParams[i];
 }
 
+// The same, when `cfg` tracks it (built-ins, and track_extra_parameters).
+inline const TrackedParam* tracked(std::string_view lower, const config::Config& cfg) {
+    return config::tracks_parameter(cfg, lower) ? tracked(lower) : nullptr;
+}
+
 inline std::string lowercase(std::string_view s) {
     std::string out(s);
     for (auto& c : out)

@@ -9,20 +9,15 @@
 #include <string>
 #include <string_view>
 
+#include "config/tracked_parameters.h"
+
 namespace poolguard::session {
 
-struct TrackedParam {
-    const char* lower;
-    const char* canonical;
-};
-inline constexpr TrackedParam kTrackedParams[] = {
-    {"client_encoding", "client_encoding"},
-    {"datestyle", "DateStyle"},
-    {"timezone", "TimeZone"},
-    {"standard_conforming_strings", "standard_conforming_strings"},
-    {"application_name", "application_name"},
-};
-inline constexpr size_t kTrackedCount = std::size(kTrackedParams);
+// Every parameter poolguard can track (config/tracked_parameters.h); which ones it does track for a client
+// depends on track_extra_parameters (config::tracks_parameter), checked where values enter TrackedParams.
+using TrackedParam = config::TrackableParameter;
+inline constexpr const auto& kTrackedParams = config::kTrackableParameters;
+inline constexpr size_t kTrackedCount = config::kTrackableCount;
 
 // Index into kTrackedParams of a lowercase parameter name, or -1 when it is not tracked.
 inline int tracked_index(std::string_view lower) {

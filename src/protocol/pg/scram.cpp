@@ -297,10 +297,10 @@ ScramSecret make_scram_secret(std::string_view password, std::string_view salt, 
     return ScramSecret{iterations, std::string(salt), sha256(client_key), hmac_sha256(salted, "Server Key")};
 }
 
-ScramSecret scram_secret_for_plain_password(std::string_view password) {
+ScramSecret scram_secret_for_plain_password(std::string_view password, int iterations) {
     std::array<uint8_t, kPlainSaltBytes> salt{};
     if (!secure_random(salt)) crypto_failure("RAND_bytes");
-    return make_scram_secret(password, chars_of(salt), kScramDefaultIterations);
+    return make_scram_secret(password, chars_of(salt), iterations > 0 ? iterations : kScramDefaultIterations);
 }
 
 ScramSecret scram_mock_secret(std::string_view user, std::string_view mock_nonce) {

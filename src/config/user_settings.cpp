@@ -1,0 +1,42 @@
+// Owns the settings of one [users] line (see user_settings.h).
+#include "config/user_settings.h"
+
+#include <climits>
+
+#include "config/value_parser.h"
+
+namespace poolguard::config {
+
+std::optional<UserSettingError> apply_user_setting(UserConfig& user, std::string_view key,
+                                                   std::string_view value) {
+    auto invalid = [](std::string reason) { return UserSettingError{false, std::move(reason)}; };
+    if (key == "pool_mode") {
+        auto mode = parse_pool_mode(value);
+        if (!mode) return invalid(mode.error());
+        user.pool_mode = *mode;
+        return std::nullopt;
+    }
+    if (key == "pool_size" || key == "reserve_pool_size" || key == "max_user_connections" ||
+        key == "max_user_client_connections") {
+        auto count = parse_integer(value, 0, INT_MAX);
+        if (!count) return invalid(count.error());
+        const int n = static_cast<int>(*count);
+        if (key == "pool_size") user.pool_size = n;
+        if (key == "reserve_pool_size") user.reserve_pool_size = n;
+        if (key == "max_user_connections") user.max_user_connections = n;
+        if (key == "max_user_client_connections") user.max_user_client_connections = n;
+        return std::nullopt;
+    }
+    std::optional<Micros>* timeout = key == "query_timeout"              ? &user.query_timeout
+                                     : key == "idle_transaction_timeout" ? &user.idle_transaction_timeout
+                                     : key == "transaction_timeout"      ? &user.transaction_timeout
+                                     : key == "client_idle_timeout"      ? &user.client_idle_timeout
+                                                                         : nullptr;
+    if (timeout == nullptr) return UserSettingError{true, {}};
+    auto duration = parse_duration(value);
+    if (!duration) return invalid(duration.error());
+    *timeout = *duration;
+    return std::nullopt;
+}
+
+}  // namespace poolguard::config
