@@ -462,7 +462,8 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret, c
     }
     // Unknown user or an md5 secret (useless for SCRAM): run the exchange with a dummy verifier and fail.
     const bool known = verifier.has_value();
-    if (!known) verifier = pg::scram_secret_for_plain_password("poolguard-no-such-user", cfg.scram_iterations);
+    if (!known) verifier = pg::scram_secret_for_plain_password("poolguard-no-such-user",
+                                                                      proxy_.config().scram_iterations);
     pg::ScramServer server(*verifier);
     pg::append_sasl_mechanisms(out, {"SCRAM-SHA-256"});
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
