@@ -21,6 +21,7 @@ AuthQueryTarget auth_query_target(const config::Config& cfg, const config::Datab
                                   std::optional<config::DatabaseConfig>& storage) {
     AuthQueryTarget t;
     t.auth_user = !db.auth_user.empty() ? db.auth_user : cfg.auth_user;
+    t.query = !db.auth_query.empty() ? db.auth_query : cfg.auth_query;
     const std::string& dbname = !db.auth_dbname.empty() ? db.auth_dbname : cfg.auth_dbname;
     t.database = &db;
     if (!dbname.empty() && dbname != db.name) {
@@ -158,7 +159,8 @@ Result<std::pair<net::Socket, net::Socket>> socket_pair(const asio::any_io_execu
 asio::awaitable<Result<std::optional<std::string>>> lookup_secret(Proxy& proxy,
                                                                   const config::DatabaseConfig& database,
                                                                   const std::string& auth_user,
-                                                                  const std::string& user) {
+                                                                  const std::string& user,
+                                                                  const std::string& query) {
     const auto& cfg = proxy.config();
     const std::string auth_secret = !database.password.empty() && database.user == auth_user
                                         ? database.password
@@ -175,7 +177,7 @@ asio::awaitable<Result<std::optional<std::string>>> lookup_secret(Proxy& proxy,
     if (!server) co_return std::unexpected(server.error());
     pool::ServerPtr s = *server;
     s->link(&client);
-    const std::string request = lookup_request(cfg.auth_query, user);
+    const std::string request = lookup_request(query.empty() ? cfg.auth_query : query, user);
     for (char t : {'P', 'B', 'E', 'S'})
         s->note_client_message(t);
     auto [wec, wn] = co_await asio::async_write(s->socket(), asio::buffer(request), net::use_nothrow);

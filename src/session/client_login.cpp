@@ -207,7 +207,7 @@ asio::awaitable<Status> ClientSession::read_startup() {
         std::optional<config::DatabaseConfig> auth_db_storage;
         const AuthQueryTarget lookup = auth_query_target(cfg, *db, auth_db_storage);
         if (!lookup.auth_user.empty()) {
-            auto looked = co_await lookup_secret(proxy_, *lookup.database, lookup.auth_user, user_);
+            auto looked = co_await lookup_secret(proxy_, *lookup.database, lookup.auth_user, user_, lookup.query);
             if (!looked) {
                 {
                     queue_error(fatal(looked.error().sqlstate, looked.error().message));

@@ -104,6 +104,25 @@ TEST_F(AuthQuery, PerDatabaseAuthUserAndCustomAuthQuery) {
     EXPECT_TRUE(Ok(conn.exec("select 1")));
 }
 
+TEST_F(AuthQuery, PerDatabaseAuthQueryOverridesTheGlobalOne) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "per-database auth_query is newer than 1.18";
+    // The global query would fail; the database's own (PgBouncer 1.25 [databases] auth_query) is the one run.
+    PoolerConfig c = lookup_config("md5");
+    c.set("auth_query", "SELECT usename, passwd FROM no_such_table WHERE usename=$1");
+    c.databases.clear();
+    c.database("db", pg().pooler_target(
+                         "auth_query='SELECT usename, passwd FROM pg_shadow WHERE usename=$1'"));
+    c.database("other", pg().pooler_target());
+    PoolguardProcess pooler(c);
+    ASSERT_TRUE(pooler.start());
+    PgConn conn(pooler.dsn(kMd5, kMd5Pass), 15s);
+    ASSERT_TRUE(conn.ok()) << conn.connect_error() << "\n" << pooler.log_contents();
+    EXPECT_TRUE(Ok(conn.exec("select 1")));
+    PgConn other(pooler.dsn(kMd5, kMd5Pass, "other"), 15s);
+    EXPECT_FALSE(other.ok());
+    EXPECT_NE(other.connect_error().find("no_such_table"), std::string::npos) << other.connect_error();
+}
+
 TEST_F(AuthQuery, FailingAuthQueryGivesTheServersError) {
     PoolerConfig c = lookup_config("md5");
     c.set("auth_query", "SELECT usename, passwd FROM no_such_table WHERE usename=$1");
