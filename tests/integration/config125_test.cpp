@@ -4,6 +4,7 @@
 // track_extra_parameters.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -89,6 +90,32 @@ TEST_F(Config125, HostListSkipsADeadHost) {
             EXPECT_TRUE(Ok(c.exec("select 1")));
         }
     }
+}
+
+TEST_F(Config125, ReloadPicksUpHostListChanges) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "host lists are newer than 1.18";
+    const std::string port = std::to_string(pg().port());
+    PoolerConfig cfg = base_config("transaction", 2);
+    cfg.database("moving", "host=127.0.0.1:1 dbname=postgres");  // nothing listens there
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    EXPECT_FALSE(PgConn(pooler.dsn(kApp, "", "moving")).ok());
+    // The reloaded list has a live host: new logins use it.
+    PoolerConfig fixed = base_config("transaction", 2);
+    fixed.database("moving", "host=127.0.0.1:1,127.0.0.1 port=" + port + " dbname=postgres");
+    ASSERT_TRUE(pooler.rewrite_config(fixed));
+    ASSERT_TRUE(pooler.send_signal(SIGHUP));
+    std::this_thread::sleep_for(1200ms);  // past server_login_retry of the failed login
+    PgConn c(pooler.dsn(kApp, "", "moving"));
+    ASSERT_TRUE(c.ok()) << c.connect_error() << "\n" << pooler.log_contents();
+    const std::string before = pid_of(c);
+    // Another change of the list: the server of the old list is not reused.
+    PoolerConfig again = base_config("transaction", 2);
+    again.database("moving", "host=127.0.0.1 port=" + port + " dbname=postgres");
+    ASSERT_TRUE(pooler.rewrite_config(again));
+    ASSERT_TRUE(pooler.send_signal(SIGHUP));
+    std::this_thread::sleep_for(300ms);
+    EXPECT_NE(pid_of(c), before) << "a server of the previous host list was handed out after the reload";
 }
 
 TEST_F(Config125, PerDatabaseServerLifetime) {
