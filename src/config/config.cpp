@@ -15,6 +15,7 @@
 #include "config/host_list.h"
 #include "config/ini_parser.h"
 #include "config/param_table.h"
+#include "config/tracked_parameters.h"
 #include "config/tls_settings.h"
 #include "config/user_settings.h"
 #include "config/value_parser.h"
@@ -189,6 +190,7 @@ class Loader {
         Config& cfg = result_.config;
         if (set_at_.find("conffile") == set_at_.end()) cfg.conffile = cfg.file;
         if (Status status = warn_not_implemented(); !status) return std::unexpected(status.error());
+        warn_untracked_parameters();
         if (Status status = validate(); !status) return std::unexpected(status.error());
         return std::move(result_);
     }
@@ -510,6 +512,16 @@ class Loader {
         for (auto& [order, warning] : found)
             result_.warnings.push_back(std::move(warning));
         return {};
+    }
+
+    // track_extra_parameters names poolguard cannot track (config/tracked_parameters.h): loaded, named.
+    void warn_untracked_parameters() {
+        const Origin where = origin_of("track_extra_parameters");
+        for (const std::string& name : result_.config.track_extra_parameters) {
+            if (trackable_index(to_lower(name)) >= 0) continue;
+            result_.warnings.push_back(LoadWarning{
+                where.file, where.line, not_implemented("tracking " + name + " (track_extra_parameters)")});
+        }
     }
 
     Origin origin_of(std::string_view param) const {

@@ -98,10 +98,11 @@ struct Config {
     std::string auth_hba_file;
     std::string auth_ident_file;  // user name maps for peer lines of auth_hba_file
     std::string auth_user;
-    // Debian's 1.18.0-1+deb12u1 and PgBouncer >= 1.24.1 default (CVE-2025-2291: honours VALID UNTIL);
-    // upstream 1.18.0 used "SELECT usename, passwd FROM pg_shadow WHERE usename=$1".
-    // PgBouncer 1.18's documented default (issue #3); needs an auth_user allowed to read pg_shadow.
-    std::string auth_query = "SELECT usename, passwd FROM pg_shadow WHERE usename=$1";
+    // PgBouncer 1.25's default (1.24.1+, CVE-2025-2291): a password past VALID UNTIL, or a role that cannot
+    // log in, reads as no password. Needs an auth_user allowed to read pg_authid (1.18 read pg_shadow).
+    std::string auth_query =
+        "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid "
+        "WHERE rolname=$1 AND rolcanlogin";
     std::string auth_dbname;
 
     PoolMode pool_mode = PoolMode::kSession;

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "config/host_list.h"
+#include "config/tracked_parameters.h"
 
 namespace poolguard::config {
 namespace {
@@ -276,6 +277,16 @@ TEST(Config125, DisablePqexecRefusesUntilImplemented) {
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().sqlstate, "0A000");
     EXPECT_FALSE(c.disable_pqexec);
+}
+
+TEST(Config125, UntrackableExtraParameterIsNamed) {
+    LoadResult r = load_ok("[pgbouncer]\nauth_file = /u\ntrack_extra_parameters = IntervalStyle, work_mem\n");
+    ASSERT_EQ(r.warnings.size(), 1u) << warnings_of(r);
+    EXPECT_EQ(r.warnings[0].message, "accepted, not implemented: tracking work_mem (track_extra_parameters)");
+    EXPECT_EQ(r.warnings[0].line, 3);
+    EXPECT_TRUE(tracks_parameter(r.config, "intervalstyle"));
+    EXPECT_FALSE(tracks_parameter(r.config, "default_transaction_read_only"));
+    EXPECT_TRUE(tracks_parameter(r.config, "timezone"));
 }
 
 TEST(Config125, Defaults) {

@@ -287,7 +287,9 @@ TEST(ConfigLoader, DefaultsMatchPgBouncer118) {
     EXPECT_EQ(c.auth_file, "");
     EXPECT_EQ(c.auth_hba_file, "");
     EXPECT_EQ(c.auth_user, "");
-    EXPECT_EQ(c.auth_query, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1");
+    EXPECT_EQ(c.auth_query,
+              "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid "
+              "WHERE rolname=$1 AND rolcanlogin");
     EXPECT_EQ(c.service_name, "pgbouncer");
     EXPECT_EQ(c.job_name, "pgbouncer");
     EXPECT_EQ(c.conffile, "pg.ini");
