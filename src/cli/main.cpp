@@ -60,9 +60,10 @@ int serve(const ServeOptions& opt) {
     }
     auto cfg = std::make_shared<config::Config>(std::move(loaded->config));
     if (opt.verbose > cfg->verbose) cfg->verbose = opt.verbose;
-    // -u USER: assume that identity before opening anything (log, pidfile, sockets).
-    if (!opt.user.empty()) {
-        if (auto st = process::switch_user(opt.user); !st) {
+    // -u USER (else the `user` setting, as PgBouncer): assume that identity before opening anything (log,
+    // pidfile, sockets). Already that user: nothing to do; another user without root: refused.
+    if (const std::string& as = !opt.user.empty() ? opt.user : cfg->user; !as.empty()) {
+        if (auto st = process::switch_user(as); !st) {
             if (!opt.quiet) std::fprintf(stderr, "poolguard: %s\n", st.error().message.c_str());
             return 1;
         }

@@ -189,7 +189,7 @@ class Loader {
     Result<LoadResult> finish() {
         Config& cfg = result_.config;
         if (set_at_.find("conffile") == set_at_.end()) cfg.conffile = cfg.file;
-        if (Status status = warn_not_implemented(); !status) return std::unexpected(status.error());
+        warn_not_implemented();
         warn_untracked_parameters();
         if (Status status = validate(); !status) return std::unexpected(status.error());
         return std::move(result_);
@@ -482,8 +482,7 @@ class Loader {
     }
 
     // Judged on the final values, so a setting changed back to its default by a later line stays quiet.
-    // A kRefused setting with a value poolguard cannot honour ends the load with an error instead.
-    Status warn_not_implemented() {
+    void warn_not_implemented() {
         const Config& cfg = result_.config;
         std::vector<std::pair<long, LoadWarning>> found;
         for (std::span<const ParamSpec> params :
@@ -499,19 +498,12 @@ class Loader {
                 }
                 if (what.empty()) continue;
                 const Origin& where = origin->second;
-                if (spec.support == Support::kRefused) {
-                    return fail(location(where.file, where.line) + what + " = " + format_value(cfg, spec) +
-                                " is not implemented by poolguard yet, and running without it would be less "
-                                "safe than the configuration asks for; remove the line or set it to " +
-                                format_value(defaults_, spec));
-                }
                 found.emplace_back(where.order, LoadWarning{where.file, where.line, not_implemented(what)});
             }
         }
         std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         for (auto& [order, warning] : found)
             result_.warnings.push_back(std::move(warning));
-        return {};
     }
 
     // track_extra_parameters names poolguard cannot track (config/tracked_parameters.h): loaded, named.
@@ -699,11 +691,6 @@ Status set_parameter(Config& config, const std::string& key, const std::string& 
     if (Status st = loader.on_entry(entry); !st) return fail(st.error().message, "22023");
     if (std::string tls = unhonoured_tls_setting(loader.config()); !tls.empty())
         return fail(tls + " cannot be honoured by this poolguard build yet", "22023");
-    static const Config defaults;
-    if (spec->support == Support::kRefused &&
-        (spec->unsupported ? !spec->unsupported(loader.config()).empty()
-                           : !is_default(loader.config(), defaults, spec->field)))
-        return fail(name + " = " + value + " is not implemented by poolguard yet", "0A000");
     config = loader.config();
     return {};
 }

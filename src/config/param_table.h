@@ -33,9 +33,9 @@ enum class ValueKind {
 
 // kNotYet: loads, but a non-default value draws an "accepted, not implemented: X" warning.
 // kCustom: `unsupported` decides, for settings where only some values are implemented.
-// kRefused: a non-default value refuses to start (a setting whose silent absence would weaken security or
-// a limit); `unsupported`, when set, decides which values are refused.
-enum class Support { kImplemented, kNotYet, kCustom, kRefused };
+// A setting whose silent absence would weaken security or a limit is never kNotYet: it is implemented, or
+// refused by a check of its own (config/tls_settings.h for TLS, parse_auth_type for pam/ldap).
+enum class Support { kImplemented, kNotYet, kCustom };
 
 using FieldPtr =
     std::variant<std::string Config::*, int Config::*, bool Config::*, double Config::*, Micros Config::*,

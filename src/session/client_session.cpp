@@ -374,6 +374,23 @@ asio::awaitable<void> ClientSession::relay() {
                 want_unread = scanner_.needed(v.substr(forward));
                 break;
             }
+            if (seg.kind != pg::SegmentKind::kRest && seg.type == 'Q' && proxy_.config().disable_pqexec) {
+                // disable_pqexec: the simple query protocol (several statements in one message, the usual
+                // vehicle of SQL injection) is refused, as PgBouncer does: the client is closed.
+                if (forward > 0)
+                    co_await asio::async_write(server->socket(), asio::buffer(v.data(), forward),
+                                               net::use_nothrow);
+                in_.consume(forward);
+                if (server_) {
+                    auto s = server_;
+                    server_ = nullptr;
+                    pool_->release(s, true);
+                }
+                queue_error(fatal(sqlstate::kProtocolViolation, "PQexec disallowed"));
+                co_await flush_client_out();
+                close_reason_ = "PQexec disallowed (disable_pqexec)";
+                co_return;
+            }
             if (seg.kind == pg::SegmentKind::kError ||
                 (seg.kind != pg::SegmentKind::kRest && !valid_frontend_type(seg.type))) {
                 std::string why = seg.kind == pg::SegmentKind::kError

@@ -118,6 +118,24 @@ TEST_F(Config125, ReloadPicksUpHostListChanges) {
     EXPECT_NE(pid_of(c), before) << "a server of the previous host list was handed out after the reload";
 }
 
+TEST_F(Config125, DisablePqexecClosesASimpleQueryClient) {
+    PoolerConfig cfg = base_config("transaction", 2);
+    cfg.set("disable_pqexec", 1);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn extended(pooler.dsn(kApp));
+    ASSERT_TRUE(extended.ok()) << extended.connect_error();
+    QueryResult ok = extended.exec_params("select $1::int + 1", {std::string("41")});
+    EXPECT_TRUE(Ok(ok));
+    EXPECT_EQ(ok.value(), "42");
+    PgConn simple(pooler.dsn(kApp));
+    ASSERT_TRUE(simple.ok()) << simple.connect_error();
+    QueryResult refused = simple.exec("select 1; select 2");
+    EXPECT_FALSE(refused.ok());
+    EXPECT_NE(refused.error.find("PQexec disallowed"), std::string::npos) << refused.describe();
+    EXPECT_TRUE(Ok(extended.exec_params("select 1", {})));  // the other client keeps its server
+}
+
 TEST_F(Config125, PerDatabaseServerLifetime) {
     if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "per-database server_lifetime is newer than 1.18";
     PoolerConfig cfg = base_config("transaction", 2);

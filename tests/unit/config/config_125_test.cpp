@@ -265,20 +265,6 @@ TEST(Config125, BadUserAndDatabaseValuesNameTheKey) {
     EXPECT_NE(bad_ports.error().message.find("2 ports for 3 hosts"), std::string::npos) << bad_ports.error().message;
 }
 
-TEST(Config125, DisablePqexecRefusesUntilImplemented) {
-    auto r = parse_config("[pgbouncer]\nauth_file = /u\ndisable_pqexec = 1\n", "p.ini");
-    ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message.find("p.ini:3: disable_pqexec = 1 is not implemented"), std::string::npos)
-        << r.error().message;
-    LoadResult off = load_ok("[pgbouncer]\nauth_file = /u\ndisable_pqexec = 0\n");
-    EXPECT_TRUE(off.warnings.empty()) << warnings_of(off);
-    Config c = off.config;
-    auto st = set_parameter(c, "disable_pqexec", "1");
-    ASSERT_FALSE(st);
-    EXPECT_EQ(st.error().sqlstate, "0A000");
-    EXPECT_FALSE(c.disable_pqexec);
-}
-
 TEST(Config125, UntrackableExtraParameterIsNamed) {
     LoadResult r = load_ok("[pgbouncer]\nauth_file = /u\ntrack_extra_parameters = IntervalStyle, work_mem\n");
     ASSERT_EQ(r.warnings.size(), 1u) << warnings_of(r);

@@ -567,14 +567,14 @@ TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
     LoadResult loud = load_ok(std::string(kAuth) +
                               "syslog = 1\n"                         // 3
                               "dns_max_ttl = 30\n"                   // 4
-                              "user = postgres\n"                    // 5
+                              "unix_socket_group = postgres\n"       // 5
                               "syslog_ident = myapp\n"               // 6
                               "peer_id = 3\n"                        // 7
                               "resolv_conf = /etc/my-resolv.conf\n"  // 8
                               "dns_zone_check_period = 60\n");       // 9
     const char* expected[] = {"accepted, not implemented: syslog",
                               "accepted, not implemented: dns_max_ttl",
-                              "accepted, not implemented: user",
+                              "accepted, not implemented: unix_socket_group",
                               "accepted, not implemented: syslog_ident",
                               "accepted, not implemented: peer_id",
                               "accepted, not implemented: resolv_conf",
