@@ -150,8 +150,8 @@ std::string replication_key(const std::string& replication,
 }  // namespace
 
 PoolSettings PoolManager::replication_settings(const config::DatabaseConfig& db, const std::string& user,
-                                               const std::string& secret, const std::string& key) const {
-    PoolSettings s = settings_for(db, user, Credentials{secret, std::nullopt});
+                                               const Credentials& credentials, const std::string& key) const {
+    PoolSettings s = settings_for(db, user, credentials);
     s.replication = true;
     s.mode = config::PoolMode::kSession;
     s.pool_size = 1 << 20;  // not limited by pool_size; max_db/user_connections still apply
@@ -181,20 +181,24 @@ PoolSettings PoolManager::replication_settings(const config::DatabaseConfig& db,
 
 Pool& PoolManager::get_replication_pool(
     const config::DatabaseConfig& db, const std::string& user, const std::string& server_secret,
-    const std::string& replication, const std::vector<std::pair<std::string, std::string>>& startup_params) {
+    const std::string& replication, const std::vector<std::pair<std::string, std::string>>& startup_params,
+    const std::optional<ScramPassThrough>& scram_keys) {
     auto key = std::make_tuple(db.name, user, replication_key(replication, startup_params));
     auto it = replication_pools_.find(key);
+    Credentials next{server_secret, scram_keys};
     if (it != replication_pools_.end()) {
-        if (it->second.secret != server_secret) {
-            it->second.secret = server_secret;
-            it->second.pool->apply_settings(replication_settings(db, user, server_secret, std::get<2>(key)));
+        auto& known = it->second.credentials;
+        if (!next.scram_keys && known.secret == server_secret) next.scram_keys = known.scram_keys;
+        if (known != next) {
+            known = next;
+            it->second.pool->apply_settings(replication_settings(db, user, known, std::get<2>(key)));
         }
         return *it->second.pool;
     }
     auto pool = std::make_unique<Pool>(*this, executor_, db.name, user,
-                                       replication_settings(db, user, server_secret, std::get<2>(key)));
+                                       replication_settings(db, user, next, std::get<2>(key)));
     auto& ref = *pool;
-    replication_pools_.emplace(std::move(key), ReplicationPool{std::move(pool), server_secret});
+    replication_pools_.emplace(std::move(key), ReplicationPool{std::move(pool), next});
     return ref;
 }
 
@@ -280,7 +284,8 @@ void PoolManager::reload(std::shared_ptr<const config::Config> config) {
     }
     for (auto& [key, rp] : replication_pools_)
         if (const auto db = config_->resolve_database(std::get<0>(key)))
-            rp.pool->apply_settings(replication_settings(*db, std::get<1>(key), rp.secret, std::get<2>(key)));
+            rp.pool->apply_settings(
+                replication_settings(*db, std::get<1>(key), rp.credentials, std::get<2>(key)));
 }
 
 void PoolManager::start_janitor() {

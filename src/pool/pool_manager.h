@@ -33,7 +33,8 @@ class PoolManager {
     // 1.23+. One pool per distinct (database, user, replication, startup parameters).
     Pool& get_replication_pool(const config::DatabaseConfig& db, const std::string& user,
                                const std::string& server_secret, const std::string& replication,
-                               const std::vector<std::pair<std::string, std::string>>& startup_params);
+                               const std::vector<std::pair<std::string, std::string>>& startup_params,
+                               const std::optional<ScramPassThrough>& scram_keys = std::nullopt);
     const auto& replication_pools() const { return replication_pools_; }
 
     // Connections (all states) to one database / as one server user across pools, for the shared limits.
@@ -76,7 +77,7 @@ class PoolManager {
     PoolSettings settings_for(const config::DatabaseConfig& db, const std::string& user,
                               const Credentials& credentials) const;
     PoolSettings replication_settings(const config::DatabaseConfig& db, const std::string& user,
-                                      const std::string& secret, const std::string& key) const;
+                                      const Credentials& credentials, const std::string& key) const;
     asio::awaitable<void> janitor_loop();
     BreakerSettings breaker_settings() const;
 
@@ -90,7 +91,7 @@ class PoolManager {
     // server secret.
     struct ReplicationPool {
         std::unique_ptr<Pool> pool;
-        std::string secret;
+        Credentials credentials;
     };
     std::map<std::tuple<std::string, std::string, std::string>, ReplicationPool> replication_pools_;
     uint64_t server_ids_ = 0;

@@ -188,7 +188,15 @@ asio::awaitable<Status> ClientSession::read_startup() {
         // As PgBouncer 1.24+: the client goes through the password exchange first (auth_file secret, else a
         // dummy one that fails), so a login cannot probe which databases exist.
         auto msg = "no such database: " + database_;
-        auto known = co_await authenticate_login(proxy_.secret_for(user_).value_or(""));
+        std::string known_secret = proxy_.secret_for(user_).value_or("");
+        if (known_secret.empty() && !cfg.auth_user.empty() && !cfg.auth_dbname.empty()) {
+            // Not in the auth_file: auth_query in the global auth_dbname (the only database known to use).
+            if (auto auth_db = cfg.resolve_database(cfg.auth_dbname)) {
+                auto looked = co_await lookup_secret(proxy_, *auth_db, cfg.auth_user, user_);
+                if (looked && *looked) known_secret = **looked;
+            }
+        }
+        auto known = co_await authenticate_login(known_secret);
         {
             if (known)
                 queue_error(fatal(sqlstate::kInvalidCatalogName, msg));

@@ -78,6 +78,12 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // The client's priority class: an index into pool()->settings().classes.
     int pool_class() const { return pool_class_; }
     bool is_admin() const { return admin_; }
+    // SHOW CLIENTS' replication column (PgBouncer 1.23+): "none", "logical" or "physical".
+    const char* replication_mode() const {
+        return replication_ == Replication::kPhysical  ? "physical"
+               : replication_ == Replication::kLogical ? "logical"
+                                                       : "none";
+    }
     // KILL / KILL_CLIENT from the admin console.
     void kill(const std::string& reason);
     bool logged_in() const { return logged_in_; }

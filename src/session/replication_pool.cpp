@@ -30,8 +30,14 @@ pool::Pool& ClientSession::replication_pool(const config::DatabaseConfig& db, co
     const std::string server_secret =
         db.user.empty() ? secret
                         : (!db.password.empty() ? db.password : proxy_.secret_for(db.user).value_or(""));
+    // With a SCRAM verifier as secret, the keys from this client's own exchange log poolguard in.
+    std::optional<pool::ScramPassThrough> keys;
+    if (db.user.empty() && scram_client_key_)
+        if (auto parsed = protocol::pg::parse_scram_secret(secret))
+            keys = pool::ScramPassThrough{*scram_client_key_, parsed->server_key};
     auto& pool = proxy_.pools().get_replication_pool(
-        db, server_user, server_secret, replication_ == Replication::kPhysical ? "true" : "database", params);
+        db, server_user, server_secret, replication_ == Replication::kPhysical ? "true" : "database", params,
+        keys);
     proxy_.on_pool_created(pool);
     return pool;
 }

@@ -240,5 +240,22 @@ TEST_F(ServerChecks, WaitingClientGetsNoticeAfterQueryWaitNotify) {
     EXPECT_NE(notices[0].find("No server connection available"), std::string::npos) << notices[0];
 }
 
+// 1.24+: a user known only to auth_query, asking for a database that does not exist, is told so only after
+// proving its password (looked up in the global auth_dbname); a wrong password learns nothing.
+TEST_F(AuthQuery, UnknownDatabaseIsReportedOnlyAfterTheLookedUpPasswordMatches) {
+    PoolerConfig c = lookup_config("md5");
+    c.set("auth_dbname", "db");
+    PoolguardProcess pooler(c);
+    ASSERT_TRUE(pooler.start());
+    LoginOutcome right = raw_login(pooler.host(), pooler.port(), kMd5, "nodb", kMd5Pass, 15s);
+    EXPECT_FALSE(right.ready) << right.describe();
+    EXPECT_EQ(right.auth_method, "md5") << right.describe();
+    EXPECT_NE(right.message.find("no such database: nodb"), std::string::npos) << right.describe() << "\n"
+                                                                               << pooler.log_contents();
+    LoginOutcome wrong = raw_login(pooler.host(), pooler.port(), kMd5, "nodb", "not the password", 15s);
+    EXPECT_FALSE(wrong.ready) << wrong.describe();
+    EXPECT_EQ(wrong.message.find("no such database"), std::string::npos) << wrong.describe();
+}
+
 }  // namespace
 }  // namespace itest
