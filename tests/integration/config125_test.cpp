@@ -136,6 +136,22 @@ TEST_F(Config125, DisablePqexecClosesASimpleQueryClient) {
     EXPECT_TRUE(Ok(extended.exec_params("select 1", {})));  // the other client keeps its server
 }
 
+TEST_F(Config125, DefaultServerCheckIsAnEmptyQuery) {
+    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard's check scheduling";
+    PoolerConfig cfg = base_config("transaction", 1);
+    cfg.set("server_check_delay", "0");  // check at every janitor tick, with 1.25's default <empty>
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn c(pooler.dsn(kApp));
+    ASSERT_TRUE(c.ok()) << c.connect_error();
+    const std::string pid = pid_of(c);
+    std::this_thread::sleep_for(1500ms);  // several checks of the idle server
+    // The backend's last statement is the check's empty query, not the client's.
+    EXPECT_EQ(pg().query_scalar("select query from pg_stat_activity where pid = " + pid), "");
+    EXPECT_EQ(pid_of(c), pid) << "a passing check must keep the server\n" << pooler.log_contents();
+    EXPECT_EQ(pooler.log_contents().find("internal query failed"), std::string::npos) << pooler.log_contents();
+}
+
 TEST_F(Config125, PerDatabaseServerLifetime) {
     if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "per-database server_lifetime is newer than 1.18";
     PoolerConfig cfg = base_config("transaction", 2);
