@@ -177,9 +177,17 @@ class Loader {
         if (section == "databases") return on_database(entry);
         if (section == "users") return on_user(entry);
         if (section == "classes") return on_class(entry);
-        if (section == "peers" && !peers_warned_) {
-            peers_warned_ = true;
-            warn(entry, not_implemented("[peers]"));
+        if (section == "peers") {
+            auto peer = parse_peer(entry.key, entry.value);
+            if (!peer) return fail(location(entry.file, entry.line) + peer.error());
+            peer->line = entry.line;
+            auto& peers = result_.config.peers;
+            std::erase_if(peers, [&](const PeerConfig& p) { return p.peer_id == peer->peer_id; });
+            peers.push_back(std::move(*peer));
+            if (!peers_warned_) {
+                peers_warned_ = true;
+                warn(entry, not_implemented("[peers]"));
+            }
         }
         result_.config.extra_sections[section].push_back(
             RawEntry{entry.key, entry.value, entry.file, entry.line});

@@ -68,6 +68,15 @@ struct UserConfig {
     int line = 0;                  // line in the file where it was defined, for messages
 };
 
+// One entry of [peers] (PgBouncer 1.19+): `peer_id = host=... port=... pool_size=...`.
+struct PeerConfig {
+    int peer_id = 0;   // 1..16383
+    std::string host;  // address, name, or Unix socket directory
+    int port = 6432;
+    std::optional<int> pool_size;  // cancel requests in flight to the peer; default_pool_size when unset
+    int line = 0;
+};
+
 // A line kept verbatim for a component that interprets it itself ([poolguard] keys, unknown sections).
 struct RawEntry {
     std::string key;  // lowercased in [poolguard]; as written elsewhere
@@ -81,6 +90,7 @@ struct Config {
 
     std::vector<DatabaseConfig> databases;  // in file order; "*" is the fallback (autodb) entry
     std::vector<UserConfig> users;
+    std::vector<PeerConfig> peers;  // [peers], validated (cancel forwarding itself is not implemented yet)
 
     // [pgbouncer] — names, defaults and units follow PgBouncer 1.18.
     std::string logfile;

@@ -1,7 +1,8 @@
-// Owns the settings of one [users] line (PgBouncer 1.25: pool_size, reserve_pool_size, pool_mode,
+// Owns the settings of one [users] line and of one [peers] line (PgBouncer 1.25: pool_size, reserve_pool_size, pool_mode,
 // max_user_connections, max_user_client_connections and the per-user timeouts).
 #pragma once
 
+#include <expected>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,5 +23,9 @@ struct UserSettingError {
 // Applies `key = value` to `user`; nullopt when it was applied.
 std::optional<UserSettingError> apply_user_setting(UserConfig& user, std::string_view key,
                                                    std::string_view value);
+
+// Parses one [peers] line: `key` the peer id, `value` its connection string (host, port, pool_size).
+// The error completes "<file>:<line>: ".
+std::expected<PeerConfig, std::string> parse_peer(std::string_view key, std::string_view value);
 
 }  // namespace poolguard::config

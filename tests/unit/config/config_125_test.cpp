@@ -275,6 +275,23 @@ TEST(Config125, UntrackableExtraParameterIsNamed) {
     EXPECT_TRUE(tracks_parameter(r.config, "timezone"));
 }
 
+TEST(Config125, PeersAreValidated) {
+    LoadResult r = load_ok(std::string("[pgbouncer]\nauth_file = /u\n") + kSections125);
+    ASSERT_EQ(r.config.peers.size(), 2u);
+    EXPECT_EQ(r.config.peers[0].peer_id, 1);
+    EXPECT_EQ(r.config.peers[0].host, "/tmp/pgbouncer-1");
+    EXPECT_EQ(r.config.peers[0].port, 6432);
+    EXPECT_FALSE(r.config.peers[0].pool_size);
+    EXPECT_EQ(r.config.peers[1].host, "127.0.0.2");
+    EXPECT_EQ(r.config.peers[1].pool_size, 5);
+    auto bad_id = parse_config("[pgbouncer]\nauth_file = /u\n[peers]\n0 = host=a\n", "p.ini");
+    ASSERT_FALSE(bad_id);
+    EXPECT_NE(bad_id.error().message.find("p.ini:4: invalid peer id '0'"), std::string::npos) << bad_id.error().message;
+    auto bad_key = parse_config("[pgbouncer]\nauth_file = /u\n[peers]\n7 = host=a dbname=x\n", "p.ini");
+    ASSERT_FALSE(bad_key);
+    EXPECT_NE(bad_key.error().message.find("unknown parameter 'dbname' for peer 7"), std::string::npos);
+}
+
 TEST(Config125, Defaults) {
     Config c;
     EXPECT_EQ(c.track_extra_parameters, std::vector<std::string>{"IntervalStyle"});
