@@ -115,7 +115,7 @@ struct DatabaseRow {
     bool disabled = false;
     // PgBouncer 1.25's columns (cfg helper fills them; SHOW DATABASES shows them in 1.25's order).
     int64_t server_lifetime_s = 0;       // effective (per database, else global), seconds
-    std::string load_balance_hosts;      // "round-robin" | "disable" (1.25 shows it for every database)
+    std::string load_balance_hosts;      // "round-robin" | "disable" for a host list; empty (NULL) for one host
     int max_client_connections = 0;      // effective max_db_client_connections; 0 = unlimited
     int current_client_connections = 0;  // logged-in clients of this database
 };

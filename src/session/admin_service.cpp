@@ -269,7 +269,9 @@ std::vector<admin::DatabaseRow> AdminService::databases() {
         r.paused = proxy_.database_paused(db.name);
         r.disabled = proxy_.database_disabled(db.name);
         r.server_lifetime_s = std::chrono::duration_cast<std::chrono::seconds>(cfg.effective_server_lifetime(db)).count();
-        r.load_balance_hosts = db.load_balance_round_robin ? "round-robin" : "disable";
+        // PgBouncer 1.25 shows it only for a host list (NULL for one host).
+        if (db.host.find(',') != std::string::npos)
+            r.load_balance_hosts = db.load_balance_round_robin ? "round-robin" : "disable";
         r.max_client_connections = cfg.effective_max_db_client_connections(db);
         r.current_client_connections = proxy_.client_caps().database_count(db.name);
         rows.push_back(std::move(r));
