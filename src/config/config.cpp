@@ -16,7 +16,6 @@
 #include "config/ini_parser.h"
 #include "config/param_table.h"
 #include "config/tracked_parameters.h"
-#include "config/tls_settings.h"
 #include "config/user_settings.h"
 #include "config/value_parser.h"
 
@@ -533,12 +532,6 @@ class Loader {
     // Settings that load individually but cannot work together.
     Status validate() const {
         const Config& cfg = result_.config;
-        if (std::string tls = unhonoured_tls_setting(cfg); !tls.empty()) {
-            Origin origin = origin_of(tls_setting_name(tls));
-            return fail(location(origin.file, origin.line) + tls +
-                        " cannot be honoured by this poolguard build yet; refusing it rather than serving "
-                        "plaintext");
-        }
         bool needs_passwords = cfg.auth_type == AuthType::kPlain || cfg.auth_type == AuthType::kMd5 ||
                                cfg.auth_type == AuthType::kScramSha256;
         bool any_auth_user = !cfg.auth_user.empty() ||
@@ -697,8 +690,6 @@ Status set_parameter(Config& config, const std::string& key, const std::string& 
     entry.value = value;
     entry.file = "SET";
     if (Status st = loader.on_entry(entry); !st) return fail(st.error().message, "22023");
-    if (std::string tls = unhonoured_tls_setting(loader.config()); !tls.empty())
-        return fail(tls + " cannot be honoured by this poolguard build yet", "22023");
     config = loader.config();
     return {};
 }

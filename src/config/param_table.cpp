@@ -32,22 +32,6 @@ ParamSpec list_param(std::string_view name, std::vector<std::string> Config::*fi
     return {name, ValueKind::kList, field, 0, 0, Support::kImplemented, nullptr};
 }
 
-std::string unsupported_auth_type(const Config& cfg) {
-    if (cfg.auth_type == AuthType::kCert) {
-        return std::string("auth_type=") + to_string(cfg.auth_type);
-    }
-    return {};
-}
-std::string unsupported_client_sslmode(const Config& cfg) {
-    return cfg.client_tls_sslmode == "disable" ? std::string()
-                                               : "client_tls_sslmode=" + cfg.client_tls_sslmode;
-}
-std::string unsupported_server_sslmode(const Config& cfg) {
-    // prefer without certificates degrades to plain TCP when TLS is unavailable, so it is safe to accept.
-    const std::string& mode = cfg.server_tls_sslmode;
-    return mode == "disable" || mode == "prefer" ? std::string() : "server_tls_sslmode=" + mode;
-}
-
 }  // namespace
 
 const std::vector<ParamSpec>& pgbouncer_params() {
@@ -83,7 +67,7 @@ const std::vector<ParamSpec>& pgbouncer_params() {
         int_param("max_user_client_connections", &C::max_user_client_connections),
         list_param("track_extra_parameters", &C::track_extra_parameters),
         int_param("scram_iterations", &C::scram_iterations, 1),
-        {"auth_type", ValueKind::kAuthType, &C::auth_type, 0, 0, Support::kCustom, &unsupported_auth_type},
+        {"auth_type", ValueKind::kAuthType, &C::auth_type, 0, 0, Support::kImplemented, nullptr},
         string_param("auth_file", &C::auth_file),
         string_param("auth_hba_file", &C::auth_hba_file),
         string_param("auth_ident_file", &C::auth_ident_file),
@@ -136,24 +120,24 @@ const std::vector<ParamSpec>& pgbouncer_params() {
         int_param("tcp_keepidle", &C::tcp_keepidle, 0, INT_MAX, kNotYet),
         int_param("tcp_keepintvl", &C::tcp_keepintvl, 0, INT_MAX, kNotYet),
         int_param("tcp_user_timeout", &C::tcp_user_timeout, 0, INT_MAX, kNotYet),
-        {"client_tls_sslmode", ValueKind::kSslMode, &C::client_tls_sslmode, 0, 0, Support::kCustom,
-         &unsupported_client_sslmode},
-        string_param("client_tls_key_file", &C::client_tls_key_file, kNotYet),
-        string_param("client_tls_cert_file", &C::client_tls_cert_file, kNotYet),
-        string_param("client_tls_ca_file", &C::client_tls_ca_file, kNotYet),
-        string_param("client_tls_protocols", &C::client_tls_protocols, kNotYet),
-        string_param("client_tls_ciphers", &C::client_tls_ciphers, kNotYet),
-        string_param("client_tls_ecdhcurve", &C::client_tls_ecdhcurve, kNotYet),
-        string_param("client_tls_dheparams", &C::client_tls_dheparams, kNotYet),
-        {"server_tls_sslmode", ValueKind::kSslMode, &C::server_tls_sslmode, 0, 0, Support::kCustom,
-         &unsupported_server_sslmode},
-        string_param("server_tls_ca_file", &C::server_tls_ca_file, kNotYet),
-        string_param("server_tls_key_file", &C::server_tls_key_file, kNotYet),
-        string_param("server_tls_cert_file", &C::server_tls_cert_file, kNotYet),
-        string_param("server_tls_protocols", &C::server_tls_protocols, kNotYet),
-        string_param("server_tls_ciphers", &C::server_tls_ciphers, kNotYet),
-        string_param("client_tls13_ciphers", &C::client_tls13_ciphers, kNotYet),
-        string_param("server_tls13_ciphers", &C::server_tls13_ciphers, kNotYet),
+        {"client_tls_sslmode", ValueKind::kSslMode, &C::client_tls_sslmode, 0, 0, Support::kImplemented,
+         nullptr},
+        string_param("client_tls_key_file", &C::client_tls_key_file),
+        string_param("client_tls_cert_file", &C::client_tls_cert_file),
+        string_param("client_tls_ca_file", &C::client_tls_ca_file),
+        string_param("client_tls_protocols", &C::client_tls_protocols),
+        string_param("client_tls_ciphers", &C::client_tls_ciphers),
+        string_param("client_tls_ecdhcurve", &C::client_tls_ecdhcurve),
+        string_param("client_tls_dheparams", &C::client_tls_dheparams),
+        {"server_tls_sslmode", ValueKind::kSslMode, &C::server_tls_sslmode, 0, 0, Support::kImplemented,
+         nullptr},
+        string_param("server_tls_ca_file", &C::server_tls_ca_file),
+        string_param("server_tls_key_file", &C::server_tls_key_file),
+        string_param("server_tls_cert_file", &C::server_tls_cert_file),
+        string_param("server_tls_protocols", &C::server_tls_protocols),
+        string_param("server_tls_ciphers", &C::server_tls_ciphers),
+        string_param("client_tls13_ciphers", &C::client_tls13_ciphers),
+        string_param("server_tls13_ciphers", &C::server_tls13_ciphers),
         int_param("peer_id", &C::peer_id, 0, 16383, kNotYet),
         int_param("max_prepared_statements", &C::max_prepared_statements),
     };

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "net/socket.h"
+#include "net/stream.h"
 
 namespace poolguard::net {
 
@@ -95,6 +96,13 @@ auto async_wait_drained(Socket& socket, Token&& token) {
             op->started();
         },
         token);
+}
+
+// A TLS stream's records are read one at a time, so a short read says nothing about the socket: never drained.
+inline bool can_wait_drained(Stream& stream) { return !stream.is_tls() && can_wait_drained(stream.socket()); }
+template <typename Token>
+auto async_wait_drained(Stream& stream, Token&& token) {
+    return async_wait_drained(stream.socket(), std::forward<Token>(token));
 }
 
 }  // namespace poolguard::net

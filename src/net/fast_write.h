@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "net/socket.h"
+#include "net/stream.h"
 
 namespace poolguard::net {
 
@@ -63,6 +64,27 @@ size_t send_available(Socket& socket, std::array<asio::const_buffer, N>& buffers
         left -= k;
     }
     return static_cast<size_t>(n);
+}
+
+// The same for a stream: plain streams take the sendmsg path above; TLS hands each buffer to OpenSSL until
+// it would block (partial writes are on: whole records count; the rest is retried from the same bytes).
+template <size_t N>
+size_t send_available(Stream& stream, std::array<asio::const_buffer, N>& buffers, std::error_code& ec) {
+    if (!stream.is_tls()) return send_available(stream.socket(), buffers, ec);
+    size_t total = 0;
+    for (auto& b : buffers) {
+        while (b.size() > 0) {
+            size_t done = 0;
+            const TlsWant want = stream.tls_write(static_cast<const char*>(b.data()), b.size(), done);
+            b += done;
+            total += done;
+            if (want == TlsWant::kNothing) continue;
+            if (want == TlsWant::kError || want == TlsWant::kEof)
+                ec = std::make_error_code(std::errc::connection_reset);
+            return total;
+        }
+    }
+    return total;
 }
 
 }  // namespace poolguard::net

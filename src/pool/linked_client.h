@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "net/socket.h"
+#include "net/stream.h"
 #include "net/write_gate.h"
 #include "protocol/pg/messages.h"
 #include "protocol/pg/prepared_statements.h"
@@ -15,7 +15,7 @@ namespace poolguard::pool {
 class LinkedClient {
   public:
     virtual ~LinkedClient() = default;
-    virtual net::Socket& client_socket() = 0;
+    virtual net::Stream& client_socket() = 0;
     // Taken around every write to client_socket(): poolguard's own answers (prepared-statement fakes) and
     // the relayed server bytes must never interleave.
     virtual net::WriteGate& client_write_gate() = 0;

@@ -348,8 +348,14 @@ namespace {
 // True when the client will never read an answer: it closed its connection (recv peeks end of file), the
 // socket failed, or the next bytes it sent are a Terminate message. Pending other bytes (a pipelining
 // client) or nothing at all: false. One non-blocking recv(MSG_PEEK).
-bool client_hung_up(net::Socket& socket) {
+bool client_hung_up(net::Stream& socket) {
     if (!socket.is_open()) return true;
+    if (socket.is_tls()) {
+        // Encrypted bytes say nothing about a Terminate; only end of file or an error count.
+        unsigned char byte;
+        const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    }
     unsigned char peek[5];
     const ssize_t n = ::recv(socket.native_handle(), peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return true;

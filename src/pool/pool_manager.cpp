@@ -11,7 +11,9 @@
 namespace poolguard::pool {
 
 PoolManager::PoolManager(asio::any_io_executor executor, std::shared_ptr<const config::Config> config)
-    : executor_(executor), config_(std::move(config)), janitor_timer_(executor) {}
+    : executor_(executor), config_(std::move(config)), janitor_timer_(executor) {
+    server_tls_settings_ = net::server_tls_fingerprint(*config_);
+}
 
 PoolManager::~PoolManager() {
     stop();
@@ -72,6 +74,7 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     if (db.user.empty() && !db.password.empty()) s.target.secret = db.password;
     if (s.target.secret == server_secret) s.target.scram_keys = credentials.scram_keys;
     s.target.connect_query = db.connect_query;
+    s.target.tls = server_tls_;
     s.server_check_query = c.server_check_query;
     s.server_check_delay = c.server_check_delay;
     s.target.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -271,6 +274,10 @@ void PoolManager::set_instance_budget(const std::string& host, int port, int usa
 
 void PoolManager::reload(std::shared_ptr<const config::Config> config) {
     config_ = std::move(config);
+    const std::string tls_settings = net::server_tls_fingerprint(*config_);
+    const bool tls_changed = tls_settings != server_tls_settings_;
+    server_tls_settings_ = tls_settings;
+    if (tls_changed) spdlog::info("server TLS settings changed: server connections reconnect");
     for (auto& [name, b] : breakers_)
         b.configure(breaker_settings());
     for (auto& [key, pool] : pools_) {
@@ -281,6 +288,7 @@ void PoolManager::reload(std::shared_ptr<const config::Config> config) {
             continue;
         }
         pool->apply_settings(settings_for(*db, key.second, credentials_[key]));
+        if (tls_changed) pool->reconnect_all();
     }
     for (auto& [key, rp] : replication_pools_)
         if (const auto db = config_->resolve_database(std::get<0>(key)))

@@ -57,6 +57,9 @@ class PoolManager {
                              const std::vector<int64_t>& backend_pids, Clock::time_point until);
 
     void reload(std::shared_ptr<const config::Config> config);
+    // The server-side TLS context for new server connections (Proxy builds it; set before reload). A change
+    // of the server_tls_* settings at reload closes idle servers, busy ones when released (reconnect_all).
+    void set_server_tls(net::TlsContextPtr tls) { server_tls_ = std::move(tls); }
     void start_janitor();
     void stop();
 
@@ -82,6 +85,8 @@ class PoolManager {
     BreakerSettings breaker_settings() const;
 
     asio::any_io_executor executor_;
+    net::TlsContextPtr server_tls_;
+    std::string server_tls_settings_;  // net::server_tls_fingerprint of the configuration in force
     std::shared_ptr<const config::Config> config_;
     // By database; nodes are stable: pools keep pointers (declared before pools_ so it outlives them).
     std::map<std::string, CircuitBreaker> breakers_;

@@ -37,7 +37,7 @@ std::string lowercase(std::string s) {
 }  // namespace
 
 ServerConnection::ServerConnection(asio::any_io_executor executor, Pool* pool, uint64_t id)
-    : socket_(executor),
+    : socket_(net::Socket(executor)),
       pool_(pool),
       id_(id),
       in_(8 * 1024),
@@ -58,11 +58,11 @@ asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
     if (target.hosts.size() < 2) {
         auto sock = co_await net::connect_to_server(target.host, target.port, target.connect_timeout);
         if (!sock) co_return std::unexpected(sock.error());
-        socket_ = std::move(*sock);
+        socket_ = net::Stream(std::move(*sock));
     } else {
         auto sock = co_await connect_to_host_list(target);
         if (!sock) co_return std::unexpected(sock.error());
-        socket_ = std::move(*sock);
+        socket_ = net::Stream(std::move(*sock));
     }
 
     // The whole login must finish within the connect timeout, or a silent server would hold a slot forever.
@@ -77,7 +77,10 @@ asio::awaitable<Status> ServerConnection::connect(const ServerTarget& target) {
             self->socket_.close(ignored);
         }
     });
-    auto st = co_await login(target);
+    // g++ 12: no co_await inside a conditional expression (it mis-destroys the temporaries).
+    Status st;
+    if (target.tls) st = co_await negotiate_tls(target);
+    if (st) st = co_await login(target);
     if (st && !target.connect_query.empty()) st = co_await run_connect_query(target.connect_query);
     *done = true;
     timer.cancel();
@@ -675,13 +678,14 @@ asio::awaitable<void> ServerConnection::relay() {
             if (!ec && state_ == State::kClosed) co_return;
             if (!ec && socket_.is_open()) {
                 char* p = in_.write_ptr(4096);
-                const ssize_t r = ::recv(socket_.native_handle(), p, in_.write_space(), MSG_DONTWAIT);
+                int err = 0;
+                const ssize_t r = socket_.read_nonblocking(p, in_.write_space(), err);
                 if (r > 0)
                     n = static_cast<size_t>(r);
                 else if (r == 0)
                     ec = asio::error::eof;
-                else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                    ec = std::error_code(errno, std::system_category());
+                else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
+                    ec = std::error_code(err, std::system_category());
             } else if (!ec) {
                 ec = asio::error::bad_descriptor;
             }

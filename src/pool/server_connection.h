@@ -12,7 +12,8 @@
 #include "common/error.h"
 #include "config/host_list.h"
 #include "net/byte_buffer.h"
-#include "net/socket.h"
+#include "net/stream.h"
+#include "net/tls_context.h"
 #include "pool/linked_client.h"
 #include "protocol/pg/frame_scanner.h"
 #include "protocol/pg/prepared_statements.h"
@@ -44,6 +45,7 @@ struct ServerTarget {
     std::string connect_query;                   // run right after login, before any client
     std::vector<std::pair<std::string, std::string>> startup_params;  // extra startup parameters
     std::chrono::milliseconds connect_timeout{15000};
+    net::TlsContextPtr tls;  // server_tls_sslmode (null: disable); the context of the last reload
 };
 
 using Clock = std::chrono::steady_clock;
@@ -153,7 +155,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     // True when the socket has bytes, EOF or an error waiting while the server should be silent (idle in the
     // pool): a reset connection is as unusable as a closed one.
     bool has_unexpected_input() const;
-    net::Socket& socket() { return socket_; }
+    net::Stream& socket() { return socket_; }
     bool closed() const { return state_ == State::kClosed; }
     const std::string& close_reason() const { return close_reason_; }
     Pool* pool() const { return pool_; }
@@ -162,6 +164,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
   private:
     asio::awaitable<Status> login(const ServerTarget& target);
     asio::awaitable<Result<net::Socket>> connect_to_host_list(const ServerTarget& target);
+    // server_tls_sslmode: SSLRequest, then the handshake or (prefer/allow) plain TCP (server_tls.cpp).
+    asio::awaitable<Status> negotiate_tls(const ServerTarget& target);
     // connect_query, before the relay starts: its failure is a login failure (server_login_retry applies).
     asio::awaitable<Status> run_connect_query(const std::string& sql);
     asio::awaitable<Result<std::pair<char, std::string>>> read_login_message();
@@ -173,7 +177,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     void send_cleanup();
     void fail_linked(const std::string& message, const char* sqlstate);
 
-    net::Socket socket_;
+    net::Stream socket_;
     Pool* pool_;
     uint64_t id_;
     State state_ = State::kConnecting;

@@ -115,7 +115,7 @@ std::optional<std::vector<std::optional<std::string>>> parse_data_row(std::strin
 class LookupClient final : public pool::LinkedClient {
   public:
     explicit LookupClient(net::Socket socket) : socket_(std::move(socket)) {}
-    net::Socket& client_socket() override { return socket_; }
+    net::Stream& client_socket() override { return socket_; }
     net::WriteGate& client_write_gate() override { return gate_; }
     pg::ClientStatements* client_statements() override { return nullptr; }
     void on_server_parameter(const std::string&, const std::string&) override {}
@@ -133,7 +133,7 @@ class LookupClient final : public pool::LinkedClient {
     std::optional<pg::ErrorFields> lost;
 
   private:
-    net::Socket socket_;
+    net::Stream socket_;
     net::WriteGate gate_;
 };
 

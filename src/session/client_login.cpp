@@ -57,6 +57,10 @@ asio::awaitable<Status> ClientSession::read_startup() {
         ~CancelTimer() { t.cancel(); }
     } cancel_guard{login_timer};
 
+    {
+        Status direct = co_await maybe_direct_tls();
+        if (!direct) co_return fail(timed_out ? "client_login_timeout" : direct.error().message);
+    }
     while (true) {
         // A startup-phase packet: int32 length (including itself), then the rest.
         char len_buf[4];
@@ -86,10 +90,9 @@ asio::awaitable<Status> ClientSession::read_startup() {
         switch (sp->kind) {
             case pg::StartupKind::kSslRequest:
             case pg::StartupKind::kGssEncRequest: {
-                // No TLS/GSS encryption yet: 'N' tells the client to continue in plain text.
-                char no = 'N';
-                auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(&no, 1), net::use_nothrow);
-                if (wec) co_return fail("");
+                // 'S' and a TLS handshake when client TLS is configured, else 'N' (client_tls.cpp).
+                auto st = co_await answer_encryption_request(sp->kind == pg::StartupKind::kGssEncRequest);
+                if (!st) co_return fail(timed_out ? "client_login_timeout" : st.error().message);
                 continue;
             }
             case pg::StartupKind::kCancel:
@@ -100,6 +103,10 @@ asio::awaitable<Status> ClientSession::read_startup() {
                 break;
         }
 
+        if (auto st = check_client_tls(); !st) {  // client_tls_sslmode = require and up: TLS only
+            co_await flush_client_out();
+            co_return st;
+        }
         const auto& cfg = proxy_.config();
         if (static_cast<int>(proxy_.client_count()) > cfg.max_client_conn) {
             {
@@ -397,6 +404,12 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret, c
         return fail("password authentication failed for user \"" + user_ + "\"", sqlstate::kInvalidPassword);
     };
     if (type == config::AuthType::kTrust || type == config::AuthType::kAny) co_return Status{};
+    if (type == config::AuthType::kCert) {
+        // The verified client certificate's common name is the user name (client_tls.cpp reads it).
+        if (socket_.is_tls() && !client_cert_name_.empty() && client_cert_name_ == user_) co_return Status{};
+        co_return fail("certificate authentication failed for user \"" + user_ + "\"",
+                       sqlstate::kInvalidAuthorization);
+    }
     if (type != config::AuthType::kPlain && type != config::AuthType::kMd5 &&
         type != config::AuthType::kScramSha256)
         co_return fail(

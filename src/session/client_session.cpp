@@ -82,7 +82,7 @@ ClientSession::ClientSession(Proxy& proxy, net::Socket socket, uint64_t id)
       in_(8 * 1024),
       scanner_(static_cast<uint32_t>(std::max(proxy.config().max_packet_size, 5)), kMaxWholeClientMessage),
       connected_at_(std::chrono::steady_clock::now()) {
-    peer_ = net::peer_address(socket_, &peer_port_);
+    peer_ = net::peer_address(socket_.socket(), &peer_port_);
 }
 
 ClientSession::~ClientSession() = default;
@@ -315,8 +315,8 @@ asio::awaitable<void> ClientSession::relay() {
                 if (!socket_.is_open()) co_return;
                 char* p = in_.write_ptr(4096);
                 const size_t space = in_.write_space();
-                const ssize_t n = ::recv(socket_.native_handle(), p, space, MSG_DONTWAIT);
-                const int err = n < 0 ? errno : 0;
+                int err = 0;
+                const ssize_t n = socket_.read_nonblocking(p, space, err);
                 if (n > 0) {
                     in_.commit(static_cast<size_t>(n));
                     ++reads_;

@@ -11,7 +11,8 @@
 #include "common/error.h"
 #include "config/config.h"
 #include "net/byte_buffer.h"
-#include "net/socket.h"
+#include "net/stream.h"
+#include "net/tls_context.h"
 #include "pool/linked_client.h"
 #include "pool/pool.h"
 #include "protocol/pg/frame_scanner.h"
@@ -35,7 +36,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     bool parked() const { return parked_; }
 
     // pool::LinkedClient
-    net::Socket& client_socket() override { return socket_; }
+    net::Stream& client_socket() override { return socket_; }
     net::WriteGate& client_write_gate() override { return write_gate_; }
     protocol::pg::ClientStatements* client_statements() override { return &statements_; }
     void on_server_parameter(const std::string& name, const std::string& value) override;
@@ -87,6 +88,11 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // KILL / KILL_CLIENT from the admin console.
     void kill(const std::string& reason);
     bool logged_in() const { return logged_in_; }
+    // TLS state for SHOW CLIENTS, HBA hostssl/hostnossl and auth_type = cert (client_tls.cpp).
+    bool is_tls() const { return socket_.is_tls(); }
+    std::string tls_description() const { return net::tls_description(socket_); }
+    // The common name of the client's verified certificate ("" without one).
+    const std::string& client_cert_name() const { return client_cert_name_; }
     // Accepted during a shutdown (on the Unix socket): only an admin console login is served.
     void restrict_to_admin_console() { admin_only_ = true; }
     // Control plane (issue 5): leak reports. The last Query/Parse text (truncated), when the server was
@@ -104,6 +110,11 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     Status check_peer(const std::string& map, const auth::IdentMaps& ident) const;
     // User pgbouncer over the Unix socket from poolguard's own UID: the admin console without a password.
     bool admin_peer_login() const;
+    // TLS in the startup phase (client_tls.cpp).
+    asio::awaitable<Status> maybe_direct_tls();
+    asio::awaitable<Status> answer_encryption_request(bool gss);
+    asio::awaitable<Status> client_handshake(bool direct);
+    Status check_client_tls();
     asio::awaitable<Result<std::pair<char, std::string>>> read_auth_message();
     asio::awaitable<Status> finish_login();
     asio::awaitable<void> relay();
@@ -132,7 +143,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     void note_statement(char type, std::string_view body);  // control plane (issue 5)
 
     Proxy& proxy_;
-    net::Socket socket_;
+    net::Stream socket_;
     uint64_t id_;
     std::string peer_;
     int peer_port_ = 0;
@@ -190,6 +201,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::optional<protocol::pg::ScramKey> scram_client_key_;  // from a SCRAM login with a verifier secret
     ClientCaps::Slot client_slot_;  // this client's place under max_db/user_client_connections
     std::string last_statement_;                              // control plane (issue 5)
+    std::string client_cert_name_;                            // CN of a verified client certificate
     std::chrono::steady_clock::time_point bound_at_;          // control plane (issue 5)
 };
 

@@ -57,12 +57,12 @@ Status ClientSession::apply_startup_options(const std::vector<std::pair<std::str
 
 bool ClientSession::admin_peer_login() const {
     if (user_ != "pgbouncer") return false;
-    const auto uid = net::peer_uid(socket_);
+    const auto uid = net::peer_uid(socket_.socket());
     return uid && *uid == static_cast<uint32_t>(::geteuid());
 }
 
 Status ClientSession::check_peer(const std::string& map, const auth::IdentMaps& ident) const {
-    const auto uid = net::peer_uid(socket_);
+    const auto uid = net::peer_uid(socket_.socket());
     if (!uid) return fail(kPeerRejected, sqlstate::kProtocolViolation);
     const auto os_user = net::os_user_name(*uid);
     const bool ok =
@@ -81,8 +81,8 @@ asio::awaitable<Status> ClientSession::authenticate_login(const std::string& sec
 
     const std::shared_ptr<const auth::AuthFiles> files = proxy_.auth_files();  // held across the awaits
     auth::HbaLogin login;
-    login.unix_socket = net::peer_uid(socket_).has_value() || peer_ == "unix";
-    login.tls = false;  // no client TLS yet: hostssl lines never match, hostnossl lines always do
+    login.unix_socket = net::peer_uid(socket_.socket()).has_value() || peer_ == "unix";
+    login.tls = socket_.is_tls();  // hostssl / hostnossl
     if (!login.unix_socket) login.address = auth::parse_ip(peer_);
     login.database = database_;
     login.user = user_;
@@ -98,9 +98,7 @@ asio::awaitable<Status> ClientSession::authenticate_login(const std::string& sec
         case auth::HbaMethod::kPeer:
             co_return check_peer(rule->map, files->ident);
         case auth::HbaMethod::kCert:
-            co_return fail("hba line " + std::to_string(rule->line) +
-                               ": cert authentication needs client TLS, which poolguard does not offer yet",
-                           sqlstate::kFeatureNotSupported);
+            co_return co_await authenticate(secret, config::AuthType::kCert);
         default:
             break;
     }

@@ -58,6 +58,13 @@ void Proxy::on_pool_created(pool::Pool& pool) {
 }
 
 void Proxy::apply_config(std::shared_ptr<const config::Config> config) {
+    // New key, certificate and CA files (or TLS settings) apply to new connections from here on.
+    if (auto tls = net::build_tls_contexts(*config); tls) {
+        tls_ = std::move(*tls);
+        pools_->set_server_tls(tls_.server);
+    } else {
+        spdlog::error("TLS settings not applied, keeping the old TLS contexts: {}", tls.error().message);
+    }
     config_ = std::move(config);
     pools_->reload(config_);
 }
@@ -102,6 +109,10 @@ Status Proxy::load_hba(const config::Config& config) {
 Status Proxy::start() {
     if (auto st = load_auth_file(*config_); !st) return st;
     if (auto st = load_hba(*config_); !st) return st;
+    auto tls = net::build_tls_contexts(*config_);
+    if (!tls) return std::unexpected(tls.error());
+    tls_ = std::move(*tls);
+    pools_->set_server_tls(tls_.server);
     if (auto st = open_listeners(); !st) return st;
     // Databases with a forced user have a known pool before any client: min_pool_size can open it now.
     for (const auto& db : config_->databases) {
@@ -284,6 +295,11 @@ Status Proxy::reload() {
     for (const auto& w : loaded->warnings)
         spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
     auto fresh = std::make_shared<const config::Config>(std::move(loaded->config));
+    // Unreadable or mismatched key/certificate files refuse the reload as a bad setting would.
+    if (auto tls = net::build_tls_contexts(*fresh); !tls) {
+        spdlog::error("reload failed, keeping the old configuration: {}", tls.error().message);
+        return;
+    }
     if (fresh->listen_port != config_->listen_port || fresh->listen_addr != config_->listen_addr ||
         fresh->unix_socket_dir != config_->unix_socket_dir)
         spdlog::warn(

@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "config/config.h"
 #include "net/socket.h"
+#include "net/tls_context.h"
 #include "pool/pool_manager.h"
 #include "protocol/pg/scram.h"
 #include "session/client_caps.h"
@@ -48,6 +49,9 @@ class Proxy {
 
     const config::Config& config() const { return *config_; }
     pool::PoolManager& pools() { return *pools_; }
+    // The TLS context for new client connections (null: client_tls_sslmode = disable). A reload replaces
+    // it; sessions keep the one they started with.
+    const net::TlsContextPtr& client_tls() const { return tls_.client; }
     // Any shutdown in progress (new clients are refused, admin consoles over the Unix socket excepted).
     bool shutting_down() const { return shutting_down_; }
     // WAIT_FOR_SERVERS: clients are closed at their next transaction boundary.
@@ -109,6 +113,7 @@ class Proxy {
 
     asio::io_context& io_;
     std::shared_ptr<const config::Config> config_;
+    net::TlsContexts tls_;
     std::unique_ptr<pool::PoolManager> pools_;
     std::vector<std::unique_ptr<net::Acceptor>> acceptors_;
     std::unique_ptr<asio::local::stream_protocol::acceptor> handoff_acceptor_;
