@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/tls_counters.h"
 #include "respond/guard.h"
 
 namespace poolguard::control {
@@ -199,6 +200,31 @@ void own_metrics(Writer& w, const ControlStatus& st) {
     w.family("poolguard_server_too_many_clients_total", "counter",
              "Server logins the database refused with SQLSTATE 53300");
     w.sample("poolguard_server_too_many_clients_total", "", double(c.server_too_many_clients));
+
+    // TLS handshakes (issue 14): relaxed atomics, read directly (they are not part of the 1 s snapshot).
+    const TlsCounters& tls = tls_counters();
+    w.family("poolguard_tls_handshakes_total", "counter", "TLS handshakes by side (client, server) and outcome");
+    for (const auto& [side, s] : {std::pair{"client", &tls.client}, std::pair{"server", &tls.server}}) {
+        w.sample("poolguard_tls_handshakes_total", fmt::format("side=\"{}\",outcome=\"ok\"", side),
+                 double(s->ok.load(std::memory_order_relaxed)));
+        w.sample("poolguard_tls_handshakes_total", fmt::format("side=\"{}\",outcome=\"failed\"", side),
+                 double(s->failed.load(std::memory_order_relaxed)));
+    }
+    w.family("poolguard_tls_handshake_seconds", "histogram", "TLS handshake time, by side");
+    for (const auto& [side, s] : {std::pair{"client", &tls.client}, std::pair{"server", &tls.server}}) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < TlsCounters::kBuckets.size(); ++i) {
+            total += s->bucket[i].load(std::memory_order_relaxed);
+            w.sample("poolguard_tls_handshake_seconds_bucket",
+                     fmt::format("side=\"{}\",le=\"{}\"", side, TlsCounters::kBuckets[i]), double(total));
+        }
+        total += s->bucket.back().load(std::memory_order_relaxed);
+        w.sample("poolguard_tls_handshake_seconds_bucket", fmt::format("side=\"{}\",le=\"+Inf\"", side),
+                 double(total));
+        w.sample("poolguard_tls_handshake_seconds_sum", fmt::format("side=\"{}\"", side),
+                 double(s->sum_us.load(std::memory_order_relaxed)) / 1e6);
+        w.sample("poolguard_tls_handshake_seconds_count", fmt::format("side=\"{}\"", side), double(total));
+    }
 
     // The database view.
     w.family("poolguard_db_up", "gauge", "1 when the last sample of the database's connections worked");

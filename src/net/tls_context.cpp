@@ -193,8 +193,6 @@ Result<TlsContextPtr> build_server_side(const config::Config& cfg) {
             return fail("server_tls_sslmode=" + mode + ": no server_tls_ca_file and no system CA store");
     }
     SSL_CTX_set_verify(raw, ctx->verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
-    // Resumption cuts the handshake of reconnects to the same server (the client cache is keyed by host).
-    SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_CLIENT);
     return TlsContextPtr(ctx);
 }
 

@@ -156,6 +156,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     // pool): a reset connection is as unusable as a closed one.
     bool has_unexpected_input() const;
     net::Stream& socket() { return socket_; }
+    // "TLSv1.3/TLS_AES_256_GCM_SHA384" for SHOW SERVERS, "" for a plain connection.
+    std::string tls_description() const { return net::tls_description(socket_); }
     bool closed() const { return state_ == State::kClosed; }
     const std::string& close_reason() const { return close_reason_; }
     Pool* pool() const { return pool_; }

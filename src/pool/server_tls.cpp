@@ -12,8 +12,10 @@ namespace pg = protocol::pg;
 
 asio::awaitable<Status> ServerConnection::negotiate_tls(const ServerTarget& target) {
     const net::TlsContext& ctx = *target.tls;
+    // The host actually connected to (one of a host list): verify-full checks its name.
+    const std::string host = host_;
     // As libpq and PgBouncer: no TLS over Unix-domain sockets.
-    if (target.host.empty() || target.host[0] == '/') co_return Status{};
+    if (host.empty() || host[0] == '/') co_return Status{};
     const bool plain_ok = ctx.mode == "prefer" || ctx.mode == "allow";
     std::string req;
     pg::MessageBuilder m(req, 0);
@@ -29,12 +31,15 @@ asio::awaitable<Status> ServerConnection::negotiate_tls(const ServerTarget& targ
         co_return fail("server refused TLS (server_tls_sslmode=" + ctx.mode + ")", sqlstate::kConnectionFailure);
     }
     if (answer != 'S') co_return fail("server sent an invalid answer to the SSL request", sqlstate::kProtocolViolation);
+    // Nothing may follow 'S' before our ClientHello: such bytes would be taken as TLS (CVE-2021-23222 class).
+    if (net::has_pending_input(socket_.socket()))
+        co_return fail("server sent unencrypted data after SSL response", sqlstate::kProtocolViolation);
     const auto started = std::chrono::steady_clock::now();
-    auto st = co_await net::tls_handshake(socket_, ctx, false, target.host);
+    auto st = co_await net::tls_handshake(socket_, ctx, false, host);
     tls_handshake_done("server", st.has_value(), std::chrono::steady_clock::now() - started);
     if (!st) {
-        spdlog::warn("S-{}: {}:{} {}", id_, target.host, target.port, st.error().message);
-        co_return fail(st.error().message + " (server " + target.host + ":" + std::to_string(target.port) + ")",
+        spdlog::warn("S-{}: {}:{} {}", id_, host, port_, st.error().message);
+        co_return fail(st.error().message + " (server " + host + ":" + std::to_string(port_) + ")",
                        sqlstate::kConnectionFailure);
     }
     co_return Status{};

@@ -160,6 +160,7 @@ std::vector<admin::ConnectionRow> AdminService::clients() {
         r.ptr = client->id();
         r.link = client->server() ? client->server()->id() : 0;
         r.application_name = client->application_name();
+        r.tls = client->tls_description();
         rows.push_back(std::move(r));
     }
     return rows;
@@ -182,6 +183,7 @@ std::vector<admin::ConnectionRow> AdminService::servers() {
             r.ptr = s.id();
             r.link = s.linked_client() ? s.linked_client_id() : 0;
             r.remote_pid = s.backend_pid();
+            r.tls = s.tls_description();
             auto app = s.parameters().find("application_name");
             if (app != s.parameters().end()) r.application_name = app->second;
             rows.push_back(std::move(r));

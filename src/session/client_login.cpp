@@ -486,7 +486,13 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret, c
     if (!known) verifier = pg::scram_secret_for_plain_password("poolguard-no-such-user",
                                                                       proxy_.config().scram_iterations);
     pg::ScramServer server(*verifier);
-    pg::append_sasl_mechanisms(out, {"SCRAM-SHA-256"});
+    // Over TLS, SCRAM-SHA-256-PLUS with tls-server-end-point too (libpq channel_binding=require).
+    const std::string end_point = net::server_end_point(socket_);
+    const bool plus = !end_point.empty();
+    if (plus)
+        pg::append_sasl_mechanisms(out, {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"});
+    else
+        pg::append_sasl_mechanisms(out, {"SCRAM-SHA-256"});
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
     if (ec) co_return fail("client disconnected during authentication");
     auto first = co_await read_auth_message();
@@ -494,9 +500,11 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret, c
     if (first->first != 'p') co_return fail("expected SASL response", sqlstate::kProtocolViolation);
     auto initial = pg::parse_sasl_initial(first->second);
     if (!initial) co_return fail("malformed SASLInitialResponse message", sqlstate::kProtocolViolation);
-    if (initial->first != "SCRAM-SHA-256")
+    const bool chose_plus = plus && initial->first == "SCRAM-SHA-256-PLUS";
+    if (initial->first != "SCRAM-SHA-256" && !chose_plus)
         co_return fail("client selected an invalid SASL authentication mechanism",
                        sqlstate::kProtocolViolation);
+    server.set_channel_binding(plus, chose_plus, chose_plus ? end_point : std::string());
     auto server_first = server.handle_client_first(initial->second);
     if (!server_first) co_return std::unexpected(server_first.error());
     out.clear();

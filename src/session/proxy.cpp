@@ -298,7 +298,7 @@ Status Proxy::reload() {
     // Unreadable or mismatched key/certificate files refuse the reload as a bad setting would.
     if (auto tls = net::build_tls_contexts(*fresh); !tls) {
         spdlog::error("reload failed, keeping the old configuration: {}", tls.error().message);
-        return;
+        return fail("RELOAD failed, the old configuration stays in force: " + tls.error().message, "F0000");
     }
     if (fresh->listen_port != config_->listen_port || fresh->listen_addr != config_->listen_addr ||
         fresh->unix_socket_dir != config_->unix_socket_dir)

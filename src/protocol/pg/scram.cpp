@@ -451,10 +451,20 @@ Result<std::string> ScramServer::handle_client_first(std::string_view client_fir
     const auto comma1 = client_first.find(',');
     if (comma1 == std::string_view::npos) return malformed("missing GS2 header");
     const std::string_view cbind_flag = client_first.substr(0, comma1);
-    if (cbind_flag.starts_with("p=")) {
+    if (cb_selected_) {
+        if (cbind_flag != "p=tls-server-end-point")
+            return fail_with(cbind_flag.starts_with("p=") ? "unsupported SCRAM channel-binding type"
+                                                          : "malformed SCRAM message: the client selected "
+                                                            "SCRAM-SHA-256-PLUS without channel binding data",
+                             sqlstate::kProtocolViolation);
+    } else if (cbind_flag.starts_with("p=")) {
         return malformed("the client selected SCRAM-SHA-256 but sent channel binding data");
+    } else if (cbind_flag != "n" && cbind_flag != "y") {
+        return malformed("invalid channel binding flag");
+    } else if (cbind_flag == "y" && cb_offered_) {
+        // The client supports channel binding and believes the server does not: someone removed -PLUS.
+        return fail_with("SCRAM channel binding negotiation error", sqlstate::kProtocolViolation);
     }
-    if (cbind_flag != "n" && cbind_flag != "y") return malformed("invalid channel binding flag");
     const auto comma2 = client_first.find(',', comma1 + 1);
     if (comma2 == std::string_view::npos) return malformed("missing GS2 header");
     const std::string_view authzid = client_first.substr(comma1 + 1, comma2 - comma1 - 1);
@@ -506,7 +516,7 @@ Result<std::string> ScramServer::handle_client_final(std::string_view client_fin
     if (!binding) return malformed("expected channel binding attribute c=");
     const auto binding_raw = base64_decode(*binding);
     if (!binding_raw) return malformed("channel binding data is not valid base64");
-    if (*binding_raw != gs2_header_) {
+    if (*binding_raw != gs2_header_ + (cb_selected_ ? cb_data_ : std::string())) {
         return fail_with("SCRAM channel binding check failed", sqlstate::kProtocolViolation);
     }
     const auto nonce = attribute(parts[1], 'r');
@@ -532,6 +542,12 @@ Result<std::string> ScramServer::handle_client_final(std::string_view client_fin
     client_key_ = client_key;
     state_ = State::kDone;
     return "v=" + base64_encode(hmac_sha256(secret_.server_key, message));
+}
+
+void ScramServer::set_channel_binding(bool offered, bool selected, std::string data) {
+    cb_offered_ = offered;
+    cb_selected_ = selected;
+    cb_data_ = std::move(data);
 }
 
 std::optional<ScramKey> ScramServer::client_key() const {

@@ -110,6 +110,10 @@ class ScramServer {
     // Parses client-first-message (gs2 header "n,," or "y,,"; channel binding "p=" and authzid are
     // rejected) and returns server-first-message "r=<client nonce><server nonce>,s=<salt b64>,i=<iter>".
     Result<std::string> handle_client_first(std::string_view client_first);
+    // SCRAM-SHA-256-PLUS (tls-server-end-point, RFC 5929): `offered` when the server listed the -PLUS
+    // mechanism (a client that then answers "y" is refused: a downgrade), `selected` when the client chose
+    // it, `data` the hash of the server's certificate. Call before handle_client_first.
+    void set_channel_binding(bool offered, bool selected, std::string data);
     // Verifies the client's proof. On success returns server-final-message "v=<server signature b64>";
     // a wrong proof is Error{"password authentication failed", "28P01"}.
     Result<std::string> handle_client_final(std::string_view client_final);
@@ -131,6 +135,9 @@ class ScramServer {
     std::string server_first_;
     std::string full_nonce_;
     std::optional<ScramKey> client_key_;
+    bool cb_offered_ = false;
+    bool cb_selected_ = false;
+    std::string cb_data_;
 };
 
 }  // namespace poolguard::protocol::pg
