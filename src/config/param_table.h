@@ -34,7 +34,8 @@ enum class ValueKind {
 // kNotYet: loads, but a non-default value draws an "accepted, not implemented: X" warning.
 // kCustom: `unsupported` decides, for settings where only some values are implemented.
 // A setting whose silent absence would weaken security or a limit is never kNotYet: it is implemented, or
-// refused by a check of its own (config/tls_settings.h for TLS, parse_auth_type for pam/ldap).
+// refused by a check of its own (TLS files: net/tls_context.cpp at start and reload; parse_auth_type for
+// pam/ldap).
 enum class Support { kImplemented, kNotYet, kCustom };
 
 using FieldPtr =
