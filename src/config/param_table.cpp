@@ -58,7 +58,7 @@ const std::vector<ParamSpec>& pgbouncer_params() {
         bool_param("server_round_robin", &C::server_round_robin),
         list_param("ignore_startup_parameters", &C::ignore_startup_parameters),
         bool_param("disable_pqexec", &C::disable_pqexec),
-        bool_param("application_name_add_host", &C::application_name_add_host, kNotYet),
+        bool_param("application_name_add_host", &C::application_name_add_host),
         string_param("conffile", &C::conffile),
         string_param("service_name", &C::service_name),
         string_param("job_name", &C::job_name),

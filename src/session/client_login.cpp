@@ -171,6 +171,13 @@ asio::awaitable<Status> ClientSession::read_startup() {
             co_return fail("no user name in startup packet");
         }
         if (database_.empty()) database_ = user_;
+        // application_name_add_host: "<application_name> - <address>:<port>", as PgBouncer 1.25 writes it
+        // ("app" when the client sent none); TCP clients only. Later SETs are the client's own.
+        if (cfg.application_name_add_host && peer_ != "unix") {
+            const std::string* app = vars_.find("application_name");
+            const std::string name = app != nullptr && !app->empty() ? *app : std::string("app");
+            vars_.set("application_name", name + " - " + peer_ + ":" + std::to_string(peer_port_));
+        }
         break;
     }
 

@@ -152,6 +152,20 @@ TEST_F(Config125, DefaultServerCheckIsAnEmptyQuery) {
     EXPECT_EQ(pooler.log_contents().find("internal query failed"), std::string::npos) << pooler.log_contents();
 }
 
+TEST_F(Config125, ApplicationNameAddHost) {
+    PoolerConfig cfg = base_config("session", 2);
+    cfg.set("application_name_add_host", 1);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn named(pooler.dsn(kApp, "", "db", "application_name=myapp"));
+    ASSERT_TRUE(named.ok()) << named.connect_error();
+    const std::string got = named.exec("show application_name").value();
+    EXPECT_TRUE(got.starts_with("myapp - 127.0.0.1:")) << got;
+    EXPECT_GT(got.size(), std::string("myapp - 127.0.0.1:").size()) << got;
+    ASSERT_TRUE(Ok(named.exec("SET application_name = 'later'")));
+    EXPECT_EQ(named.exec("show application_name").value(), "later");
+}
+
 TEST_F(Config125, PerDatabaseServerLifetime) {
     if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "per-database server_lifetime is newer than 1.18";
     PoolerConfig cfg = base_config("transaction", 2);
