@@ -352,6 +352,12 @@ void ServerConnection::queue_internal_query(std::string_view sql) {
     ++swallow_rfq_;
 }
 
+void ServerConnection::note_parameter_sets(std::vector<std::pair<std::string, std::string>> sets) {
+    pending_sets_ = std::move(sets);
+    pending_sets_rfq_ = swallow_rfq_;  // the SET is the last internal query queued
+    pending_sets_errors_ = internal_errors_;
+}
+
 void ServerConnection::begin_cleanup(bool reset_query, const std::string& reset_sql) {
     state_ = State::kCleanup;
     if (tx_status_ != 'I') queue_internal_query("ROLLBACK");
@@ -498,6 +504,13 @@ void ServerConnection::on_ready_for_query(char status, bool internal) {
     tx_status_ = status;
     if (internal) {
         if (swallow_rfq_ > 0) --swallow_rfq_;
+        if (pending_sets_rfq_ > 0 && --pending_sets_rfq_ == 0) {
+            if (internal_errors_ == pending_sets_errors_)
+                for (auto& [name, requested] : pending_sets_)
+                    if (auto it = params_.find(name); it != params_.end())
+                        equivalents_[name] = {std::move(requested), it->second};
+            pending_sets_.clear();
+        }
         return;
     }
     if (expected_rfq_ > 0) --expected_rfq_;
@@ -596,6 +609,7 @@ asio::awaitable<void> ServerConnection::relay() {
                                 auto e = pg::parse_error_fields(body);
                                 if (internal) {
                                     last_internal_error_ = e.sqlstate + " " + e.message;
+                                    ++internal_errors_;
                                     spdlog::warn("server {} (pid {}): internal query failed: {} {}", id_,
                                                  backend_pid_, e.sqlstate, e.message);
                                 }

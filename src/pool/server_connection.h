@@ -130,6 +130,16 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     // to match; reset whenever the server reports a changed value. Lets the per-hand-off parameter sync
     // skip the comparison when a client with the same values gets this server (the common case).
     const std::shared_ptr<const void>& synced_params() const { return synced_params_; }
+    // The internal query just queued SETs these (lowercase name, client's value) pairs: once it succeeds,
+    // the value the server then has is remembered as that spelling's equivalent (DateStyle 'iso' is
+    // 'ISO, MDY'), so a client whose value is only spelled differently causes no SET per transaction.
+    void note_parameter_sets(std::vector<std::pair<std::string, std::string>> sets);
+    // True when SET `name` = `requested` was seen to leave this server with `have`.
+    bool equivalent_parameter(std::string_view name, std::string_view requested,
+                              std::string_view have) const {
+        auto it = equivalents_.find(name);
+        return it != equivalents_.end() && it->second.first == requested && it->second.second == have;
+    }
     void set_synced_params(std::shared_ptr<const void> set) { synced_params_ = std::move(set); }
 
     void mark_close_needed() { close_needed_ = true; }
@@ -218,6 +228,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
         params_;                                   // tracked session parameters as the server has them
     std::map<std::string, std::string> reported_;  // every ParameterStatus seen at login (for clients)
     std::shared_ptr<const void> synced_params_;    // see synced_params()
+    // note_parameter_sets: the pairs, internal ReadyForQuery still to come before their SET's, and the
+    // internal error count when they were queued; equivalents_ by name: (requested, what the server had).
+    std::vector<std::pair<std::string, std::string>> pending_sets_;
+    int pending_sets_rfq_ = 0;
+    uint64_t internal_errors_ = 0;
+    uint64_t pending_sets_errors_ = 0;
+    std::map<std::string, std::pair<std::string, std::string>, std::less<>> equivalents_;
     uint32_t backend_pid_ = 0;
     uint32_t backend_key_ = 0;
     std::string host_;

@@ -204,6 +204,7 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
     if (!param_set_) param_set_ = intern_parameter_set(vars_);
     if (server.synced_params() == param_set_) return;  // this server already has exactly these values
     std::string sql;
+    std::vector<std::pair<std::string, std::string>> sets;  // only built when a SET is needed
     const auto& have = server.parameters();
     for (size_t i = 0; i < kTrackedCount; ++i) {
         const auto& t = kTracked[i];
@@ -211,17 +212,21 @@ void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
         if (!want) continue;
         // No std::string built per lookup: this runs per transaction.
         auto it = have.find(std::string_view(t.lower));
-        if (it != have.end() && it->second == *want) continue;
+        if (it != have.end() &&
+            (it->second == *want || server.equivalent_parameter(t.lower, *want, it->second)))
+            continue;
         sql += "SET ";
         sql += t.canonical;
         sql += " = ";
         sql += pg::quote_literal(*want);
         sql += ";";
+        sets.emplace_back(t.lower, *want);
     }
     if (!sql.empty()) {
         // Marked synced only once the server reports the new values and a later comparison finds them
         // equal: a failed SET must never let the next client skip its own.
         server.queue_internal_query(sql);
+        server.note_parameter_sets(std::move(sets));
         return;
     }
     server.set_synced_params(param_set_);

@@ -303,5 +303,42 @@ TEST_F(StartupDetails, StartupPacketLargerThanPktBufIsAccepted) {
     EXPECT_TRUE(login.ready) << login.describe();
 }
 
+class EquivalentParameters : public PoolerTest {
+  protected:
+    static void SetUpTestSuite() {
+        TempPostgresOptions o;
+        o.settings = {"log_statement=all"};
+        start_server(o);
+    }
+    static size_t count(const std::string& text, const std::string& what) {
+        size_t n = 0;
+        for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+            ++n;
+        return n;
+    }
+};
+
+TEST_F(EquivalentParameters, ADifferentlySpelledValueIsSetOncePerServerNotPerTransaction) {
+    PoolguardProcess pooler(base_config("transaction", 1));
+    ASSERT_TRUE(pooler.start());
+    const std::string marker = "equivalent-" + std::to_string(::getpid());
+    PgConn iso(pooler.dsn(kApp, kAppPass, "db", "options='-c DateStyle=iso' application_name=" + marker));
+    ASSERT_TRUE(iso.ok()) << iso.connect_error();
+    for (int i = 0; i < 5; ++i)
+        ASSERT_TRUE(iso.exec("select 1").ok());
+    EXPECT_EQ(iso.exec("show datestyle").value(), "ISO, MDY");
+    const std::string log = pg().log_tail(200000);
+    EXPECT_EQ(count(log, "SET DateStyle = 'iso'"), 1u)
+        << "one SET teaches poolguard that 'iso' is 'ISO, MDY'";
+
+    // Another client's different value on the same (only) server is still applied, and back again.
+    PgConn german(pooler.dsn(kApp2, kApp2Pass, "db", "options='-c DateStyle=German'"));
+    ASSERT_TRUE(german.ok()) << german.connect_error();
+    EXPECT_EQ(german.exec("show datestyle").value(), "German, DMY");
+    const std::string again = iso.exec("show datestyle").value();
+    EXPECT_EQ(again.rfind("ISO,", 0), 0u) << again;  // SET DateStyle = 'iso' again after German
+    EXPECT_EQ(german.exec("show datestyle").value(), "German, DMY");
+}
+
 }  // namespace
 }  // namespace itest
