@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -268,6 +270,29 @@ TEST_F(Tls, ScramChannelBinding) {
     ASSERT_TRUE(unbound.ok()) << unbound.connect_error();
     PgConn wrong(pooler.dsn(kApp, "nope", "db", verify_full() + " channel_binding=require"));
     EXPECT_FALSE(wrong.ok());
+}
+
+TEST_F(Tls, ReloadWithNewServerTlsSettingsReconnectsServers) {
+    PoolerConfig c = tls_config("prefer");
+    PoolguardProcess pooler(c);
+    ASSERT_TRUE(pooler.start());
+    PgConn client(pooler.dsn(kApp, "", "db", "sslmode=disable"));
+    ASSERT_TRUE(client.ok()) << client.connect_error();
+    const std::string q = "select ssl from pg_stat_ssl where pid = pg_backend_pid()";
+    EXPECT_EQ(client.exec(q).value(), "t");
+    // server_tls_sslmode changes: the idle server is closed at the reload; the next one is plain TCP.
+    c.set("server_tls_sslmode", "disable");
+    ASSERT_TRUE(pooler.rewrite_config(c));
+    ASSERT_TRUE(pooler.send_signal(SIGHUP));
+    EXPECT_TRUE(eventually([&] { return client.exec(q).value() == "f"; }, std::chrono::seconds(5)));
+    // A reload whose certificate file is unreadable is refused: TLS clients keep working with the old one.
+    c.set("client_tls_cert_file", (*pki_)("missing.crt"));
+    ASSERT_TRUE(pooler.rewrite_config(c));
+    ASSERT_TRUE(pooler.send_signal(SIGHUP));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    PgConn after(pooler.dsn(kApp, "", "db", verify_full()));
+    ASSERT_TRUE(after.ok()) << after.connect_error();
+    EXPECT_EQ(PQsslInUse(after.get()), 1);
 }
 
 TEST_F(Tls, UnreadableCertificateRefusesStart) {
