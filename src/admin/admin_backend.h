@@ -10,12 +10,12 @@
 
 namespace poolguard::admin {
 
-// One client or server connection, as SHOW CLIENTS / SHOW SERVERS list them (PgBouncer 1.18 columns).
+// One client or server connection, as SHOW CLIENTS / SHOW SERVERS / SHOW SOCKETS list them (PgBouncer 1.25).
 struct ConnectionRow {
     std::string type;  // "C" client, "S" server
     std::string user;
     std::string database;
-    std::string state;  // client: active | waiting | idle... ; server: active | idle | used | tested | new
+    std::string state;  // client: active | idle | waiting | login; server: active | idle | used | tested | new
     std::string addr;
     int port = 0;
     std::string local_addr;
@@ -27,8 +27,12 @@ struct ConnectionRow {
     uint64_t ptr = 0;         // poolguard's connection id
     uint64_t link = 0;        // id of the linked peer connection, 0 = none
     uint32_t remote_pid = 0;  // server backend pid (servers); 0 for clients
-    std::string tls;
+    std::string tls;  // e.g. "TLSv1.3/TLS_AES_256_GCM_SHA384", empty without TLS (filled by the TLS code)
     std::string application_name;
+    std::string replication = "none";  // none | logical | physical
+    int prepared_statements = 0;       // named prepared statements the client (or server) has
+    int fd = -1;                       // the socket's descriptor (SHOW FDS), -1 = unknown
+    uint64_t cancel_key = 0;           // SHOW FDS' cancel column (clients)
 };
 
 struct PoolRow {
@@ -44,6 +48,7 @@ struct PoolRow {
     int64_t maxwait_us = 0;  // longest current wait
     std::string pool_mode;
     bool paused = false;
+    std::string load_balance_hosts;  // empty = NULL (single host / not set)
 };
 
 // One priority class of one pool (SHOW CLASSES, issue 6).
@@ -97,6 +102,10 @@ struct StatsRow {
     uint64_t xact_time_us = 0;
     uint64_t query_time_us = 0;
     uint64_t wait_time_us = 0;
+    uint64_t server_assignment_count = 0;  // times a server was assigned to a client
+    uint64_t client_parse_count = 0;       // named Parse messages from clients
+    uint64_t server_parse_count = 0;       // Parse messages of named statements sent to servers
+    uint64_t bind_count = 0;               // Bind messages of named statements
 };
 
 struct DatabaseRow {
@@ -130,6 +139,24 @@ struct UserRow {
     int reserve_pool_size = 0;   // [users] reserve_pool_size; 0 = not set per user
     int max_user_client_connections = 0;  // effective; 0 = unlimited
     int current_client_connections = 0;   // logged-in clients of this user
+};
+
+// One descriptor (SHOW FDS): listeners ("pooler"), clients and servers.
+struct FdRow {
+    int fd = -1;
+    std::string task;  // pooler | client | server
+    std::string user, database, addr;
+    int port = 0;
+    uint64_t cancel = 0;
+    int link = 0;  // fd of the linked client/server, 0 = none
+};
+
+// One [peers] entry (SHOW PEERS).
+struct PeerRow {
+    int peer_id = 0;
+    std::string host;
+    int port = 0;
+    int pool_size = 0;
 };
 
 // One SHOW GUARD row: detectors, responders and their modes, and rows other components register
@@ -168,6 +195,10 @@ class AdminBackend {
     virtual std::vector<std::pair<std::string, std::string>> state() = 0;
     // SHOW GUARD (issue 6): empty when the pooler has no guard.
     virtual std::vector<GuardRow> guard_rows() { return {}; }
+    // SHOW FDS: the listeners; clients and servers come from clients()/servers() (their fd field).
+    virtual std::vector<FdRow> listener_fds() { return {}; }
+    // SHOW PEERS ([peers]).
+    virtual std::vector<PeerRow> peers() { return {}; }
 
     // Control verbs. `database` empty = all databases. Errors carry a SQLSTATE and a message for the admin.
     virtual Status set(const std::string& key, const std::string& value) = 0;
@@ -181,6 +212,13 @@ class AdminBackend {
     virtual Status reconnect(const std::string& database) = 0;
     virtual Status wait_close(const std::string& database) = 0;
     virtual Status shutdown() = 0;
+    // SHUTDOWN WAIT_FOR_SERVERS (false) / WAIT_FOR_CLIENTS (true): the shutdowns of SIGINT / SIGTERM.
+    virtual Status shutdown_waiting(bool for_clients) {
+        (void)for_clients;
+        return fail("SHUTDOWN WAIT_FOR_* is not supported", "0A000");
+    }
+    // SUSPEND: new client work waits until RESUME (as PAUSE, but without waiting for servers).
+    virtual Status suspend() { return fail("SUSPEND is not supported", "0A000"); }
 };
 
 }  // namespace poolguard::admin

@@ -1,4 +1,4 @@
-// Owns the admin console's command language: dispatch, privileges and PgBouncer 1.18-shaped result sets.
+// Owns the admin console's command language: dispatch, privileges and PgBouncer 1.25-shaped result sets.
 #include "admin/admin_console.h"
 
 #include <cctype>
@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -27,10 +28,9 @@ using Value = std::optional<std::string>;
 using Row = std::vector<Value>;
 using Columns = std::vector<std::string>;
 
-// ---- column lists: each starts with exactly PgBouncer 1.18's columns, in order; poolguard extras follow.
-// Source: PgBouncer's doc/usage.md and admin behaviour as of 1.18, i.e. without the columns later releases
-// added (replication, load_balance_hosts, server_lifetime, prepared_statements, *_server_assignment_count,
-// ...) and with reserve_pool not yet renamed reserve_pool_size.
+// ---- column lists: each starts with exactly PgBouncer 1.25's columns, in order; poolguard extras follow.
+// Source: PgBouncer 1.25.2's doc/usage.md and what a running 1.25.2 answers (compared column by column in
+// tests/integration/admin_show_test.cpp).
 
 const Columns kPoolColumns = {
     "database",
@@ -49,38 +49,95 @@ const Columns kPoolColumns = {
     "maxwait",
     "maxwait_us",
     "pool_mode",
+    "load_balance_hosts",
     "paused",  // poolguard: 1 when the pool's database is paused
 };
 
 const Columns kConnectionColumns = {
-    "type",         "user",       "database",     "state",        "addr", "port",
-    "local_addr",   "local_port", "connect_time", "request_time", "wait", "wait_us",
-    "close_needed", "ptr",        "link",         "remote_pid",   "tls",  "application_name",
-    "id",  // poolguard: the connection id in decimal (what KILL_CLIENT takes; ptr shows it in hex)
+    "type",         "user",         "database",    "replication",      "state",
+    "addr",         "port",         "local_addr",  "local_port",       "connect_time",
+    "request_time", "wait",         "wait_us",     "close_needed",     "ptr",
+    "link",         "remote_pid",   "tls",         "application_name", "prepared_statements",
+    "id",  // the connection id in decimal (what KILL_CLIENT takes; ptr shows it in hex)
 };
+
+// SHOW SOCKETS / ACTIVE_SOCKETS: the connection columns, then PgBouncer's buffer positions.
+const Columns kSocketExtraColumns = {"recv_pos",    "pkt_pos",   "pkt_remain", "send_pos",
+                                     "send_remain", "pkt_avail", "send_avail"};
 
 const Columns kStatsColumns = {
-    "database",        "total_xact_count", "total_query_count", "total_received", "total_sent",
-    "total_xact_time", "total_query_time", "total_wait_time",   "avg_xact_count", "avg_query_count",
-    "avg_recv",        "avg_sent",         "avg_xact_time",     "avg_query_time", "avg_wait_time",
+    "database",
+    "total_server_assignment_count",
+    "total_xact_count",
+    "total_query_count",
+    "total_received",
+    "total_sent",
+    "total_xact_time",
+    "total_query_time",
+    "total_wait_time",
+    "total_client_parse_count",
+    "total_server_parse_count",
+    "total_bind_count",
+    "avg_server_assignment_count",
+    "avg_xact_count",
+    "avg_query_count",
+    "avg_recv",
+    "avg_sent",
+    "avg_xact_time",
+    "avg_query_time",
+    "avg_wait_time",
+    "avg_client_parse_count",
+    "avg_server_parse_count",
+    "avg_bind_count",
 };
 
-// SHOW STATS_TOTALS and SHOW STATS_AVERAGES use the same names.
-const Columns kStatsSubsetColumns = {
-    "database",   "xact_count", "query_count", "bytes_received",
-    "bytes_sent", "xact_time",  "query_time",  "wait_time",
+const Columns kStatsTotalsColumns = {
+    "database",   "server_assignment_count", "xact_count", "query_count",        "bytes_received",
+    "bytes_sent", "xact_time",               "query_time", "wait_time",          "client_parse_count",
+    "server_parse_count", "bind_count",
+};
+
+// 1.25 names the last three of SHOW STATS_AVERAGES with an avg_ prefix, the others without.
+const Columns kStatsAveragesColumns = {
+    "database",   "server_assignment_count", "xact_count", "query_count", "bytes_received",
+    "bytes_sent", "xact_time",               "query_time", "wait_time",   "avg_client_parse_count",
+    "avg_server_parse_count", "avg_bind_count",
 };
 
 const Columns kDatabaseColumns = {
-    "name",          "host",         "port",      "database",        "force_user",          "pool_size",
-    "min_pool_size", "reserve_pool", "pool_mode", "max_connections", "current_connections", "paused",
+    "name",
+    "host",
+    "port",
+    "database",
+    "force_user",
+    "pool_size",
+    "min_pool_size",
+    "reserve_pool_size",
+    "server_lifetime",
+    "pool_mode",
+    "load_balance_hosts",
+    "max_connections",
+    "current_connections",
+    "max_client_connections",
+    "current_client_connections",
+    "paused",
     "disabled",
 };
 
 const Columns kUserColumns = {
-    "name", "pool_mode", "max_user_connections",
-    "current_connections",  // poolguard (PgBouncer 1.23 shows them with these names)
+    "name",
+    "pool_size",
+    "reserve_pool_size",
+    "pool_mode",
+    "max_user_connections",
+    "current_connections",
+    "max_user_client_connections",
+    "current_client_connections",
 };
+
+const Columns kFdColumns = {"fd",       "task",   "user",  "database",        "addr",
+                            "port",     "cancel", "link",  "client_encoding", "std_strings",
+                            "datestyle", "timezone", "password", "scram_client_key", "scram_server_key"};
 
 // Session parameters some drivers SHOW or SET right after connecting; the console answers them with fixed
 // values (SHOW) or a "SET ignored" notice (SET), for every user, as PgBouncer does.
@@ -108,9 +165,12 @@ const FakeParam* find_fake_param(std::string_view name) {
     return nullptr;
 }
 
+// The commands of PgBouncer 1.25, in its order, then poolguard's own SHOWs.
 constexpr std::string_view kHelpDetail =
-    "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|LISTS|STATE|GUARD"
-    "\n\tSHOW CLASSES|BREAKERS|ADAPTIVE"
+    "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION"
+    "\n\tSHOW PEERS|PEER_POOLS"
+    "\n\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE"
+    "\n\tSHOW DNS_HOSTS|DNS_ZONES"
     "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
     "\n\tSET key = arg"
     "\n\tRELOAD"
@@ -119,10 +179,13 @@ constexpr std::string_view kHelpDetail =
     "\n\tDISABLE <db>"
     "\n\tENABLE <db>"
     "\n\tRECONNECT [<db>]"
-    "\n\tKILL <db>"
-    "\n\tKILL_CLIENT <id>"
+    "\n\tKILL [<db>]"
+    "\n\tKILL_CLIENT <client_id>"
+    "\n\tSUSPEND"
+    "\n\tSHUTDOWN"
+    "\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS"
     "\n\tWAIT_CLOSE [<db>]"
-    "\n\tSHUTDOWN";
+    "\n\tSHOW GUARD|CLASSES|BREAKERS|ADAPTIVE (poolguard)";
 
 // ---- value formatting ----
 
@@ -226,7 +289,7 @@ bool show_pools(const Ctx& c) {
                         num(p.sv_active), num(0) /* sv_active_cancel */, num(0) /* sv_being_canceled */,
                         num(p.sv_idle), num(p.sv_used), num(p.sv_tested), num(p.sv_login),
                         wait_seconds(p.maxwait_us), wait_micros(p.maxwait_us), text(p.pool_mode),
-                        flag(p.paused)});
+                        text_or_null(p.load_balance_hosts), flag(p.paused)});
     }
     c.result_set(kPoolColumns, rows);
     return true;
@@ -272,17 +335,104 @@ bool show_adaptive(const Ctx& c) {
     return true;
 }
 
+Row connection_row(const ConnectionRow& k) {
+    return {text(k.type),
+            text(k.user.empty() ? "(nouser)" : k.user),
+            text(k.database.empty() ? "(nodb)" : k.database),
+            text(k.replication.empty() ? std::string("none") : k.replication),
+            text(k.state),
+            text(k.addr),
+            num(k.port),
+            text(k.local_addr),
+            num(k.local_port),
+            format_time(k.connect_time_unix),
+            format_time(k.request_time_unix),
+            wait_seconds(k.wait_us),
+            wait_micros(k.wait_us),
+            flag(k.close_needed),
+            hex_id(k.ptr),
+            k.link ? hex_id(k.link) : std::string(),
+            unum(k.remote_pid),
+            text(k.tls),
+            text(k.application_name),
+            num(k.prepared_statements),
+            unum(k.ptr)};
+}
+
 bool show_connections(const Ctx& c, const std::vector<ConnectionRow>& conns) {
     std::vector<Row> rows;
-    for (const ConnectionRow& k : conns) {
-        rows.push_back({text(k.type), text(k.user.empty() ? "(nouser)" : k.user),
-                        text(k.database.empty() ? "(nodb)" : k.database), text(k.state), text(k.addr),
-                        num(k.port), text(k.local_addr), num(k.local_port), format_time(k.connect_time_unix),
-                        format_time(k.request_time_unix), wait_seconds(k.wait_us), wait_micros(k.wait_us),
-                        flag(k.close_needed), hex_id(k.ptr), k.link ? hex_id(k.link) : std::string(),
-                        unum(k.remote_pid), text(k.tls), text(k.application_name), unum(k.ptr)});
-    }
+    for (const ConnectionRow& k : conns)
+        rows.push_back(connection_row(k));
     c.result_set(kConnectionColumns, rows);
+    return true;
+}
+
+// SHOW SOCKETS: PgBouncer's state names are the lists a connection is on (cl_active, sv_idle, ...).
+std::string socket_state(const ConnectionRow& k) {
+    const bool client = k.type == "C";
+    std::string s = k.state;
+    if (client && s == "idle") s = "active";  // an idle client is on PgBouncer's active list
+    if (!client && s == "new") s = "login";
+    return (client ? "cl_" : "sv_") + s;
+}
+
+bool show_sockets(const Ctx& c) {
+    Columns columns = kConnectionColumns;
+    columns.insert(columns.end(), kSocketExtraColumns.begin(), kSocketExtraColumns.end());
+    std::vector<Row> rows;
+    for (auto conns : {c.backend.clients(), c.backend.servers()}) {
+        for (const ConnectionRow& k : conns) {
+            Row r = connection_row(k);
+            r[4] = socket_state(k);
+            for (size_t i = 0; i < kSocketExtraColumns.size(); ++i)
+                r.push_back(num(0));  // buffer positions: poolguard parses in place, nothing is pending
+            rows.push_back(std::move(r));
+        }
+    }
+    c.result_set(columns, rows);
+    return true;
+}
+
+bool show_fds(const Ctx& c) {
+    std::vector<Row> rows;
+    auto add = [&](const FdRow& f) {
+        rows.push_back({num(f.fd), text(f.task), text_or_null(f.user), text_or_null(f.database), text(f.addr),
+                        num(f.port), unum(f.cancel), num(f.link), Value{}, Value{}, Value{}, Value{}, Value{},
+                        Value{}, Value{}});
+    };
+    for (const FdRow& f : c.backend.listener_fds())
+        add(f);
+    const auto clients = c.backend.clients();
+    const auto servers = c.backend.servers();
+    auto fd_of = [](const std::vector<ConnectionRow>& conns, uint64_t id) {
+        for (const auto& k : conns)
+            if (k.ptr == id) return k.fd > 0 ? k.fd : 0;
+        return 0;
+    };
+    for (const auto& [conns, task, peers] :
+         {std::tuple{&clients, "client", &servers}, std::tuple{&servers, "server", &clients}}) {
+        for (const ConnectionRow& k : *conns) {
+            if (k.fd < 0) continue;
+            add(FdRow{k.fd, task, k.user, k.database, k.addr, k.port, k.cancel_key,
+                      k.link ? fd_of(*peers, k.link) : 0});
+        }
+    }
+    // Secrets (password, SCRAM keys) are never shown; PgBouncer passes them only for its online restart.
+    c.result_set(kFdColumns, rows);
+    return true;
+}
+
+bool show_peers(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const PeerRow& p : c.backend.peers())
+        rows.push_back({num(p.peer_id), text(p.host), num(p.port), num(p.pool_size)});
+    c.result_set({"peer_id", "host", "port", "pool_size"}, rows);
+    return true;
+}
+
+// PgBouncer's internals with no equivalent in poolguard: the columns, no rows.
+bool show_empty(const Ctx& c, const Columns& columns) {
+    c.result_set(columns, {});
     return true;
 }
 
@@ -295,7 +445,7 @@ bool show_connections(const Ctx& c, const std::vector<ConnectionRow>& conns) {
 //   avg_wait_time  = the wait_time rate (PgBouncer 1.18: microseconds of client waiting per second).
 struct Averages {
     uint64_t xact_count = 0, query_count = 0, recv = 0, sent = 0, xact_time = 0, query_time = 0,
-             wait_time = 0;
+             wait_time = 0, server_assignments = 0, client_parses = 0, server_parses = 0, binds = 0;
 };
 
 Averages averages_of(const StatsRow& rate) {
@@ -307,6 +457,10 @@ Averages averages_of(const StatsRow& rate) {
     a.xact_time = rate.xact_count ? rate.xact_time_us / rate.xact_count : 0;
     a.query_time = rate.query_count ? rate.query_time_us / rate.query_count : 0;
     a.wait_time = rate.wait_time_us;
+    a.server_assignments = rate.server_assignment_count;
+    a.client_parses = rate.client_parse_count;
+    a.server_parses = rate.server_parse_count;
+    a.binds = rate.bind_count;
     return a;
 }
 
@@ -323,10 +477,18 @@ bool show_stats(const Ctx& c) {
     for (const StatsRow& t : c.backend.stats_totals()) {
         const auto it = avgs.find(t.database);
         const Averages a = it == avgs.end() ? Averages{} : it->second;
-        rows.push_back({text(t.database), unum(t.xact_count), unum(t.query_count), unum(t.bytes_received),
-                        unum(t.bytes_sent), unum(t.xact_time_us), unum(t.query_time_us), unum(t.wait_time_us),
-                        unum(a.xact_count), unum(a.query_count), unum(a.recv), unum(a.sent),
-                        unum(a.xact_time), unum(a.query_time), unum(a.wait_time)});
+        rows.push_back({text(t.database),         unum(t.server_assignment_count),
+                        unum(t.xact_count),       unum(t.query_count),
+                        unum(t.bytes_received),   unum(t.bytes_sent),
+                        unum(t.xact_time_us),     unum(t.query_time_us),
+                        unum(t.wait_time_us),     unum(t.client_parse_count),
+                        unum(t.server_parse_count), unum(t.bind_count),
+                        unum(a.server_assignments), unum(a.xact_count),
+                        unum(a.query_count),      unum(a.recv),
+                        unum(a.sent),             unum(a.xact_time),
+                        unum(a.query_time),       unum(a.wait_time),
+                        unum(a.client_parses),    unum(a.server_parses),
+                        unum(a.binds)});
     }
     c.result_set(kStatsColumns, rows);
     return true;
@@ -335,11 +497,12 @@ bool show_stats(const Ctx& c) {
 bool show_stats_totals(const Ctx& c) {
     std::vector<Row> rows;
     for (const StatsRow& t : c.backend.stats_totals()) {
-        rows.push_back({text(t.database), unum(t.xact_count), unum(t.query_count), unum(t.bytes_received),
-                        unum(t.bytes_sent), unum(t.xact_time_us), unum(t.query_time_us),
-                        unum(t.wait_time_us)});
+        rows.push_back({text(t.database), unum(t.server_assignment_count), unum(t.xact_count),
+                        unum(t.query_count), unum(t.bytes_received), unum(t.bytes_sent), unum(t.xact_time_us),
+                        unum(t.query_time_us), unum(t.wait_time_us), unum(t.client_parse_count),
+                        unum(t.server_parse_count), unum(t.bind_count)});
     }
-    c.result_set(kStatsSubsetColumns, rows);
+    c.result_set(kStatsTotalsColumns, rows);
     return true;
 }
 
@@ -347,50 +510,59 @@ bool show_stats_averages(const Ctx& c) {
     std::vector<Row> rows;
     for (const StatsRow& r : c.backend.stats_averages()) {
         const Averages a = averages_of(r);
-        rows.push_back({text(r.database), unum(a.xact_count), unum(a.query_count), unum(a.recv), unum(a.sent),
-                        unum(a.xact_time), unum(a.query_time), unum(a.wait_time)});
+        rows.push_back({text(r.database), unum(a.server_assignments), unum(a.xact_count), unum(a.query_count),
+                        unum(a.recv), unum(a.sent), unum(a.xact_time), unum(a.query_time), unum(a.wait_time),
+                        unum(a.client_parses), unum(a.server_parses), unum(a.binds)});
     }
-    c.result_set(kStatsSubsetColumns, rows);
+    c.result_set(kStatsAveragesColumns, rows);
     return true;
 }
 
-// SHOW TOTALS: SHOW STATS summed over every database, one (name, value) row per figure.
+void add_stats(StatsRow& sum, const StatsRow& r) {
+    sum.xact_count += r.xact_count;
+    sum.query_count += r.query_count;
+    sum.bytes_received += r.bytes_received;
+    sum.bytes_sent += r.bytes_sent;
+    sum.xact_time_us += r.xact_time_us;
+    sum.query_time_us += r.query_time_us;
+    sum.wait_time_us += r.wait_time_us;
+    sum.server_assignment_count += r.server_assignment_count;
+    sum.client_parse_count += r.client_parse_count;
+    sum.server_parse_count += r.server_parse_count;
+    sum.bind_count += r.bind_count;
+}
+
+// SHOW TOTALS: SHOW STATS summed over every database, one (name, value) row per figure, with 1.25's names.
 bool show_totals(const Ctx& c) {
     StatsRow total, rate;
-    for (const StatsRow& t : c.backend.stats_totals()) {
-        total.xact_count += t.xact_count;
-        total.query_count += t.query_count;
-        total.bytes_received += t.bytes_received;
-        total.bytes_sent += t.bytes_sent;
-        total.xact_time_us += t.xact_time_us;
-        total.query_time_us += t.query_time_us;
-        total.wait_time_us += t.wait_time_us;
-    }
-    for (const StatsRow& r : c.backend.stats_averages()) {
-        rate.xact_count += r.xact_count;
-        rate.query_count += r.query_count;
-        rate.bytes_received += r.bytes_received;
-        rate.bytes_sent += r.bytes_sent;
-        rate.xact_time_us += r.xact_time_us;
-        rate.query_time_us += r.query_time_us;
-        rate.wait_time_us += r.wait_time_us;
-    }
+    for (const StatsRow& t : c.backend.stats_totals())
+        add_stats(total, t);
+    for (const StatsRow& r : c.backend.stats_averages())
+        add_stats(rate, r);
     const Averages a = averages_of(rate);
     const std::vector<std::pair<const char*, uint64_t>> figures = {
+        {"total_server_assignment_count", total.server_assignment_count},
         {"total_xact_count", total.xact_count},
         {"total_query_count", total.query_count},
-        {"total_received", total.bytes_received},
-        {"total_sent", total.bytes_sent},
+        {"total_client_bytes", total.bytes_received},
+        {"total_server_bytes", total.bytes_sent},
         {"total_xact_time", total.xact_time_us},
         {"total_query_time", total.query_time_us},
         {"total_wait_time", total.wait_time_us},
+        {"total_ps_client_parse_count", total.client_parse_count},
+        {"total_ps_server_parse_count", total.server_parse_count},
+        {"total_ps_bind_count", total.bind_count},
+        {"avg_server_assignment_count", a.server_assignments},
         {"avg_xact_count", a.xact_count},
         {"avg_query_count", a.query_count},
-        {"avg_recv", a.recv},
-        {"avg_sent", a.sent},
+        {"avg_client_bytes", a.recv},
+        {"avg_server_bytes", a.sent},
         {"avg_xact_time", a.xact_time},
         {"avg_query_time", a.query_time},
         {"avg_wait_time", a.wait_time},
+        {"avg_ps_client_parse_count", a.client_parses},
+        {"avg_ps_server_parse_count", a.server_parses},
+        {"avg_ps_bind_count", a.binds},
     };
     std::vector<Row> rows;
     for (const auto& [name, value] : figures)
@@ -404,8 +576,10 @@ bool show_databases(const Ctx& c) {
     for (const DatabaseRow& d : c.backend.databases()) {
         rows.push_back({text(d.name), text_or_null(d.host), num(d.port), text(d.database),
                         text_or_null(d.force_user), num(d.pool_size), num(d.min_pool_size),
-                        num(d.reserve_pool), text_or_null(d.pool_mode), num(d.max_connections),
-                        num(d.current_connections), flag(d.paused), flag(d.disabled)});
+                        num(d.reserve_pool), num(d.server_lifetime_s), text_or_null(d.pool_mode),
+                        text_or_null(d.load_balance_hosts), num(d.max_connections), num(d.current_connections),
+                        num(d.max_client_connections), num(d.current_client_connections), flag(d.paused),
+                        flag(d.disabled)});
     }
     c.result_set(kDatabaseColumns, rows);
     return true;
@@ -414,8 +588,12 @@ bool show_databases(const Ctx& c) {
 bool show_users(const Ctx& c) {
     std::vector<Row> rows;
     for (const UserRow& u : c.backend.users())
-        rows.push_back({text(u.name), text_or_null(u.pool_mode), num(u.max_user_connections),
-                        num(u.current_connections)});
+        // As 1.25: pool_size / reserve_pool_size empty (not NULL) unless set in [users].
+        rows.push_back({text(u.name), u.pool_size > 0 ? num(u.pool_size) : Value{std::string()},
+                        u.reserve_pool_size > 0 ? num(u.reserve_pool_size) : Value{std::string()},
+                        text_or_null(u.pool_mode),
+                        num(u.max_user_connections), num(u.current_connections),
+                        num(u.max_user_client_connections), num(u.current_client_connections)});
     c.result_set(kUserColumns, rows);
     return true;
 }
@@ -493,10 +671,15 @@ bool run_show(const Ctx& c, const AdminCommand& cmd) {
     if (what == "classes") return show_classes(c);
     if (what == "breakers") return show_breakers(c);
     if (what == "adaptive") return show_adaptive(c);
-    if (what == "fds" || what == "sockets" || what == "active_sockets" || what == "mem" ||
-        what == "dns_hosts" || what == "dns_zones" || what == "peers" || what == "peer_pools")
-        return c.error(sqlstate::kFeatureNotSupported,
-                       "SHOW " + excerpt(what) + " is not supported by poolguard");
+    if (what == "fds") return show_fds(c);
+    if (what == "sockets" || what == "active_sockets") return show_sockets(c);
+    if (what == "peers") return show_peers(c);
+    if (what == "peer_pools")
+        return show_empty(c, {"peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active_cancel",
+                              "sv_login"});
+    if (what == "mem") return show_empty(c, {"name", "size", "used", "free", "memtotal"});
+    if (what == "dns_hosts") return show_empty(c, {"hostname", "ttl", "addrs"});
+    if (what == "dns_zones") return show_empty(c, {"zonename", "serial", "count"});
     return c.invalid_command(cmd);
 }
 
@@ -539,10 +722,10 @@ const Verb kVerbs[] = {
     {"disable", ArgRule::kRequired, [](AdminBackend& b, const std::string& a) { return b.disable(a); }},
     {"enable", ArgRule::kRequired, [](AdminBackend& b, const std::string& a) { return b.enable(a); }},
     {"reload", ArgRule::kNone, [](AdminBackend& b, const std::string&) { return b.reload(); }},
-    {"kill", ArgRule::kRequired, [](AdminBackend& b, const std::string& a) { return b.kill(a); }},
+    {"kill", ArgRule::kOptional, [](AdminBackend& b, const std::string& a) { return b.kill(a); }},
     {"reconnect", ArgRule::kOptional, [](AdminBackend& b, const std::string& a) { return b.reconnect(a); }},
     {"wait_close", ArgRule::kOptional, [](AdminBackend& b, const std::string& a) { return b.wait_close(a); }},
-    {"shutdown", ArgRule::kNone, [](AdminBackend& b, const std::string&) { return b.shutdown(); }},
+    {"suspend", ArgRule::kNone, [](AdminBackend& b, const std::string&) { return b.suspend(); }},
 };
 
 bool run_command(const Ctx& c, const AdminCommand& cmd) {
@@ -561,10 +744,15 @@ bool run_command(const Ctx& c, const AdminCommand& cmd) {
         if (!id) return c.error(sqlstate::kSyntaxError, "invalid client pointer supplied");
         return c.finish(c.backend.kill_client(*id), tag);
     }
-    if (cmd.verb == "suspend") {
-        if (cmd.arg) return invalid();
+    if (cmd.verb == "shutdown") {
+        // SHUTDOWN: immediate; WAIT_FOR_SERVERS / WAIT_FOR_CLIENTS: the shutdowns of SIGINT / SIGTERM.
+        std::string mode = cmd.arg.value_or("");
+        for (char& ch : mode)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (!mode.empty() && mode != "wait_for_servers" && mode != "wait_for_clients") return invalid();
         if (!c.require_admin()) return false;
-        return c.error(sqlstate::kFeatureNotSupported, "SUSPEND is not supported by poolguard");
+        if (mode.empty()) return c.finish(c.backend.shutdown(), tag);
+        return c.finish(c.backend.shutdown_waiting(mode == "wait_for_clients"), tag);
     }
     for (const Verb& v : kVerbs) {
         if (v.name != cmd.verb) continue;

@@ -1,4 +1,4 @@
-// Owns the admin console's command language (SHOW / SET / PAUSE / ...), sans-I/O, as PgBouncer 1.18's.
+// Owns the admin console's command language (SHOW / SET / PAUSE / ...), sans-I/O, as PgBouncer 1.25's.
 #pragma once
 
 #include <string>
@@ -15,17 +15,18 @@ namespace poolguard::admin {
 // Language (keywords case-insensitive, extra whitespace and a trailing ';' allowed, several commands may be
 // separated by ';'):
 //   SHOW HELP|POOLS|CLIENTS|SERVERS|STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS|DATABASES|USERS|CONFIG|LISTS
-//        |VERSION|STATE                     (SELECT is accepted as a synonym of SHOW, as PgBouncer does)
+//        |VERSION|STATE|FDS|SOCKETS|ACTIVE_SOCKETS|PEERS|PEER_POOLS|MEM|DNS_HOSTS|DNS_ZONES
+//        |GUARD|CLASSES|BREAKERS|ADAPTIVE   (SELECT is accepted as a synonym of SHOW, as PgBouncer does)
 //   SHOW client_encoding|datestyle|...       fixed values for drivers that probe them
 //   SET key = value | SET key TO value       value: a bare word or a 'quoted string' ('' = one quote)
-//   PAUSE [db]  RESUME [db]  DISABLE db  ENABLE db  RELOAD  KILL db  KILL_CLIENT id  RECONNECT [db]
-//   WAIT_CLOSE [db]  SHUTDOWN
+//   PAUSE [db]  RESUME [db]  DISABLE db  ENABLE db  RELOAD  KILL [db]  KILL_CLIENT id  RECONNECT [db]
+//   WAIT_CLOSE [db]  SUSPEND  SHUTDOWN [WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS]
 // A database name may be written as a "double-quoted identifier" ("" = one quote); a bare one keeps its case.
 //
 // Every command answers RowDescription + DataRow* + CommandComplete (tag "SHOW" for every SHOW; the verb in
 // upper case for control commands, "SET key=value" for SET, as PgBouncer), or an ErrorResponse, after which
 // the rest of the query is skipped. Errors: 42601 for a command the console does not understand, 42501 when a
-// stats user tries anything but SHOW, 0A000 for PgBouncer commands poolguard does not implement, and the
+// stats user tries anything but SHOW, 0A000 for what the backend does not implement, and the
 // backend's own SQLSTATE (08P01 when it gives none) when a control verb fails.
 class AdminConsole {
   public:

@@ -113,6 +113,10 @@ struct PoolStats {
     uint64_t xact_time_us = 0;
     uint64_t query_time_us = 0;
     uint64_t wait_time_us = 0;
+    uint64_t server_assignment_count = 0;  // servers handed to clients (SHOW STATS, PgBouncer 1.23+)
+    uint64_t client_parse_count = 0;       // named prepared statements: Parse from clients,
+    uint64_t server_parse_count = 0;       // Parse sent to servers,
+    uint64_t bind_count = 0;               // Bind
 };
 
 class Pool {

@@ -98,6 +98,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     void disable_statement_tracking() { track_responses_ = false; }
     bool tracking_statements() const { return track_responses_; }
     protocol::pg::ServerStatements& statements() { return *statements_; }
+    // Named statements prepared on this server (SHOW SERVERS' prepared_statements).
+    size_t prepared_count() const { return statements_ ? statements_->size() : 0; }
     protocol::pg::ResponseQueue& responses() { return responses_; }
     char tx_status() const { return tx_status_; }
     // When the oldest unanswered client request was sent (valid while busy_for_client()).

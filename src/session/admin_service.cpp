@@ -56,6 +56,9 @@ std::vector<admin::PoolRow> AdminService::pools() {
         r.maxwait_us = pool->max_wait().count();
         r.pool_mode = config::to_string(pool->mode());
         r.paused = pool->paused();
+        if (const auto* db = proxy_.config().find_database(key.first);
+            db != nullptr && db->host.find(',') != std::string::npos)
+            r.load_balance_hosts = db->load_balance_round_robin ? "round-robin" : "disable";
         index[pool.get()] = rows.size();
         rows.push_back(std::move(r));
     }
@@ -149,7 +152,11 @@ std::vector<admin::ConnectionRow> AdminService::clients() {
         r.type = "C";
         r.user = client->user();
         r.database = client->database();
-        r.state = !client->logged_in() ? "login" : client->waiting() ? "waiting" : "active";
+        // PgBouncer 1.25: active = linked to a server, idle = between transactions, waiting = queued.
+        r.state = !client->logged_in() ? "login"
+                  : client->waiting()  ? "waiting"
+                  : client->server()   ? "active"
+                                       : "idle";
         r.addr = client->peer();
         r.port = client->peer_port();
         r.connect_time_unix = unix_seconds(client->connect_time());
@@ -161,6 +168,9 @@ std::vector<admin::ConnectionRow> AdminService::clients() {
         r.link = client->server() ? client->server()->id() : 0;
         r.application_name = client->application_name();
         r.tls = client->tls_description();
+        r.prepared_statements = static_cast<int>(client->prepared_count());
+        r.fd = client->client_socket().native_handle();
+        r.cancel_key = client->cancel_key();
         rows.push_back(std::move(r));
     }
     return rows;
@@ -186,6 +196,7 @@ std::vector<admin::ConnectionRow> AdminService::servers() {
             r.tls = s.tls_description();
             auto app = s.parameters().find("application_name");
             if (app != s.parameters().end()) r.application_name = app->second;
+            r.prepared_statements = static_cast<int>(s.prepared_count());
             rows.push_back(std::move(r));
         });
     }
@@ -205,6 +216,10 @@ std::vector<admin::StatsRow> AdminService::stats_totals() {
         r.xact_time_us += st.xact_time_us;
         r.query_time_us += st.query_time_us;
         r.wait_time_us += st.wait_time_us;
+        r.server_assignment_count += st.server_assignment_count;
+        r.client_parse_count += st.client_parse_count;
+        r.server_parse_count += st.server_parse_count;
+        r.bind_count += st.bind_count;
     }
     std::vector<admin::StatsRow> rows;
     for (auto& [db, r] : by_db)
@@ -231,6 +246,10 @@ void AdminService::roll_stats_period() {
         a.xact_time_us = rate(r.xact_time_us, prev.xact_time_us);
         a.query_time_us = rate(r.query_time_us, prev.query_time_us);
         a.wait_time_us = rate(r.wait_time_us, prev.wait_time_us);
+        a.server_assignment_count = rate(r.server_assignment_count, prev.server_assignment_count);
+        a.client_parse_count = rate(r.client_parse_count, prev.client_parse_count);
+        a.server_parse_count = rate(r.server_parse_count, prev.server_parse_count);
+        a.bind_count = rate(r.bind_count, prev.bind_count);
         averages_[r.database] = a;
         previous_[r.database] = r;
     }
@@ -331,7 +350,9 @@ std::vector<std::pair<std::string, int64_t>> AdminService::lists() {
     }
     return {{"databases", static_cast<int64_t>(proxy_.config().databases.size())},
             {"users", static_cast<int64_t>(users().size())},
+            {"peers", static_cast<int64_t>(peers().size())},
             {"pools", static_cast<int64_t>(proxy_.pools().pools().size())},
+            {"peer_pools", 0},
             {"free_clients", 0},
             {"used_clients", used_clients},
             {"login_clients", login_clients},
@@ -344,13 +365,14 @@ std::vector<std::pair<std::string, int64_t>> AdminService::lists() {
 }
 
 std::string AdminService::version() {
-    return std::string("PgBouncer 1.18.0 compatible; poolguard ") + POOLGUARD_VERSION;
+    // Starts like PgBouncer's own answer, for tools that parse it (pgbouncer_exporter).
+    return std::string("PgBouncer 1.25.2 compatible; poolguard ") + POOLGUARD_VERSION;
 }
 
 std::vector<std::pair<std::string, std::string>> AdminService::state() {
     return {{"active", proxy_.shutting_down() ? "no" : "yes"},
             {"paused", proxy_.database_paused("") ? "yes" : "no"},
-            {"suspended", "no"}};
+            {"suspended", suspended_ ? "yes" : "no"}};
 }
 
 Status AdminService::check_database(const std::string& database) const {
@@ -381,6 +403,7 @@ Status AdminService::pause(const std::string& database) {
 
 Status AdminService::resume(const std::string& database) {
     if (auto st = check_database(database); !st) return st;
+    if (database.empty()) suspended_ = false;
     proxy_.set_paused(database, false);
     return {};
 }
@@ -403,15 +426,27 @@ Status AdminService::reload() {
 
 Status AdminService::kill(const std::string& database) {
     if (auto st = check_database(database); !st) return st;
-    // As PgBouncer: drop every client and server of the database, and hold new ones until RESUME.
-    proxy_.set_paused(database, true);
+    // As PgBouncer: drop every client and server of the database (of every database but the admin console's
+    // without one), and hold new ones until RESUME. KILL without a database pauses each database by name,
+    // so that RESUME of one releases it.
+    std::set<std::string> killed;
+    if (!database.empty()) {
+        killed.insert(database);
+    } else {
+        for (const auto& db : proxy_.config().databases)
+            killed.insert(db.name);
+        for (const auto& [key, pool] : proxy_.pools().pools())
+            killed.insert(key.first);
+    }
+    for (const auto& name : killed)
+        proxy_.set_paused(name, true);
     std::vector<ClientSession*> victims;
     for (const auto& [pid, c] : proxy_.clients())
-        if (c->database() == database && !c->is_admin()) victims.push_back(c);
+        if (!c->is_admin() && killed.contains(c->database())) victims.push_back(c);
     for (auto* c : victims)
-        c->kill("database " + database + " was killed by an administrator");
+        c->kill("database " + c->database() + " was killed by an administrator");
     for (const auto& [key, pool] : proxy_.pools().pools())
-        if (key.first == database) pool->close_all("KILL " + database);
+        if (killed.contains(key.first)) pool->close_all("KILL " + (database.empty() ? "(all)" : database));
     return {};
 }
 
@@ -422,7 +457,7 @@ Status AdminService::kill_client(uint64_t client_id) {
             return {};
         }
     }
-    return fail("invalid client pointer supplied", "08P01");
+    return fail("client not found", "08P01");
 }
 
 Status AdminService::reconnect(const std::string& database) {
@@ -441,6 +476,28 @@ Status AdminService::shutdown() {
     spdlog::info("SHUTDOWN from the admin console");
     proxy_.shutdown_now();
     return {};
+}
+
+Status AdminService::shutdown_waiting(bool for_clients) {
+    spdlog::info("SHUTDOWN {} from the admin console", for_clients ? "WAIT_FOR_CLIENTS" : "WAIT_FOR_SERVERS");
+    proxy_.begin_shutdown(for_clients ? Proxy::ShutdownMode::kWaitForClients
+                                      : Proxy::ShutdownMode::kWaitForServers);
+    return {};
+}
+
+Status AdminService::suspend() {
+    // poolguard has no socket buffers to flush (it relays what it reads at once): SUSPEND holds new client
+    // work like PAUSE of every database, and SHOW STATE says suspended until RESUME.
+    suspended_ = true;
+    proxy_.set_paused("", true);
+    return {};
+}
+
+std::vector<admin::FdRow> AdminService::listener_fds() {
+    std::vector<admin::FdRow> rows;
+    for (const auto& l : proxy_.listeners())
+        rows.push_back(admin::FdRow{.fd = l.fd, .task = "pooler", .addr = l.addr, .port = l.port});
+    return rows;
 }
 
 std::vector<admin::GuardRow> AdminService::guard_rows() {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 namespace poolguard::session {
 
 class Proxy;
+class ClientSession;
 
 class AdminService : public admin::AdminBackend {
   public:
@@ -31,6 +33,7 @@ class AdminService : public admin::AdminBackend {
     std::string version() override;
     std::vector<std::pair<std::string, std::string>> state() override;
     std::vector<admin::GuardRow> guard_rows() override;
+    std::vector<admin::FdRow> listener_fds() override;
 
     Status set(const std::string& key, const std::string& value) override;
     Status pause(const std::string& database) override;
@@ -43,6 +46,8 @@ class AdminService : public admin::AdminBackend {
     Status reconnect(const std::string& database) override;
     Status wait_close(const std::string& database) override;
     Status shutdown() override;
+    Status shutdown_waiting(bool for_clients) override;
+    Status suspend() override;
 
     // Called every stats_period by the proxy: remembers totals so averages cover the last period.
     void roll_stats_period();
@@ -54,6 +59,7 @@ class AdminService : public admin::AdminBackend {
     std::map<std::string, admin::StatsRow> previous_;  // totals at the start of the current period
     std::map<std::string, admin::StatsRow> averages_;  // per-second rates over the last full period
     std::chrono::steady_clock::time_point period_start_ = std::chrono::steady_clock::now();
+    bool suspended_ = false;  // SUSPEND until RESUME (SHOW STATE)
 };
 
 }  // namespace poolguard::session

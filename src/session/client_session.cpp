@@ -278,6 +278,7 @@ void ClientSession::attach_server(pool::ServerPtr server) {
     else
         server_->disable_statement_tracking();
     server_->set_linked_client_id(id_);
+    if (pool_) ++pool_->stats().server_assignment_count;
     request_time_ = std::chrono::system_clock::now();
     bound_at_ = std::chrono::steady_clock::now();  // control plane (issue 5): transaction start
     if (replication_ == Replication::kNone) queue_parameter_sync(*server_);  // replication: in the startup
@@ -433,9 +434,17 @@ asio::awaitable<void> ClientSession::relay() {
             if (tracking) {
                 // Named prepared statements: Parse/Bind/Describe/Close are rewritten for this server.
                 if (seg.kind == pg::SegmentKind::kWhole && pg::Rewriter::must_inspect(seg.type)) {
+                    const pg::PreparedStats before = rewriter_.stats();
                     auto st =
                         rewriter_.on_client_message(seg.type, seg.body(), statements_, server->statements(),
                                                     server->responses(), to_server_);
+                    if (pool_) {  // SHOW STATS' prepared-statement counters
+                        const pg::PreparedStats& after = rewriter_.stats();
+                        auto& ps = pool_->stats();
+                        ps.client_parse_count += after.client_parses - before.client_parses;
+                        ps.server_parse_count += after.server_parses - before.server_parses;
+                        ps.bind_count += after.binds - before.binds;
+                    }
                     if (!st) {
                         rewrite_error = st.error().message;
                         break;

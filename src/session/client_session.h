@@ -93,6 +93,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::string tls_description() const { return net::tls_description(socket_); }
     // The common name of the client's verified certificate ("" without one).
     const std::string& client_cert_name() const { return client_cert_name_; }
+    // Named prepared statements of this client (SHOW CLIENTS).
+    size_t prepared_count() const { return statements_.size(); }
     // Accepted during a shutdown (on the Unix socket): only an admin console login is served.
     void restrict_to_admin_console() { admin_only_ = true; }
     // Control plane (issue 5): leak reports. The last Query/Parse text (truncated), when the server was

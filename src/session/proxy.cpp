@@ -3,6 +3,8 @@
 #include "session/proxy.h"
 
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -205,7 +207,7 @@ Status Proxy::open_listeners() {
 }
 
 namespace {
-bool is_unix_listener(net::Acceptor& acceptor) {
+bool is_unix_listener(const net::Acceptor& acceptor) {
     std::error_code ec;
     const auto ep = acceptor.local_endpoint(ec);
     return !ec && ep.protocol().family() == AF_UNIX;
@@ -229,6 +231,33 @@ asio::awaitable<void> Proxy::accept_loop(net::Acceptor& acceptor) {
         }
         start_client(std::move(socket), shutting_down_ && unix_listener);
     }
+}
+
+std::vector<Proxy::ListenerInfo> Proxy::listeners() const {
+    std::vector<ListenerInfo> out;
+    for (const auto& acceptor : acceptors_) {
+        if (!acceptor->is_open()) continue;
+        ListenerInfo l;
+        l.fd = const_cast<net::Acceptor&>(*acceptor).native_handle();
+        l.port = config_->listen_port;
+        if (is_unix_listener(*acceptor)) {
+            l.addr = "unix";
+        } else {
+            sockaddr_storage addr{};
+            socklen_t len = sizeof addr;
+            char host[INET6_ADDRSTRLEN] = {};
+            if (::getsockname(l.fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+                if (addr.ss_family == AF_INET)
+                    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, host, sizeof host);
+                else if (addr.ss_family == AF_INET6)
+                    ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, host,
+                                sizeof host);
+            }
+            l.addr = host;
+        }
+        out.push_back(std::move(l));
+    }
+    return out;
 }
 
 void Proxy::start_client(net::Socket socket, bool admin_only) {

@@ -67,6 +67,13 @@ class Proxy {
     ClientCaps& client_caps() { return client_caps_; }
 
     const std::unordered_map<uint32_t, ClientSession*>& clients() const { return clients_; }
+    // The open listening sockets (SHOW FDS): descriptor, address ("unix" for the Unix socket), port.
+    struct ListenerInfo {
+        int fd = -1;
+        std::string addr;
+        int port = 0;
+    };
+    std::vector<ListenerInfo> listeners() const;
     admin::AdminBackend& admin_backend();
 
     // Admin state per database ("" = every database).

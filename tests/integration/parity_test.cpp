@@ -1,4 +1,5 @@
-// Owns the integration tests of PgBouncer-parity features: prepared statements in transaction mode, the admin
+// Owns the integration tests of PgBouncer-parity features (also run against PgBouncer 1.25.2 with
+// POOLGUARD_IT_TARGET=pgbouncer): prepared statements in transaction mode, the admin
 // console, PAUSE/RESUME, reserve pool and the client-side timeouts.
 #include <gtest/gtest.h>
 
@@ -150,6 +151,10 @@ TEST_F(Parity, IdleTransactionTimeoutCutsClientAndRollsBackServer) {
 }
 
 TEST_F(Parity, QueryTimeoutEndsALongQuery) {
+    if (PoolguardProcess::testing_pgbouncer())
+        GTEST_SKIP() << "PgBouncer 1.25.2 fails this (checked): it answers 08P01 \"query timeout\" and closes the "
+                        "server without a cancel, so the backend's pg_sleep(10) runs on for nobody; poolguard "
+                        "cancels the query first, freeing the backend at once";
     PoolerConfig cfg = base_config("transaction", 2);
     cfg.set("query_timeout", 1);
     PoolguardProcess pooler(cfg);

@@ -50,8 +50,63 @@ std::optional<std::string> PoolerConfig::get(const std::string& key) const {
 }
 
 PoolerKind PoolguardProcess::default_kind() {
-    return env_or("POOLGUARD_IT_TARGET", "poolguard") == "pgbouncer" ? PoolerKind::kPgbouncer
-                                                                     : PoolerKind::kPoolguard;
+    const std::string target = env_or("POOLGUARD_IT_TARGET", "poolguard");
+    if (target == "pgbouncer") return PoolerKind::kPgbouncer;
+    if (target == "pgbouncer-1.18") return PoolerKind::kPgbouncer118;
+    return PoolerKind::kPoolguard;
+}
+
+namespace {
+struct PgbouncerLookup {
+    std::string path, reason;
+};
+
+const PgbouncerLookup& pgbouncer_lookup() {
+    static const PgbouncerLookup found = [] {
+        PgbouncerLookup r;
+        if (std::string env = env_or("POOLGUARD_PGBOUNCER", ""); !env.empty()) {
+            if (::access(env.c_str(), X_OK) == 0) {
+                r.path = env;
+            } else {
+                r.reason = "POOLGUARD_PGBOUNCER=" + env + " is not executable";
+            }
+            return r;
+        }
+#ifdef POOLGUARD_SOURCE_DIR
+        const std::string script = std::string(POOLGUARD_SOURCE_DIR) + "/../shared/anchors/build-pgbouncer";
+#else
+        const std::string script = "../shared/anchors/build-pgbouncer";
+#endif
+        if (::access(script.c_str(), X_OK) != 0) {
+            r.reason = "no POOLGUARD_PGBOUNCER and no " + script;
+            return r;
+        }
+        SpawnOptions o;
+        o.argv = {script};
+        RunResult run = run_command(o, std::chrono::minutes(10));
+        std::string out = run.output;
+        // The path is the last line of its output (build logs may precede it).
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+        const auto nl = out.rfind('\n');
+        const std::string last = nl == std::string::npos ? out : out.substr(nl + 1);
+        if (run.exit_code == 0 && !last.empty() && ::access(last.c_str(), X_OK) == 0) {
+            r.path = last;
+        } else {
+            r.reason = script + " failed (exit " + std::to_string(run.exit_code) + "): " + out.substr(0, 400);
+        }
+        return r;
+    }();
+    return found;
+}
+}  // namespace
+
+std::string PoolguardProcess::pgbouncer_binary() {
+    return pgbouncer_lookup().path;
+}
+
+std::string PoolguardProcess::pgbouncer_unavailable_reason() {
+    const auto& r = pgbouncer_lookup();
+    return r.path.empty() ? "PgBouncer 1.25.2 not available (set POOLGUARD_PGBOUNCER): " + r.reason : "";
 }
 
 std::string PoolguardProcess::binary() {
@@ -78,7 +133,7 @@ PoolguardProcess::~PoolguardProcess() {
     check_sanitizer_reports();
     if (::testing::Test::HasFailure() && !dir_.empty()) {
         std::fprintf(stderr, "----- %s log (%s) -----\n%s\n----- end of log -----\n",
-                     kind_ == PoolerKind::kPgbouncer ? "pgbouncer" : "poolguard", dir_.c_str(),
+                     kind_ != PoolerKind::kPoolguard ? "pgbouncer" : "poolguard", dir_.c_str(),
                      tail_file(output_path(), 12000).c_str());
     }
     if (!dir_.empty() && env_or("POOLGUARD_IT_KEEP", "") != "1") remove_tree(dir_);
@@ -166,7 +221,7 @@ bool PoolguardProcess::write_files(std::string* error) {
         *error = "cannot write config files in " + dir_;
         return false;
     }
-    if (kind_ == PoolerKind::kPgbouncer && running_as_root()) {
+    if (kind_ != PoolerKind::kPoolguard && running_as_root()) {
         // pgbouncer refuses to run as root: it runs as `postgres`, which must own its files and socket dir.
         if (auto pg = postgres_os_user()) chown_tree(dir_, *pg);
     }
@@ -178,7 +233,12 @@ pid_t PoolguardProcess::launch(std::string* error) {
     if (kind_ == PoolerKind::kPoolguard) {
         o.argv = {binary(), "serve"};
     } else {
-        o.argv = {"/usr/sbin/pgbouncer"};
+        const std::string pgb = kind_ == PoolerKind::kPgbouncer118 ? "/usr/sbin/pgbouncer" : pgbouncer_binary();
+        if (pgb.empty()) {
+            *error = pgbouncer_unavailable_reason();
+            return -1;
+        }
+        o.argv = {pgb};
         o.as_postgres_when_root = true;
     }
     o.argv.insert(o.argv.end(), flags_.begin(), flags_.end());

@@ -14,7 +14,9 @@
 
 namespace itest {
 
-enum class PoolerKind { kPoolguard, kPgbouncer };
+// kPgbouncer: the reference, PgBouncer 1.25.2 (see pgbouncer_binary()); kPgbouncer118: Debian's 1.18
+// (/usr/sbin/pgbouncer), only for tests about that release.
+enum class PoolerKind { kPoolguard, kPgbouncer, kPgbouncer118 };
 
 // The content of the ini file and of its auth_file.
 struct PoolerConfig {
@@ -44,10 +46,16 @@ class PoolguardProcess {
     PoolguardProcess(const PoolguardProcess&) = delete;
     PoolguardProcess& operator=(const PoolguardProcess&) = delete;
 
-    // POOLGUARD_IT_TARGET=pgbouncer runs every test against /usr/sbin/pgbouncer instead (to check the tests).
+    // POOLGUARD_IT_TARGET=pgbouncer runs every test against PgBouncer 1.25.2 instead (to check the tests);
+    // POOLGUARD_IT_TARGET=pgbouncer-1.18 against Debian's /usr/sbin/pgbouncer.
     static PoolerKind default_kind();
-    static bool testing_pgbouncer() { return default_kind() == PoolerKind::kPgbouncer; }
+    static bool testing_pgbouncer() { return default_kind() != PoolerKind::kPoolguard; }
     static std::string binary();  // POOLGUARD_BINARY
+    // PgBouncer 1.25.2: $POOLGUARD_PGBOUNCER, else what ../shared/anchors/build-pgbouncer (beside the source
+    // tree) prints (it builds it once, cached). Empty when neither works; tests that compare with it skip then.
+    static std::string pgbouncer_binary();
+    // Why pgbouncer_binary() is empty, for GTEST_SKIP messages.
+    static std::string pgbouncer_unavailable_reason();
 
     // Writes the files, spawns, waits until the TCP port listens. On failure the message holds the log.
     ::testing::AssertionResult start(std::chrono::milliseconds timeout = 10s);

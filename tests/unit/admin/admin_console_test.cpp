@@ -1,4 +1,4 @@
-// Tests the admin console (admin/admin_console): PgBouncer 1.18 column lists, value formats, privileges,
+// Tests the admin console (admin/admin_console): PgBouncer 1.25 column lists, value formats, privileges,
 // parsing.
 #include "admin/admin_console.h"
 
@@ -200,6 +200,10 @@ class FakeBackend : public AdminBackend {
     Status reconnect(const std::string& db) override { return record("reconnect(" + db + ")"); }
     Status wait_close(const std::string& db) override { return record("wait_close(" + db + ")"); }
     Status shutdown() override { return record("shutdown()"); }
+    Status shutdown_waiting(bool for_clients) override {
+        return record(std::string("shutdown_waiting(") + (for_clients ? "clients" : "servers") + ")");
+    }
+    Status suspend() override { return record("suspend()"); }
 
   private:
     template <typename T>
@@ -265,35 +269,84 @@ Value cell(const Reply& reply, size_t r, std::string_view name) {
 
 // ---- column lists ----
 
+// PgBouncer 1.25.2's columns, as a running 1.25.2 answers them.
 const std::vector<std::string> kConnectionCols = {
-    "type",         "user",       "database",     "state",        "addr", "port",
-    "local_addr",   "local_port", "connect_time", "request_time", "wait", "wait_us",
-    "close_needed", "ptr",        "link",         "remote_pid",   "tls",  "application_name"};
+    "type",         "user",         "database",    "replication",      "state",
+    "addr",         "port",         "local_addr",  "local_port",       "connect_time",
+    "request_time", "wait",         "wait_us",     "close_needed",     "ptr",
+    "link",         "remote_pid",   "tls",         "application_name", "prepared_statements",
+    "id"};
 
-TEST_F(AdminConsoleTest, EveryShowStartsWithPgBouncer118Columns) {
+TEST_F(AdminConsoleTest, EveryShowStartsWithPgBouncer125Columns) {
     expect_prefix(show("SHOW POOLS").columns,
                   {"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
                    "cl_waiting_cancel_req", "sv_active", "sv_active_cancel", "sv_being_canceled", "sv_idle",
-                   "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode"},
+                   "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode",
+                   "load_balance_hosts"},
                   "pools");
     expect_prefix(show("SHOW CLIENTS").columns, kConnectionCols, "clients");
     expect_prefix(show("SHOW SERVERS").columns, kConnectionCols, "servers");
-    expect_prefix(
-        show("SHOW STATS").columns,
-        {"database", "total_xact_count", "total_query_count", "total_received", "total_sent",
-         "total_xact_time", "total_query_time", "total_wait_time", "avg_xact_count", "avg_query_count",
-         "avg_recv", "avg_sent", "avg_xact_time", "avg_query_time", "avg_wait_time"},
-        "stats");
-    const std::vector<std::string> subset = {"database",   "xact_count", "query_count", "bytes_received",
-                                             "bytes_sent", "xact_time",  "query_time",  "wait_time"};
-    expect_prefix(show("SHOW STATS_TOTALS").columns, subset, "stats_totals");
-    expect_prefix(show("SHOW STATS_AVERAGES").columns, subset, "stats_averages");
-    expect_prefix(
-        show("SHOW DATABASES").columns,
-        {"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size", "reserve_pool",
-         "pool_mode", "max_connections", "current_connections", "paused", "disabled"},
-        "databases");
-    expect_prefix(show("SHOW USERS").columns, {"name", "pool_mode"}, "users");
+    expect_prefix(show("SHOW STATS").columns,
+                  {"database",
+                   "total_server_assignment_count",
+                   "total_xact_count",
+                   "total_query_count",
+                   "total_received",
+                   "total_sent",
+                   "total_xact_time",
+                   "total_query_time",
+                   "total_wait_time",
+                   "total_client_parse_count",
+                   "total_server_parse_count",
+                   "total_bind_count",
+                   "avg_server_assignment_count",
+                   "avg_xact_count",
+                   "avg_query_count",
+                   "avg_recv",
+                   "avg_sent",
+                   "avg_xact_time",
+                   "avg_query_time",
+                   "avg_wait_time",
+                   "avg_client_parse_count",
+                   "avg_server_parse_count",
+                   "avg_bind_count"},
+                  "stats");
+    expect_prefix(show("SHOW STATS_TOTALS").columns,
+                  {"database", "server_assignment_count", "xact_count", "query_count", "bytes_received",
+                   "bytes_sent", "xact_time", "query_time", "wait_time", "client_parse_count",
+                   "server_parse_count", "bind_count"},
+                  "stats_totals");
+    expect_prefix(show("SHOW STATS_AVERAGES").columns,
+                  {"database", "server_assignment_count", "xact_count", "query_count", "bytes_received",
+                   "bytes_sent", "xact_time", "query_time", "wait_time", "avg_client_parse_count",
+                   "avg_server_parse_count", "avg_bind_count"},
+                  "stats_averages");
+    expect_prefix(show("SHOW DATABASES").columns,
+                  {"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
+                   "reserve_pool_size", "server_lifetime", "pool_mode", "load_balance_hosts",
+                   "max_connections", "current_connections", "max_client_connections",
+                   "current_client_connections", "paused", "disabled"},
+                  "databases");
+    expect_prefix(show("SHOW USERS").columns,
+                  {"name", "pool_size", "reserve_pool_size", "pool_mode", "max_user_connections",
+                   "current_connections", "max_user_client_connections", "current_client_connections"},
+                  "users");
+    std::vector<std::string> sockets = kConnectionCols;
+    for (const char* c : {"recv_pos", "pkt_pos", "pkt_remain", "send_pos", "send_remain", "pkt_avail", "send_avail"})
+        sockets.push_back(c);
+    expect_prefix(show("SHOW SOCKETS").columns, sockets, "sockets");
+    expect_prefix(show("SHOW ACTIVE_SOCKETS").columns, sockets, "active_sockets");
+    EXPECT_EQ(show("SHOW FDS").columns,
+              (std::vector<std::string>{"fd", "task", "user", "database", "addr", "port", "cancel", "link",
+                                        "client_encoding", "std_strings", "datestyle", "timezone", "password",
+                                        "scram_client_key", "scram_server_key"}));
+    EXPECT_EQ(show("SHOW PEERS").columns, (std::vector<std::string>{"peer_id", "host", "port", "pool_size"}));
+    EXPECT_EQ(show("SHOW PEER_POOLS").columns,
+              (std::vector<std::string>{"peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req",
+                                        "sv_active_cancel", "sv_login"}));
+    EXPECT_EQ(show("SHOW MEM").columns, (std::vector<std::string>{"name", "size", "used", "free", "memtotal"}));
+    EXPECT_EQ(show("SHOW DNS_HOSTS").columns, (std::vector<std::string>{"hostname", "ttl", "addrs"}));
+    EXPECT_EQ(show("SHOW DNS_ZONES").columns, (std::vector<std::string>{"zonename", "serial", "count"}));
     EXPECT_EQ(show("SHOW CONFIG").columns,
               (std::vector<std::string>{"key", "value", "default", "changeable"}));
     EXPECT_EQ(show("SHOW LISTS").columns, (std::vector<std::string>{"list", "items"}));
@@ -319,8 +372,8 @@ TEST_F(AdminConsoleTest, PoolsValues) {
                                         .paused = true});
     const Reply r = show("SHOW POOLS");
     ASSERT_EQ(r.rows.size(), 1u);
-    const Row expected = {"app", "alice", "3", "2", "0", "0",      "1",           "0", "0",
-                          "4",   "5",     "6", "7", "2", "500000", "transaction", "1"};
+    const Row expected = {"app", "alice", "3", "2", "0",      "0",           "1",          "0", "0",
+                          "4",   "5",     "6", "7", "2", "500000", "transaction", std::nullopt, "1"};
     EXPECT_EQ(r.rows[0], expected);
 }
 
@@ -358,6 +411,7 @@ TEST_F(AdminConsoleTest, ClientsAndServersValues) {
     const Row expected = {"C",
                           "alice",
                           "app",
+                          "none",
                           "waiting",
                           "127.0.0.1",
                           "51234",
@@ -372,8 +426,10 @@ TEST_F(AdminConsoleTest, ClientsAndServersValues) {
                           "",
                           "0",
                           "",
-                          "psql"};
-    EXPECT_EQ(Row(c.rows[0].begin(), c.rows[0].begin() + 18), expected);
+                          "psql",
+                          "0",
+                          "42"};
+    EXPECT_EQ(Row(c.rows[0].begin(), c.rows[0].begin() + 21), expected);
     EXPECT_EQ(cell(c, 0, "id"), "42");
     EXPECT_EQ(cell(c, 1, "user"), "(nouser)");
     EXPECT_EQ(cell(c, 1, "database"), "(nodb)");
@@ -395,16 +451,16 @@ TEST_F(AdminConsoleTest, ClientsAndServersValues) {
 
 TEST_F(AdminConsoleTest, StatsJoinsTotalsWithAveragesPerDatabase) {
     backend.totals = {
-        StatsRow{"app", 100, 400, 5000, 9000, 700000, 300000, 1234},
+        StatsRow{"app", 100, 400, 5000, 9000, 700000, 300000, 1234, 90, 11, 12, 13},
         StatsRow{"other", 1, 2, 3, 4, 5, 6, 7},
     };
     // Per-second rates over the last period: 10 xact/s spending 25000 us/s in transactions -> 2500 us per
     // xact.
-    backend.averages = {StatsRow{"app", 10, 40, 500, 900, 25000, 8000, 77}};
+    backend.averages = {StatsRow{"app", 10, 40, 500, 900, 25000, 8000, 77, 9, 1, 2, 3}};
     const Reply r = show("SHOW STATS");
     ASSERT_EQ(r.rows.size(), 2u);
-    const Row app = {"app", "100", "400", "5000", "9000", "700000", "300000", "1234",
-                     "10",  "40",  "500", "900",  "2500", "200",    "77"};
+    const Row app = {"app", "90", "100", "400", "5000", "9000", "700000", "300000", "1234", "11", "12", "13",
+                     "9",   "10", "40",  "500", "900",  "2500", "200",    "77",     "1",  "2",  "3"};
     EXPECT_EQ(r.rows[0], app);
     // No averages row: zeros, never a division by zero.
     EXPECT_EQ(cell(r, 1, "avg_xact_count"), "0");
@@ -413,16 +469,20 @@ TEST_F(AdminConsoleTest, StatsJoinsTotalsWithAveragesPerDatabase) {
 
     const Reply t = show("SHOW STATS_TOTALS");
     ASSERT_EQ(t.rows.size(), 2u);
-    EXPECT_EQ(t.rows[0], (Row{"app", "100", "400", "5000", "9000", "700000", "300000", "1234"}));
+    EXPECT_EQ(t.rows[0],
+              (Row{"app", "90", "100", "400", "5000", "9000", "700000", "300000", "1234", "11", "12", "13"}));
 
     const Reply a = show("SHOW STATS_AVERAGES");
     ASSERT_EQ(a.rows.size(), 1u);
-    EXPECT_EQ(a.rows[0], (Row{"app", "10", "40", "500", "900", "2500", "200", "77"}));
+    EXPECT_EQ(a.rows[0], (Row{"app", "9", "10", "40", "500", "900", "2500", "200", "77", "1", "2", "3"}));
 
     const Reply totals = show("SHOW TOTALS");
-    ASSERT_EQ(totals.rows.size(), 14u);
-    EXPECT_EQ(totals.rows[0], (Row{"total_xact_count", "101"}));
-    EXPECT_EQ(totals.rows[11], (Row{"avg_xact_time", "2500"}));
+    ASSERT_EQ(totals.rows.size(), 22u);
+    EXPECT_EQ(totals.rows[0], (Row{"total_server_assignment_count", "90"}));
+    EXPECT_EQ(totals.rows[1], (Row{"total_xact_count", "101"}));
+    EXPECT_EQ(totals.rows[3], (Row{"total_client_bytes", "5003"}));
+    EXPECT_EQ(totals.rows[16], (Row{"avg_xact_time", "2500"}));
+    EXPECT_EQ(totals.rows[21], (Row{"avg_ps_bind_count", "3"}));
 }
 
 TEST_F(AdminConsoleTest, DatabasesUsersConfigListsVersionState) {
@@ -443,9 +503,13 @@ TEST_F(AdminConsoleTest, DatabasesUsersConfigListsVersionState) {
         DatabaseRow{.name = "b", .host = "", .force_user = "bob", .pool_mode = "session", .disabled = true});
     const Reply d = show("SHOW DATABASES");
     ASSERT_EQ(d.rows.size(), 2u);
-    const Row app = {"app", "db.local",   "5432", "appdb", std::nullopt, "20", "2",
-                     "5",   std::nullopt, "100",  "7",     "1",          "0"};
-    EXPECT_EQ(Row(d.rows[0].begin(), d.rows[0].begin() + 13), app);
+    backend.database_rows[0].server_lifetime_s = 3600;
+    backend.database_rows[0].max_client_connections = 50;
+    backend.database_rows[0].current_client_connections = 4;
+    const Reply d2 = show("SHOW DATABASES");
+    const Row app = {"app", "db.local", "5432", "appdb", std::nullopt, "20", "2", "5", "3600", std::nullopt,
+                     std::nullopt, "100", "7", "50", "4", "1", "0"};
+    EXPECT_EQ(Row(d2.rows[0].begin(), d2.rows[0].begin() + 17), app);
     EXPECT_EQ(cell(d, 1, "host"), std::nullopt);
     EXPECT_EQ(cell(d, 1, "force_user"), "bob");
     EXPECT_EQ(cell(d, 1, "pool_mode"), "session");
@@ -454,8 +518,13 @@ TEST_F(AdminConsoleTest, DatabasesUsersConfigListsVersionState) {
     backend.user_rows = {UserRow{"alice", "", 10, 3}, UserRow{"bob", "statement", 0, 0}};
     const Reply u = show("SHOW USERS");
     ASSERT_EQ(u.rows.size(), 2u);
-    EXPECT_EQ(u.rows[0], (Row{"alice", std::nullopt, "10", "3"}));
-    EXPECT_EQ(u.rows[1][1], "statement");
+    EXPECT_EQ(u.rows[0], (Row{"alice", "", "", std::nullopt, "10", "3", "0", "0"}));
+    EXPECT_EQ(cell(u, 1, "pool_mode"), "statement");
+    backend.user_rows[1].pool_size = 4;
+    backend.user_rows[1].reserve_pool_size = 1;
+    backend.user_rows[1].max_user_client_connections = 30;
+    backend.user_rows[1].current_client_connections = 2;
+    EXPECT_EQ(show("SHOW USERS").rows[1], (Row{"bob", "4", "1", "statement", "0", "0", "30", "2"}));
 
     backend.config = {{"pool_mode", "session", "session", true}, {"listen_port", "6432", "6432", false}};
     const Reply c = show("SHOW CONFIG");
@@ -480,6 +549,9 @@ TEST_F(AdminConsoleTest, ShowHelpIsANoticeWithTheCommandList) {
     EXPECT_EQ(r.notices[0].message, "Console usage");
     EXPECT_NE(r.notices[0].detail.find("SHOW STATS|STATS_TOTALS|STATS_AVERAGES"), std::string::npos);
     EXPECT_NE(r.notices[0].detail.find("PAUSE [<db>]"), std::string::npos);
+    EXPECT_NE(r.notices[0].detail.find("KILL [<db>]"), std::string::npos);
+    EXPECT_NE(r.notices[0].detail.find("SHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS"), std::string::npos);
+    EXPECT_NE(r.notices[0].detail.find("SHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE"), std::string::npos);
 }
 
 TEST_F(AdminConsoleTest, DriverProbesGetFixedValues) {
@@ -508,7 +580,7 @@ TEST_F(AdminConsoleTest, StatsUserMayOnlyShow) {
     for (const char* sql :
          {"SET pool_mode = session", "PAUSE", "PAUSE app", "RESUME", "RESUME app", "DISABLE app",
           "ENABLE app", "RELOAD", "KILL app", "KILL_CLIENT 42", "RECONNECT", "RECONNECT app", "WAIT_CLOSE",
-          "WAIT_CLOSE app", "SHUTDOWN", "SUSPEND", "DISABLE"}) {
+          "WAIT_CLOSE app", "SHUTDOWN", "SHUTDOWN WAIT_FOR_CLIENTS", "SUSPEND", "DISABLE", "KILL"}) {
         const Fields e = error_of(sql, /*can_modify=*/false);
         EXPECT_EQ(e.code, "42501") << sql;
         EXPECT_EQ(e.message, "admin access needed") << sql;
@@ -592,9 +664,9 @@ TEST_F(AdminConsoleTest, BackendErrorsKeepTheirSqlstate) {
 TEST_F(AdminConsoleTest, ArgumentRules) {
     EXPECT_EQ(error_of("DISABLE").message, "a database is required");
     EXPECT_EQ(error_of("ENABLE").message, "a database is required");
-    EXPECT_EQ(error_of("KILL").message, "a database is required");
     EXPECT_EQ(error_of("RELOAD now").code, "42601");
-    EXPECT_EQ(error_of("SHUTDOWN WAIT_FOR_CLIENTS").code, "42601");
+    EXPECT_EQ(error_of("SHUTDOWN WAIT_FOR_SOMETHING").code, "42601");
+    EXPECT_EQ(error_of("SUSPEND now").code, "42601");
     EXPECT_EQ(error_of("PAUSE a b").code, "42601");
     EXPECT_EQ(error_of("PAUSE 'app'").code, "42601");
     EXPECT_EQ(error_of("KILL_CLIENT").code, "42601");
@@ -602,9 +674,14 @@ TEST_F(AdminConsoleTest, ArgumentRules) {
                             "KILL_CLIENT 99999999999999999999999"}) {
         EXPECT_EQ(error_of(bad).message, "invalid client pointer supplied") << bad;
     }
-    EXPECT_EQ(error_of("SUSPEND").code, "0A000");
-    EXPECT_EQ(error_of("SHOW FDS").code, "0A000");
     EXPECT_TRUE(backend.calls.empty());
+    // KILL without a database: every database (PgBouncer 1.25).
+    EXPECT_EQ(run("KILL").at(0).tag, "KILL");
+    EXPECT_EQ(run("SUSPEND").at(0).tag, "SUSPEND");
+    EXPECT_EQ(run("SHUTDOWN WAIT_FOR_SERVERS").at(0).tag, "SHUTDOWN");
+    EXPECT_EQ(run("shutdown wait_for_clients").at(0).tag, "SHUTDOWN");
+    EXPECT_EQ(backend.calls, (std::vector<std::string>{"kill()", "suspend()", "shutdown_waiting(servers)",
+                                                       "shutdown_waiting(clients)"}));
 }
 
 // ---- the language ----
