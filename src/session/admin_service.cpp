@@ -169,6 +169,7 @@ std::vector<admin::ConnectionRow> AdminService::clients() {
         r.application_name = client->application_name();
         r.tls = client->tls_description();
         r.prepared_statements = static_cast<int>(client->prepared_count());
+        r.replication = client->replication_mode();
         r.fd = client->client_socket().native_handle();
         r.cancel_key = client->cancel_key();
         rows.push_back(std::move(r));
