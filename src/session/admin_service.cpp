@@ -494,6 +494,14 @@ Status AdminService::suspend() {
     return {};
 }
 
+std::vector<admin::PeerRow> AdminService::peers() {
+    const auto& cfg = proxy_.config();
+    std::vector<admin::PeerRow> rows;
+    for (const auto& p : cfg.peers)
+        rows.push_back(admin::PeerRow{p.peer_id, p.host, p.port, p.pool_size.value_or(cfg.default_pool_size)});
+    return rows;
+}
+
 std::vector<admin::FdRow> AdminService::listener_fds() {
     std::vector<admin::FdRow> rows;
     for (const auto& l : proxy_.listeners())

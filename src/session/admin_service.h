@@ -34,6 +34,7 @@ class AdminService : public admin::AdminBackend {
     std::vector<std::pair<std::string, std::string>> state() override;
     std::vector<admin::GuardRow> guard_rows() override;
     std::vector<admin::FdRow> listener_fds() override;
+    std::vector<admin::PeerRow> peers() override;
 
     Status set(const std::string& key, const std::string& value) override;
     Status pause(const std::string& database) override;
