@@ -1,5 +1,6 @@
 // Owns the Config::effective_* lookups of PgBouncer 1.19-1.25's per-database and per-user settings: which
-// of [users], [databases] and [pgbouncer] decides a value for one (database, user).
+// of [users], [databases] and [pgbouncer] decides a value for one (database, user). A [users] timeout of 0
+// means "not set" (the global value applies), as in PgBouncer 1.25.2 (checked).
 #include "config/config.h"
 
 namespace poolguard::config {
@@ -28,20 +29,24 @@ int Config::effective_max_user_client_connections(const UserConfig* user) const 
 }
 
 Micros Config::effective_query_timeout(const UserConfig* user) const {
-    return user != nullptr && user->query_timeout ? *user->query_timeout : query_timeout;
+    return user != nullptr && user->query_timeout.value_or(Micros{0}).count() > 0 ? *user->query_timeout
+                                                                                   : query_timeout;
 }
 
 Micros Config::effective_idle_transaction_timeout(const UserConfig* user) const {
-    return user != nullptr && user->idle_transaction_timeout ? *user->idle_transaction_timeout
-                                                             : idle_transaction_timeout;
+    return user != nullptr && user->idle_transaction_timeout.value_or(Micros{0}).count() > 0
+               ? *user->idle_transaction_timeout
+               : idle_transaction_timeout;
 }
 
 Micros Config::effective_transaction_timeout(const UserConfig* user) const {
-    return user != nullptr && user->transaction_timeout ? *user->transaction_timeout : transaction_timeout;
+    return user != nullptr && user->transaction_timeout.value_or(Micros{0}).count() > 0 ? *user->transaction_timeout
+                                                                                         : transaction_timeout;
 }
 
 Micros Config::effective_client_idle_timeout(const UserConfig* user) const {
-    return user != nullptr && user->client_idle_timeout ? *user->client_idle_timeout : client_idle_timeout;
+    return user != nullptr && user->client_idle_timeout.value_or(Micros{0}).count() > 0 ? *user->client_idle_timeout
+                                                                                         : client_idle_timeout;
 }
 
 }  // namespace poolguard::config

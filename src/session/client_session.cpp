@@ -588,10 +588,13 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
 
 bool ClientSession::check_transaction_timeout(std::chrono::steady_clock::time_point now) {
     // transaction_timeout (PgBouncer 1.23+): a client inside a transaction for longer is closed, counted from
-    // the transaction's first statement, whether a query is running or not.
+    // the transaction's first statement, whether a query is running or not; a single autocommit statement
+    // is a transaction too (as PgBouncer 1.25.2 counts it).
     const auto limit = pool_->settings().transaction_timeout;
     const auto s = server_;
-    if (limit.count() <= 0 || s->tx_status() == 'I' || now - s->xact_since() <= limit) return false;
+    if (limit.count() <= 0 || (s->tx_status() == 'I' && !s->busy_for_client()) ||
+        now - s->xact_since() <= limit)
+        return false;
     server_ = nullptr;
     s->unlink();
     if (s->busy_for_client()) {

@@ -243,6 +243,9 @@ TEST(Config125, UserKeysAndPrecedence) {
     EXPECT_EQ(c.effective_client_idle_timeout(app), 300s);
     EXPECT_EQ(c.effective_client_idle_timeout(nullptr), 0s);
     EXPECT_EQ(c.effective_pool_mode(*full, app), PoolMode::kTransaction);
+    // A [users] timeout of 0 means "not set": the global value applies (PgBouncer 1.25.2).
+    LoadResult zero = load_ok("[pgbouncer]\nauth_file = /u\ntransaction_timeout = 4\n[users]\nu = transaction_timeout=0\n");
+    EXPECT_EQ(zero.config.effective_transaction_timeout(zero.config.find_user("u")), 4s);
 }
 
 TEST(Config125, BadUserAndDatabaseValuesNameTheKey) {
