@@ -68,10 +68,11 @@ struct ClassRow {
 // The circuit breaker of one database (SHOW BREAKERS, issue 6).
 struct BreakerRow {
     std::string database;
-    std::string state;   // closed | open | half-open
+    std::string state;   // closed | open | half-open | restarting (unreachable: clients wait, issue 15)
     std::string reason;  // why it last opened
     uint64_t opens = 0;
-    int64_t since_us = 0;  // time in the current state
+    int64_t since_us = 0;     // time in the current state
+    std::string last_outage;  // the last outage that ended and how long it lasted (issue 15)
 };
 
 // The adaptive pool size of one pool (SHOW ADAPTIVE, issue 6 part 4).

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/rejections.h"
+
 namespace poolguard {
 
 struct DataPlaneCounters {
@@ -23,6 +25,8 @@ struct DataPlaneCounters {
     std::atomic<uint64_t> breaker_opens{0};               // circuit breaker transitions to open
     std::atomic<uint64_t> breaker_closes{0};              // ... and back to closed
     std::atomic<int64_t> clients_parked{0};               // gauge: idle clients with no coroutine (parked)
+    // Connections refused before login, by reason (issue 15; session/refusal_log counts them).
+    std::array<std::atomic<uint64_t>, kRejectionCount> client_rejections{};
 
     std::array<std::atomic<uint64_t>, kWaitBuckets.size() + 1> wait_bucket{};  // non-cumulative counts
     std::atomic<uint64_t> wait_count{0};

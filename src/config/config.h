@@ -241,6 +241,8 @@ struct Config {
     Micros breaker_wait_bound{10'000'000};   // a client waiting this long opens it; 0 = waits never do
     Micros breaker_open_seconds{5'000'000};  // open this long before a half-open probe
     int breaker_login_failures = 3;          // consecutive failed server logins (53300 opens at once)
+    // A client that stops in the middle of a message for this long is ended with 08P01 (issue 15); 0 = never.
+    Micros partial_message_timeout{30'000'000};
     // Adaptive pool size (issue 6 part 4, src/pool/adaptive_limit.h): Gradient2 between min_pool_size and
     // the budget (pool_size, less the slots others hold when the database view sees them).
     bool adaptive_pool = false;           // default for [databases] entries without adaptive_pool=

@@ -184,6 +184,7 @@ const std::vector<ParamSpec>& poolguard_params() {
         duration_param("breaker_wait_bound", &Config::breaker_wait_bound),
         duration_param("breaker_open_seconds", &Config::breaker_open_seconds),
         int_param("breaker_login_failures", &Config::breaker_login_failures, 0, 1000000),
+        duration_param("partial_message_timeout", &Config::partial_message_timeout),  // issue 15
         // Adaptive pool size (issue 6 part 4).
         bool_param("adaptive_pool", &Config::adaptive_pool),
         duration_param("adaptive_window", &Config::adaptive_window),

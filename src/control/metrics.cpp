@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/rejections.h"
 #include "common/tls_counters.h"
 #include "respond/guard.h"
 
@@ -131,12 +132,13 @@ void class_metrics(Writer& w, const ProxySnapshot& p) {
         w.sample("poolguard_class_max_servers",
                  lbl({{"database", k.database}, {"user", k.user}, {"class", k.name}}), k.cap);
     w.family("poolguard_breaker_state", "gauge",
-             "Circuit breaker state per database: 0 closed, 1 half-open, 2 open");
+             "Circuit breaker state per database: 0 closed, 1 half-open, 2 open, 3 restarting (clients wait)");
     for (const auto& b : p.breakers)
         w.sample("poolguard_breaker_state", lbl({{"database", b.database}}),
-                 b.state == "open"        ? 2
-                 : b.state == "half-open" ? 1
-                                          : 0);
+                 b.state == "open"         ? 2
+                 : b.state == "half-open"  ? 1
+                 : b.state == "restarting" ? 3
+                                           : 0);
     w.family("poolguard_breaker_opens_total", "counter", "Times the circuit breaker of a database opened");
     for (const auto& b : p.breakers)
         w.sample("poolguard_breaker_opens_total", lbl({{"database", b.database}}), double(b.opens));
@@ -190,6 +192,12 @@ void own_metrics(Writer& w, const ControlStatus& st) {
              double(c.refused_query_wait_timeout));
     w.sample("poolguard_refusals_total", "reason=\"server_error\"", double(c.refused_server_error));
     w.sample("poolguard_refusals_total", "reason=\"circuit_breaker\"", double(c.refused_breaker));
+    w.family("poolguard_client_rejections_total", "counter",
+             "Connections refused before login (bad startup packet, protocol, cancel, login timeout, flood)");
+    for (size_t i = 0; i < kRejectionCount; ++i)
+        w.sample("poolguard_client_rejections_total",
+                 std::string("reason=\"") + to_string(static_cast<Rejection>(i)) + "\"",
+                 double(c.client_rejections[i]));
     w.family("poolguard_clients_parked", "gauge",
              "Idle client connections parked: no coroutine, a readiness callback restarts their relay");
     w.sample("poolguard_clients_parked", "", double(c.clients_parked));

@@ -17,6 +17,8 @@ CounterValues CounterValues::read(const DataPlaneCounters& c) {
     v.breaker_closes = c.breaker_closes.load(r);
     for (size_t i = 0; i < v.wait_bucket.size(); ++i)
         v.wait_bucket[i] = c.wait_bucket[i].load(r);
+    for (size_t i = 0; i < v.client_rejections.size(); ++i)
+        v.client_rejections[i] = c.client_rejections[i].load(r);
     v.wait_count = c.wait_count.load(r);
     v.wait_sum_us = c.wait_sum_us.load(r);
     v.clients_parked = c.clients_parked.load(r);

@@ -27,6 +27,7 @@ struct CounterValues {
     std::array<uint64_t, DataPlaneCounters::kWaitBuckets.size() + 1> wait_bucket{};
     uint64_t wait_count = 0, wait_sum_us = 0;
     int64_t clients_parked = 0;
+    std::array<uint64_t, kRejectionCount> client_rejections{};  // by Rejection (issue 15)
     static CounterValues read(const DataPlaneCounters& c);
 };
 

@@ -75,10 +75,32 @@ void CircuitBreaker::on_login_failed(TimePoint now, bool too_many, const std::st
 }
 
 void CircuitBreaker::on_login_ok(TimePoint now) {
+    if (restarting_) {
+        restarting_ = false;
+        outage_ended_ = now;
+        last_outage_ = fmt::format("database unreachable for {:.1f} s ({})",
+                                   std::chrono::duration<double>(now - outage_since_).count(), outage_reason_);
+        ++generation_;
+    }
     close(now);
 }
 
+void CircuitBreaker::on_outage(TimePoint now, const std::string& message) {
+    if (!restarting_) {
+        restarting_ = true;
+        outage_since_ = now;
+        ++outages_;
+        ++generation_;
+    }
+    outage_reason_ = message;
+    // A half-open probe that meets an outage: the database is restarting, not full; let clients queue.
+    if (state_ == BreakerState::kHalfOpen) close(now);
+}
+
 void CircuitBreaker::on_wait(TimePoint now, std::chrono::microseconds waited) {
+    // Clients wait for a restarting database on purpose; those waits say nothing about exhaustion, also
+    // for a while after the outage (the queue it built is being served).
+    if (restarting_ || (outages_ > 0 && now - outage_ended_ < settings_.wait_bound)) return;
     if (settings_.wait_bound.count() <= 0 || waited < settings_.wait_bound) return;
     advance(now);
     if (state_ == BreakerState::kOpen) return;

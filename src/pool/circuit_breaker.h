@@ -37,6 +37,10 @@ class CircuitBreaker {
     void on_wait(TimePoint now, std::chrono::microseconds waited);
     // A waiting client was given a server after `waited`: in half-open, a wait within the bound closes it.
     void on_served(TimePoint now, std::chrono::microseconds waited);
+    // A server login failed because the database cannot be reached or is restarting (pool/outage.h): the
+    // database is "restarting", not "exhausted". The breaker does not open for it, and waits during it do
+    // not open it either; clients wait. A working login ends it (on_login_ok).
+    void on_outage(TimePoint now, const std::string& message);
 
     // --- queries ---
     // Moves open -> half-open when open_time has passed; returns the state at `now`.
@@ -49,6 +53,13 @@ class CircuitBreaker {
     void probe_started() { probing_ = true; }
 
     const std::string& reason() const { return reason_; }  // why it last opened
+    // Restarting: logins fail with an outage error since outage_since().
+    bool restarting() const { return restarting_; }
+    TimePoint outage_since() const { return outage_since_; }
+    const std::string& outage_reason() const { return outage_reason_; }
+    // The last outage that ended: "database unreachable for 1.4 s (...)"; empty before the first.
+    const std::string& last_outage() const { return last_outage_; }
+    uint64_t outages() const { return outages_; }
     // The last opening was for failed logins other than 53300 (not for a full database or long waits).
     bool opened_by_login_failures() const { return cause_ == Cause::kLoginFailures; }
     uint64_t opens() const { return opens_; }  // times it opened (also re-opens)
@@ -69,6 +80,12 @@ class CircuitBreaker {
     int consecutive_failures_ = 0;
     bool probing_ = false;
     uint64_t opens_ = 0;
+    bool restarting_ = false;
+    TimePoint outage_since_{};
+    TimePoint outage_ended_{};
+    std::string outage_reason_;
+    std::string last_outage_;
+    uint64_t outages_ = 0;
     uint64_t generation_ = 0;
 };
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "common/dataplane_counters.h"
+#include "pool/outage.h"
 #include "pool/pool_manager.h"
 
 namespace poolguard::pool {
@@ -22,6 +23,7 @@ Pool::Pool(PoolManager& manager, asio::any_io_executor executor, std::string dat
       user_(std::move(user)),
       settings_(std::move(settings)),
       wait_timer_(executor_),
+      retry_timer_(executor_),
       breaker_(&manager_.breaker(database_)) {
     configure_classes();
     configure_adaptive(false);
@@ -520,6 +522,8 @@ bool Pool::can_open(bool allow_reserve) {
 void Pool::open_for_waiters() {
     if (paused_) return;
     while (static_cast<int>(waiters_.eligible()) > connecting_) {
+        // The database is unreachable or restarting: one login at a time probes it (no login storm).
+        if (outage_attempts_ > 0 && connecting_ > 0) break;
         bool reserve = false;
         if (settings_.reserve_pool_size > 0) reserve = max_wait() >= settings_.reserve_pool_timeout;
         if (!can_open(reserve)) break;
@@ -570,6 +574,10 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status, size
     }
     const bool probe = probe_in_flight_;
     probe_in_flight_ = false;
+    if (!status && is_outage_error(status.error()) && !manager_.shutting_down()) {
+        on_outage_login_failed(server, status.error());
+        return;
+    }
     if (!status) {
         const bool was_open = breaker_->state() == BreakerState::kOpen;
         breaker_->on_login_failed(Clock::now(), status.error().sqlstate == sqlstate::kTooManyConnections,
@@ -606,6 +614,13 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status, size
     }
     last_login_error_.reset();
     login_blocked_until_ = {};
+    if (outage_attempts_ > 0) {
+        spdlog::warn("{}/{}: database reachable again after {:.2f} s ({} login attempts); serving {} waiting "
+                     "client(s)",
+                     database_, user_, std::chrono::duration<double>(Clock::now() - outage_since_).count(),
+                     outage_attempts_, waiters_.size());
+        outage_attempts_ = 0;
+    }
     if (breaker_->state() != BreakerState::kClosed) {
         spdlog::info("{}: circuit breaker closed: a server login worked", database_);
         dataplane_counters().breaker_closes++;
@@ -616,6 +631,33 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status, size
                  server->host(), server->port(), server->backend_pid());
     put_back(server);
     open_for_waiters();
+}
+
+void Pool::on_outage_login_failed(const ServerPtr& server, const Error& error) {
+    const auto now = Clock::now();
+    servers_.erase(server->id());
+    closing_.erase(server->id());
+    ++login_failures_;
+    dataplane_counters().server_login_failures++;  // control plane (issue 5)
+    if (outage_attempts_ == 0) {
+        outage_since_ = now;
+        spdlog::warn("{}/{}: database unreachable or restarting: {} ({}); {} waiting client(s) keep waiting "
+                     "(query_wait_timeout {:.0f} s) while one login at a time retries",
+                     database_, user_, error.message, error.sqlstate, waiters_.size(),
+                     std::chrono::duration<double>(settings_.query_wait_timeout).count());
+    } else if (outage_attempts_ % 100 == 0) {
+        spdlog::warn("{}/{}: database still unreachable after {:.1f} s ({} login attempts): {}", database_,
+                     user_, std::chrono::duration<double>(now - outage_since_).count(), outage_attempts_,
+                     error.message);
+    }
+    ++outage_attempts_;
+    breaker_->on_outage(now, error.message);
+    login_blocked_until_ = now + outage_retry_delay(outage_attempts_);
+    retry_timer_.expires_at(login_blocked_until_);
+    retry_timer_.async_wait([this, alive = alive_](std::error_code ec) {
+        if (!ec && *alive) open_for_waiters();
+    });
+    manager_.on_slot_freed(database_, settings_.target.user);
 }
 
 void Pool::apply_settings(PoolSettings settings) {

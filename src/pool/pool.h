@@ -226,6 +226,8 @@ class Pool {
         for (const auto& [id, s] : servers_)
             fn(*s);
     }
+    // The database is unreachable or restarting (logins fail with outage errors; clients wait).
+    bool in_outage() const { return outage_attempts_ > 0; }
     // ParameterStatus values a new client is told (from the first server login), empty until one logged in.
     const std::map<std::string, std::string>& server_parameters() const { return server_parameters_; }
 
@@ -241,6 +243,8 @@ class Pool {
     void on_connect_result(const ServerPtr& server, const Status& status, size_t host_start);
     // The target of the next connection: a host list rotated to start at the host its turn is for.
     ServerTarget next_target(size_t& host_start);
+    // A login failed with an outage error (pool/outage.h): waiters keep waiting, one retry after a backoff.
+    void on_outage_login_failed(const ServerPtr& server, const Error& error);
     void hand_to_waiter(Waiter* waiter, const ServerPtr& server);
     // Resumes a waiter's coroutine (posted, never inline).
     static void wake(Waiter* waiter);
@@ -284,6 +288,10 @@ class Pool {
     int connecting_ = 0;
     size_t host_cursor_ = 0;  // host list: the entry the next connection starts with
     std::optional<Error> last_login_error_;
+    // Outage (issue 15): consecutive logins that failed because the database was unreachable or restarting.
+    int outage_attempts_ = 0;
+    Clock::time_point outage_since_{};
+    asio::steady_timer retry_timer_;  // the next login attempt during an outage
     Clock::time_point login_blocked_until_{};
     std::map<std::string, std::string> server_parameters_;
     PoolStats stats_;

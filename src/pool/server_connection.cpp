@@ -543,6 +543,11 @@ asio::awaitable<void> ServerConnection::relay() {
             bool need_more = false;
             size_t want_unread = 0;
             LinkedClient* target = client_;
+            // A FATAL for the linked client (a restart's 57P01): the backend exits right after it, and its EOF
+            // may come in the same readiness edge as the error, which a drained wait would never see again.
+            // So the error ends the client and the server here, as PostgreSQL sent it (issue 15).
+            std::optional<pg::ErrorFields> client_fatal;
+            size_t client_fatal_len = 0;
             while (forward < v.size()) {
                 auto seg = scanner_.next(v.substr(forward));
                 if (seg.kind == pg::SegmentKind::kNeedMore) {
@@ -617,6 +622,12 @@ asio::awaitable<void> ServerConnection::relay() {
                                     close("server closed the connection: " + e.message);
                                     co_return;
                                 }
+                            } else if (to_client) {
+                                auto e = pg::parse_error_fields(body);
+                                if (e.severity == "FATAL" || e.severity == "PANIC") {
+                                    client_fatal = std::move(e);
+                                    client_fatal_len = seg.bytes.size();
+                                }
                             }
                             break;
                         }
@@ -632,6 +643,7 @@ asio::awaitable<void> ServerConnection::relay() {
                     close(std::string("unexpected message '") + seg.type + "' from an idle server");
                     co_return;
                 }
+                if (client_fatal) break;  // written after the bytes before it (below)
                 if (to_client) {
                     forward += seg.bytes.size();
                     if (release_check || inject) break;
@@ -674,6 +686,16 @@ asio::awaitable<void> ServerConnection::relay() {
                 // A failed write means the client is gone; its session notices on its own read and cleans up.
             }
             in_.consume(forward + drop);
+            if (client_fatal && state_ != State::kClosed) {
+                in_.consume(client_fatal_len);
+                if (client_ == target && client_ != nullptr) {
+                    auto* c = client_;
+                    client_ = nullptr;
+                    c->on_server_lost(*client_fatal);
+                }
+                close("server closed the connection: " + client_fatal->message);
+                co_return;
+            }
             if (want_unread > 0) in_.reserve_unread(want_unread);
             if (state_ == State::kCleanup && swallow_rfq_ == 0 && drop > 0) finish_cleanup();
             if (release_check && client_ != nullptr && client_ == target && pool_) pool_->maybe_release(self);

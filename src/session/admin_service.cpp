@@ -110,11 +110,19 @@ std::vector<admin::BreakerRow> AdminService::breakers() {
         r.database = name;
         r.state = pool::to_string(b.state());
         r.reason = b.reason();
+        if (b.restarting() && b.state() == pool::BreakerState::kClosed) {
+            // Unreachable or restarting, not exhausted: clients wait instead of being refused (issue 15).
+            r.state = "restarting";
+            r.reason = "database unreachable or restarting: " + b.outage_reason();
+        }
+        r.last_outage = b.last_outage();
         r.opens = b.opens();
         r.since_us =
             b.changed_at() == pool::CircuitBreaker::TimePoint{}
                 ? 0
                 : std::chrono::duration_cast<std::chrono::microseconds>(now - b.changed_at()).count();
+        if (r.state == "restarting")
+            r.since_us = std::chrono::duration_cast<std::chrono::microseconds>(now - b.outage_since()).count();
         rows.push_back(std::move(r));
     }
     return rows;

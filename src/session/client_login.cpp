@@ -11,11 +11,13 @@
 #include "common/secure_random.h"
 #include "protocol/pg/md5_auth.h"
 #include "protocol/pg/scram.h"
+#include "protocol/pg/startup_negotiation.h"
 #include "protocol/pg/userlist.h"
 #include "protocol/pg/wire.h"
 #include "session/auth_query.h"
 #include "session/client_session.h"
 #include "session/proxy.h"
+#include "session/refusal_log.h"
 #include "session/session_helpers.h"
 
 namespace poolguard::session {
@@ -44,9 +46,11 @@ asio::awaitable<Status> ClientSession::read_startup() {
             if (!ec && !*login_done) {
                 *timed_out_flag = true;
                 auto* this_ = self.get();
+                log_refusal(Rejection::kLoginTimeout, this_->id_, this_->peer_, this_->peer_port_,
+                            "client_login_timeout");
                 auto& socket_ = this_->socket_;
                 std::string out;
-                pg::append_error(out, fatal(sqlstate::kProtocolViolation, "client_login_timeout"));
+                pg::append_error(out, fatal(ErrorKind::kLoginTimeout, "client_login_timeout"));
                 net::send_now(socket_, out);
                 this_->close_socket();
             }
@@ -68,6 +72,8 @@ asio::awaitable<Status> ClientSession::read_startup() {
         if (ec) co_return fail(timed_out ? "client_login_timeout" : "");
         const uint32_t len = pg::read_be32(len_buf);
         if (len < 8 || len > pg::kMaxStartupPacket) {
+            log_refusal(Rejection::kBadStartupPacket, id_, peer_, peer_port_,
+                        "invalid startup packet length " + std::to_string(len));
             {
                 queue_error(fatal(sqlstate::kProtocolViolation, "invalid startup packet length"));
                 co_await flush_client_out();
@@ -81,6 +87,10 @@ asio::awaitable<Status> ClientSession::read_startup() {
         if (ec2) co_return fail("");
         auto sp = pg::parse_startup_packet(packet);
         if (!sp) {
+            log_refusal(pg::read_be32(packet.data() + 4) == pg::kCancelRequestCode ? Rejection::kBadCancel
+                        : sp.error().sqlstate == sqlstate::kFeatureNotSupported ? Rejection::kUnsupportedProtocol
+                                                                                 : Rejection::kBadStartupPacket,
+                        id_, peer_, peer_port_, sp.error().message);
             {
                 queue_error(fatal(sp.error().sqlstate, sp.error().message));
                 co_await flush_client_out();
@@ -97,10 +107,16 @@ asio::awaitable<Status> ClientSession::read_startup() {
             }
             case pg::StartupKind::kCancel:
                 logged_in_ = false;
-                proxy_.forward_cancel(sp->cancel_pid, sp->cancel_key);
+                if (!proxy_.forward_cancel(sp->cancel_pid, sp->cancel_key))
+                    log_refusal(Rejection::kBadCancel, id_, peer_, peer_port_, "no client holds that cancel key");
                 co_return fail("");
             case pg::StartupKind::kStartup:
                 break;
+        }
+        // A newer 3.x minor version or `_pq_.` options: serve 3.0 and say so (issue 15).
+        if (auto negotiate = pg::negotiate_protocol(*sp); !negotiate.empty()) {
+            client_out_ += negotiate;
+            co_await flush_client_out();
         }
 
         if (auto st = check_client_tls(); !st) {  // client_tls_sslmode = require and up: TLS only
@@ -114,9 +130,9 @@ asio::awaitable<Status> ClientSession::read_startup() {
                     fatal(sqlstate::kTooManyConnections, "no more connections allowed (max_client_conn)"));
                 co_await flush_client_out();
             }
-            if (cfg.log_pooler_errors)
-                spdlog::warn("C-{}: {}:{} refused: no more connections allowed (max_client_conn={})", id_,
-                             peer_, peer_port_, cfg.max_client_conn);
+            log_refusal(Rejection::kMaxClientConn, id_, peer_, peer_port_,
+                        "no more connections allowed (max_client_conn=" + std::to_string(cfg.max_client_conn) +
+                            ")");
             dataplane_counters().refused_max_client_conn++;  // control plane (issue 5)
             co_return fail("no more connections allowed (max_client_conn)");
         }
@@ -351,7 +367,7 @@ asio::awaitable<void> ClientSession::admin_loop() {
     admin::AdminConsole console(proxy_.admin_backend(), admin_can_modify_);
     bool skipping_to_sync = false;
     while (!closing_) {
-        auto msg = co_await read_auth_message();
+        auto msg = co_await read_admin_message();
         if (!msg) {
             if (!msg.error().sqlstate.empty()) {
                 queue_error(fatal(msg.error().sqlstate, msg.error().message));

@@ -27,6 +27,8 @@ using detail::tracked;
 namespace {
 // Parse/Bind/Describe/Close must arrive whole when prepared statements are tracked (large Binds included).
 constexpr uint32_t kMaxWholeClientMessage = 256u << 20;
+// A first message this large is not buffered whole before a server is bound: it streams through.
+constexpr size_t kStreamWithoutWaitFrom = 1u << 20;
 // Session parameters poolguard keeps per client and re-applies on whichever server it gets.
 constexpr const auto& kTracked = kTrackedParams;
 
@@ -191,13 +193,17 @@ void ClientSession::finish() {
 }
 
 void ClientSession::kill(const std::string& reason) {
+    end_session(ErrorKind::kAdminKill, reason);
+}
+
+void ClientSession::end_session(ErrorKind kind, const std::string& reason) {
     if (server_) {
         auto s = server_;
         server_ = nullptr;
         s->unlink();
         if (pool_) pool_->release(s, true);
     }
-    terminate_with(fatal(sqlstate::kAdminShutdown, reason));
+    terminate_with(fatal(kind, reason));
 }
 
 void ClientSession::queue_parameter_sync(pool::ServerConnection& server) {
@@ -297,6 +303,7 @@ asio::awaitable<void> ClientSession::relay() {
             bool got = false;
             while (!got) {
                 awaiting_input_ = in_.empty();
+                reading_ = true;
                 std::error_code wec;
                 if (drained && net::can_wait_drained(socket_)) {
                     auto [e] = co_await net::async_wait_drained(socket_, net::use_nothrow);
@@ -307,6 +314,7 @@ asio::awaitable<void> ClientSession::relay() {
                 }
                 drained = false;
                 awaiting_input_ = false;
+                reading_ = false;
                 const bool park = park_requested_;
                 park_requested_ = false;
                 if (wec) {
@@ -343,26 +351,43 @@ asio::awaitable<void> ClientSession::relay() {
             co_return;
         }
         if (!server_) {
-            if (auto idle = pool_->try_acquire_idle(pool_class_)) {
-                // No wait, no coroutine: `drained` still holds, the next wait needs no system call.
-                dataplane_counters().observe_wait(0);
-                attach_server(std::move(idle));
-            } else {
-                // Queued for a server: the wait lives in this frame (no coroutine per wait) and lets the
-                // reactor run.
-                drained = false;
-                begin_wait();
-                pool::Pool::Waiter waiter;
-                auto got = pool_->start_wait(pool_class_, this, waiter);
-                if (!got) {
-                    co_await pool::Pool::async_wait_for(waiter, asio::use_awaitable);
-                    got = pool::Pool::finish_wait(waiter);
+            // A server is bound only for complete work (issue 15): a client that stops in the middle of its
+            // first message holds none (partial_message_timeout ends it). Large messages stream through.
+            const auto first = pg::first_message_ready(v, kStreamWithoutWaitFrom);
+            if (!first.ready) {
+                in_.reserve_unread(first.need);
+                continue;
+            }
+            while (!server_) {
+                if (auto idle = pool_->try_acquire_idle(pool_class_)) {
+                    // No wait, no coroutine: `drained` still holds, the next wait needs no system call.
+                    dataplane_counters().observe_wait(0);
+                    attach_server(std::move(idle));
+                } else {
+                    // Queued for a server: the wait lives in this frame (no coroutine per wait) and lets the
+                    // reactor run.
+                    drained = false;
+                    begin_wait();
+                    pool::Pool::Waiter waiter;
+                    auto got = pool_->start_wait(pool_class_, this, waiter);
+                    if (!got) {
+                        co_await pool::Pool::async_wait_for(waiter, asio::use_awaitable);
+                        got = pool::Pool::finish_wait(waiter);
+                    }
+                    auto st = end_wait(std::move(*got));
+                    if (!st) {
+                        co_await flush_client_out();  // the refusal end_wait queued, if any
+                        close_reason_ = st.error().message;
+                        co_return;
+                    }
                 }
-                auto st = end_wait(std::move(*got));
-                if (!st) {
-                    co_await flush_client_out();  // the refusal end_wait queued, if any
-                    close_reason_ = st.error().message;
-                    co_return;
+                // Liveness (issue 15): the server handed over may have died between the hand-off and this
+                // resumption (a database restart's FATAL arrived while it was on its way, nobody linked to
+                // hear it). Nothing was sent to it yet: drop it and get another.
+                if (server_ && server_->closed()) {
+                    auto dead = server_;
+                    server_ = nullptr;
+                    pool_->release(dead, false);
                 }
             }
         }
@@ -413,7 +438,7 @@ asio::awaitable<void> ClientSession::relay() {
                     pool_->release(s, true);
                 }
                 {
-                    queue_error(fatal(sqlstate::kProtocolViolation, "protocol violation: " + why));
+                    queue_error(fatal(ErrorKind::kProtocolViolation, "protocol violation: " + why));
                     co_await flush_client_out();
                 }
                 close_reason_ = "protocol violation: " + why;
@@ -461,7 +486,7 @@ asio::awaitable<void> ClientSession::relay() {
         server->note_client_partial(!scanner_.at_boundary());
         if (!rewrite_error.empty()) {
             in_.consume(forward);
-            kill("protocol violation: " + rewrite_error);
+            end_session(ErrorKind::kProtocolViolation, "protocol violation: " + rewrite_error);
             co_return;
         }
         if (tracking) {
@@ -537,8 +562,9 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     } else {
         idle_checks_ = 0;
     }
-    reads_at_last_check_ = reads_;
     const auto& cfg = proxy_.config();
+    if (!waiting_ && cfg.client_idle_timeout.count() > 0 && now - idle_since_ > cfg.client_idle_timeout)
+        terminate_with(fatal(ErrorKind::kClientIdleTimeout, "client_idle_timeout"));
     // Per user ([users]) values live in the pool's settings; admin sessions have no pool.
     const auto query_timeout = pool_ ? pool_->settings().query_timeout : cfg.query_timeout;
     const auto idle_transaction_timeout =
@@ -553,7 +579,7 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
             s->unlink();
             s->send_cancel();
             s->close("query_timeout");
-            terminate_with(fatal(sqlstate::kQueryCanceled, "query_timeout"));
+            terminate_with(fatal(ErrorKind::kQueryTimeout, "query_timeout"));
             return;
         }
         if (idle_transaction_timeout.count() > 0 && s->tx_status() != 'I' && !s->busy_for_client() &&
@@ -561,13 +587,13 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
             server_ = nullptr;
             s->unlink();
             pool_->release(s, true);  // rolls the transaction back before anyone else gets the server
-            terminate_with(fatal("25P03", "idle transaction timeout"));
+            terminate_with(fatal(ErrorKind::kIdleTransactionTimeout, "idle transaction timeout"));
             return;
         }
         return;
     }
     if (!waiting_ && client_idle_timeout.count() > 0 && now - idle_since_ > client_idle_timeout)
-        terminate_with(fatal("57P05", "client_idle_timeout"));
+        terminate_with(fatal(ErrorKind::kClientIdleTimeout, "client_idle_timeout"));
     if (waiting_ && !wait_notified_ && cfg.query_wait_notify.count() > 0 &&
         now - wait_started_ >= cfg.query_wait_notify) {
         // Tell the waiting client (psql shows it at once) why nothing happens yet; nothing else writes to
@@ -634,7 +660,7 @@ void ClientSession::on_server_released() {
     idle_since_ = std::chrono::steady_clock::now();
     if (proxy_.closing_clients()) {
         std::string out;
-        pg::append_error(out, fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
+        pg::append_error(out, fatal(ErrorKind::kShutdown, "poolguard is shutting down"));
         net::send_now(socket_, out);
         close_reason_ = "poolguard is shutting down";
         close_socket();
@@ -674,7 +700,7 @@ bool ClientSession::on_shutdown(std::chrono::steady_clock::time_point now) {
         pool_->release(s, false);
     }
     std::string out;
-    pg::append_error(out, fatal(sqlstate::kAdminShutdown, "poolguard is shutting down"));
+    pg::append_error(out, fatal(ErrorKind::kShutdown, "poolguard is shutting down"));
     net::send_now(socket_, out);
     close_reason_ = "poolguard is shutting down";
     close_socket();

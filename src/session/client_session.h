@@ -9,6 +9,7 @@
 
 #include "auth/hba.h"
 #include "common/error.h"
+#include "common/error_kinds.h"
 #include "config/config.h"
 #include "net/byte_buffer.h"
 #include "net/stream.h"
@@ -87,6 +88,9 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     }
     // KILL / KILL_CLIENT from the admin console.
     void kill(const std::string& reason);
+    // Gives back the server (closed when busy), sends a FATAL of `kind` (SQLSTATE from common/error_kinds.h)
+    // and closes the connection.
+    void end_session(ErrorKind kind, const std::string& reason);
     bool logged_in() const { return logged_in_; }
     // TLS state for SHOW CLIENTS, HBA hostssl/hostnossl and auth_type = cert (client_tls.cpp).
     bool is_tls() const { return socket_.is_tls(); }
@@ -118,6 +122,9 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     asio::awaitable<Status> client_handshake(bool direct);
     Status check_client_tls();
     asio::awaitable<Result<std::pair<char, std::string>>> read_auth_message();
+    // The admin console's next message, up to kMaxAdminMessage; a longer one is read past and answered with
+    // an ERROR (54000) and ReadyForQuery, and the console goes on (session/admin_input.cpp).
+    asio::awaitable<Result<std::pair<char, std::string>>> read_admin_message();
     asio::awaitable<Status> finish_login();
     asio::awaitable<void> relay();
     // Parks the session (true) when parked_exit_ is set: relay() ended because the janitor asked it to, or
@@ -151,6 +158,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     int peer_port_ = 0;
     net::ByteBuffer in_;
     bool awaiting_input_ = false;  // relay() waits for readability with nothing unread
+    bool reading_ = false;         // relay() waits for readability (issue 15: stalled mid-message)
+    std::chrono::steady_clock::time_point last_progress_{};  // last janitor pass that saw a read or no partial
     uint64_t reads_ = 0;           // reads by relay(), for the janitor's idle-buffer check
     uint64_t reads_at_last_check_ = 0;
     uint8_t idle_checks_ = 0;      // janitor passes in a row with no read while waiting for input

@@ -14,6 +14,7 @@
 #include "protocol/pg/userlist.h"
 #include "session/admin_service.h"
 #include "session/client_session.h"
+#include "session/refusal_log.h"
 
 namespace poolguard::session {
 
@@ -283,15 +284,13 @@ void Proxy::unregister_client(ClientSession* client) {
     if (it != clients_.end() && it->second == client) clients_.erase(it);
 }
 
-void Proxy::forward_cancel(uint32_t pid, uint32_t key) {
+bool Proxy::forward_cancel(uint32_t pid, uint32_t key) {
     auto it = clients_.find(pid);
     // Only the client's own key cancels, and only while that client holds a server: never someone else's
     // query.
-    if (it == clients_.end() || it->second->cancel_key() != key) {
-        spdlog::debug("cancel request with an unknown key ignored");
-        return;
-    }
+    if (it == clients_.end() || it->second->cancel_key() != key) return false;
     it->second->cancel_running_query();
+    return true;
 }
 
 std::optional<std::string> Proxy::secret_for(const std::string& user) const {
@@ -433,6 +432,7 @@ asio::awaitable<void> Proxy::client_janitor() {
         const auto now = std::chrono::steady_clock::now();
         for (auto& [pid, c] : clients_)
             c->check_timeouts(now);
+        flush_refusal_summary();  // the last second of a refusal flood (issue 15)
         if (now - last_stats_roll_ >= std::chrono::seconds(std::max(config_->stats_period, 1))) {
             admin_->roll_stats_period();
             last_stats_roll_ = now;

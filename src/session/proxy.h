@@ -62,7 +62,8 @@ class Proxy {
     void register_client(ClientSession* client, uint32_t& pid, uint32_t& key);
     void unregister_client(ClientSession* client);
     size_t client_count() const { return clients_.size(); }
-    void forward_cancel(uint32_t pid, uint32_t key);
+    // False when no client holds that key (the caller logs the refusal).
+    bool forward_cancel(uint32_t pid, uint32_t key);
     // Logged-in clients per database and per user (max_db/user_client_connections).
     ClientCaps& client_caps() { return client_caps_; }
 

@@ -8,12 +8,15 @@
 #include <string>
 #include <string_view>
 
+#include "common/error_kinds.h"
 #include "protocol/pg/messages.h"
 #include "session/tracked_params.h"
 
 namespace poolguard::session::detail {
 
 inline constexpr size_t kMaxAuthMessage = 64 * 1024;
+// One admin console message (a query): longer ones get 54000 (session/admin_input.cpp).
+inline constexpr size_t kMaxAdminMessage = 1024 * 1024;
 
 // The tracked session parameter named `lower`, or nullptr.
 inline const TrackedParam* tracked(std::string_view lower) {
@@ -35,6 +38,10 @@ inline std::string lowercase(std::string_view s) {
 
 inline protocol::pg::ErrorFields fatal(std::string_view state, std::string message) {
     return protocol::pg::ErrorFields{"FATAL", std::string(state), std::move(message), {}, {}};
+}
+// The SQLSTATE comes from the one table in common/error_kinds.h.
+inline protocol::pg::ErrorFields fatal(ErrorKind kind, std::string message) {
+    return fatal(sqlstate_of(kind), std::move(message));
 }
 
 }  // namespace poolguard::session::detail

@@ -71,4 +71,14 @@ size_t FrameScanner::needed(std::string_view data) const {
     return 5;
 }
 
+FirstMessage first_message_ready(std::string_view data, size_t stream_from) {
+    if (data.size() < 5) return {false, 5};
+    const uint32_t len = (uint32_t(uint8_t(data[1])) << 24) | (uint32_t(uint8_t(data[2])) << 16) |
+                         (uint32_t(uint8_t(data[3])) << 8) | uint32_t(uint8_t(data[4]));
+    if (len < 4) return {true, 0};
+    const size_t total = size_t{1} + len;
+    if (total >= stream_from || data.size() >= total) return {true, 0};
+    return {false, total};
+}
+
 }  // namespace poolguard::protocol::pg

@@ -68,4 +68,13 @@ class FrameScanner {
     const char* error_ = nullptr;
 };
 
+// Before a server is bound to a client (issue 15): is the first message in `data` complete? True for a whole
+// message, for a header declaring `stream_from` bytes or more (streamed through as it arrives) and for a
+// malformed length (the scanner refuses it). False with `need` = bytes the message takes in all.
+struct FirstMessage {
+    bool ready = false;
+    size_t need = 0;
+};
+FirstMessage first_message_ready(std::string_view data, size_t stream_from);
+
 }  // namespace poolguard::protocol::pg
