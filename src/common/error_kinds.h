@@ -14,6 +14,7 @@ enum class ErrorKind {
     kClientIdleTimeout,       // client_idle_timeout
     kIdleTransactionTimeout,  // idle_transaction_timeout
     kQueryTimeout,            // query_timeout
+    kTransactionTimeout,      // transaction_timeout (PgBouncer 1.25 sends 08P01)
     kClientStalled,           // the client stopped in the middle of a message while holding a server
     kTooManyConnections,      // max_client_conn, query_wait_timeout, an exhausted database
     kServerLost,              // the server died under the client
@@ -25,6 +26,7 @@ constexpr const char* sqlstate_of(ErrorKind kind) {
     switch (kind) {
         case ErrorKind::kProtocolViolation:
         case ErrorKind::kLoginTimeout:
+        case ErrorKind::kTransactionTimeout:
         case ErrorKind::kClientStalled:
             return sqlstate::kProtocolViolation;
         case ErrorKind::kAdminKill:

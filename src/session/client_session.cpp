@@ -563,8 +563,17 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
         idle_checks_ = 0;
     }
     const auto& cfg = proxy_.config();
-    if (!waiting_ && cfg.client_idle_timeout.count() > 0 && now - idle_since_ > cfg.client_idle_timeout)
-        terminate_with(fatal(ErrorKind::kClientIdleTimeout, "client_idle_timeout"));
+    // Stopped in the middle of a message (issue 15): relay() waits for the rest and nothing came.
+    const bool mid_message = reading_ && !waiting_ && (!in_.empty() || !scanner_.at_boundary());
+    if (!mid_message || reads_ != reads_at_last_check_) {
+        last_progress_ = now;
+    } else if (cfg.partial_message_timeout.count() > 0 && now - last_progress_ > cfg.partial_message_timeout) {
+        reads_at_last_check_ = reads_;
+        end_session(ErrorKind::kClientStalled,
+                    "client stopped in the middle of a message (partial_message_timeout)");
+        return;
+    }
+    reads_at_last_check_ = reads_;
     // Per user ([users]) values live in the pool's settings; admin sessions have no pool.
     const auto query_timeout = pool_ ? pool_->settings().query_timeout : cfg.query_timeout;
     const auto idle_transaction_timeout =
@@ -630,7 +639,7 @@ bool ClientSession::check_transaction_timeout(std::chrono::steady_clock::time_po
     } else {
         pool_->release(s, true);  // rolls the transaction back before anyone else gets the server
     }
-    terminate_with(fatal(sqlstate::kProtocolViolation, "transaction timeout"));
+    terminate_with(fatal(ErrorKind::kTransactionTimeout, "transaction timeout"));
     return true;
 }
 

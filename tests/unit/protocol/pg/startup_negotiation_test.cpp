@@ -37,7 +37,7 @@ TEST(NegotiateProtocol, UnknownProtocolOptionsAreNamedAndRemoved) {
     const std::string v = negotiate_protocol(sp);
     ASSERT_FALSE(v.empty());
     EXPECT_EQ(read_be32(v.data() + 9), 2u);
-    EXPECT_EQ(v.substr(13), std::string("_pq_.compression\0_pq_.x\0", 25));
+    EXPECT_EQ(v.substr(13), std::string("_pq_.compression\0_pq_.x\0", 24));
     ASSERT_EQ(sp.params.size(), 1u);
     EXPECT_EQ(sp.params[0].first, "user");
 }
