@@ -122,7 +122,8 @@ TEST_F(ProtocolFixes, RefusedConnectionIsLoggedWithItsPeerAddress) {
     sockaddr_in local{};
     socklen_t len = sizeof local;
     ASSERT_EQ(getsockname(raw.fd(), reinterpret_cast<sockaddr*>(&local), &len), 0);
-    ASSERT_TRUE(raw.send(RawConn::int32(8) + RawConn::int32((1234 << 16) | 5678)));
+    // Protocol 2.0 (1234.5678 would be the CancelRequest code, refused as bad_cancel).
+    ASSERT_TRUE(raw.send(RawConn::int32(8) + RawConn::int32(2 << 16)));
     EXPECT_TRUE(pooler.wait_for_log("127.0.0.1:" + std::to_string(ntohs(local.sin_port)) +
                                         " refused before login: unsupported_protocol",
                                     3s));
