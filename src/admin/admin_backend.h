@@ -15,7 +15,8 @@ struct ConnectionRow {
     std::string type;  // "C" client, "S" server
     std::string user;
     std::string database;
-    std::string state;  // client: active | idle | waiting | login; server: active | idle | used | tested | new
+    std::string
+        state;  // client: active | idle | waiting | login; server: active | idle | used | tested | new
     std::string addr;
     int port = 0;
     std::string local_addr;
@@ -124,9 +125,9 @@ struct DatabaseRow {
     bool paused = false;
     bool disabled = false;
     // PgBouncer 1.25's columns (cfg helper fills them; SHOW DATABASES shows them in 1.25's order).
-    int64_t server_lifetime_s = 0;       // effective (per database, else global), seconds
-    std::string load_balance_hosts;      // "round-robin" | "disable" for a host list; empty (NULL) for one host
-    int max_client_connections = 0;      // effective max_db_client_connections; 0 = unlimited
+    int64_t server_lifetime_s = 0;   // effective (per database, else global), seconds
+    std::string load_balance_hosts;  // "round-robin" | "disable" for a host list; empty (NULL) for one host
+    int max_client_connections = 0;  // effective max_db_client_connections; 0 = unlimited
     int current_client_connections = 0;  // logged-in clients of this database
 };
 
@@ -136,8 +137,8 @@ struct UserRow {
     int max_user_connections = 0;
     int current_connections = 0;
     // PgBouncer 1.25's columns (cfg helper fills them).
-    int pool_size = 0;           // [users] pool_size; 0 = not set per user
-    int reserve_pool_size = 0;   // [users] reserve_pool_size; 0 = not set per user
+    int pool_size = 0;                    // [users] pool_size; 0 = not set per user
+    int reserve_pool_size = 0;            // [users] reserve_pool_size; 0 = not set per user
     int max_user_client_connections = 0;  // effective; 0 = unlimited
     int current_client_connections = 0;   // logged-in clients of this user
 };

@@ -54,10 +54,10 @@ const Columns kPoolColumns = {
 };
 
 const Columns kConnectionColumns = {
-    "type",         "user",         "database",    "replication",      "state",
-    "addr",         "port",         "local_addr",  "local_port",       "connect_time",
-    "request_time", "wait",         "wait_us",     "close_needed",     "ptr",
-    "link",         "remote_pid",   "tls",         "application_name", "prepared_statements",
+    "type",         "user",       "database",   "replication",      "state",
+    "addr",         "port",       "local_addr", "local_port",       "connect_time",
+    "request_time", "wait",       "wait_us",    "close_needed",     "ptr",
+    "link",         "remote_pid", "tls",        "application_name", "prepared_statements",
     "id",  // the connection id in decimal (what KILL_CLIENT takes; ptr shows it in hex)
 };
 
@@ -92,16 +92,28 @@ const Columns kStatsColumns = {
 };
 
 const Columns kStatsTotalsColumns = {
-    "database",   "server_assignment_count", "xact_count", "query_count",        "bytes_received",
-    "bytes_sent", "xact_time",               "query_time", "wait_time",          "client_parse_count",
+    "database",           "server_assignment_count",
+    "xact_count",         "query_count",
+    "bytes_received",     "bytes_sent",
+    "xact_time",          "query_time",
+    "wait_time",          "client_parse_count",
     "server_parse_count", "bind_count",
 };
 
 // 1.25 names the last three of SHOW STATS_AVERAGES with an avg_ prefix, the others without.
 const Columns kStatsAveragesColumns = {
-    "database",   "server_assignment_count", "xact_count", "query_count", "bytes_received",
-    "bytes_sent", "xact_time",               "query_time", "wait_time",   "avg_client_parse_count",
-    "avg_server_parse_count", "avg_bind_count",
+    "database",
+    "server_assignment_count",
+    "xact_count",
+    "query_count",
+    "bytes_received",
+    "bytes_sent",
+    "xact_time",
+    "query_time",
+    "wait_time",
+    "avg_client_parse_count",
+    "avg_server_parse_count",
+    "avg_bind_count",
 };
 
 const Columns kDatabaseColumns = {
@@ -135,8 +147,8 @@ const Columns kUserColumns = {
     "current_client_connections",
 };
 
-const Columns kFdColumns = {"fd",       "task",   "user",  "database",        "addr",
-                            "port",     "cancel", "link",  "client_encoding", "std_strings",
+const Columns kFdColumns = {"fd",        "task",     "user",     "database",         "addr",
+                            "port",      "cancel",   "link",     "client_encoding",  "std_strings",
                             "datestyle", "timezone", "password", "scram_client_key", "scram_server_key"};
 
 // Session parameters some drivers SHOW or SET right after connecting; the console answers them with fixed
@@ -477,17 +489,28 @@ bool show_stats(const Ctx& c) {
     for (const StatsRow& t : c.backend.stats_totals()) {
         const auto it = avgs.find(t.database);
         const Averages a = it == avgs.end() ? Averages{} : it->second;
-        rows.push_back({text(t.database),         unum(t.server_assignment_count),
-                        unum(t.xact_count),       unum(t.query_count),
-                        unum(t.bytes_received),   unum(t.bytes_sent),
-                        unum(t.xact_time_us),     unum(t.query_time_us),
-                        unum(t.wait_time_us),     unum(t.client_parse_count),
-                        unum(t.server_parse_count), unum(t.bind_count),
-                        unum(a.server_assignments), unum(a.xact_count),
-                        unum(a.query_count),      unum(a.recv),
-                        unum(a.sent),             unum(a.xact_time),
-                        unum(a.query_time),       unum(a.wait_time),
-                        unum(a.client_parses),    unum(a.server_parses),
+        rows.push_back({text(t.database),
+                        unum(t.server_assignment_count),
+                        unum(t.xact_count),
+                        unum(t.query_count),
+                        unum(t.bytes_received),
+                        unum(t.bytes_sent),
+                        unum(t.xact_time_us),
+                        unum(t.query_time_us),
+                        unum(t.wait_time_us),
+                        unum(t.client_parse_count),
+                        unum(t.server_parse_count),
+                        unum(t.bind_count),
+                        unum(a.server_assignments),
+                        unum(a.xact_count),
+                        unum(a.query_count),
+                        unum(a.recv),
+                        unum(a.sent),
+                        unum(a.xact_time),
+                        unum(a.query_time),
+                        unum(a.wait_time),
+                        unum(a.client_parses),
+                        unum(a.server_parses),
                         unum(a.binds)});
     }
     c.result_set(kStatsColumns, rows);
@@ -577,9 +600,9 @@ bool show_databases(const Ctx& c) {
         rows.push_back({text(d.name), text_or_null(d.host), num(d.port), text(d.database),
                         text_or_null(d.force_user), num(d.pool_size), num(d.min_pool_size),
                         num(d.reserve_pool), num(d.server_lifetime_s), text_or_null(d.pool_mode),
-                        text_or_null(d.load_balance_hosts), num(d.max_connections), num(d.current_connections),
-                        num(d.max_client_connections), num(d.current_client_connections), flag(d.paused),
-                        flag(d.disabled)});
+                        text_or_null(d.load_balance_hosts), num(d.max_connections),
+                        num(d.current_connections), num(d.max_client_connections),
+                        num(d.current_client_connections), flag(d.paused), flag(d.disabled)});
     }
     c.result_set(kDatabaseColumns, rows);
     return true;
@@ -591,8 +614,7 @@ bool show_users(const Ctx& c) {
         // As 1.25: pool_size / reserve_pool_size empty (not NULL) unless set in [users].
         rows.push_back({text(u.name), u.pool_size > 0 ? num(u.pool_size) : Value{std::string()},
                         u.reserve_pool_size > 0 ? num(u.reserve_pool_size) : Value{std::string()},
-                        text_or_null(u.pool_mode),
-                        num(u.max_user_connections), num(u.current_connections),
+                        text_or_null(u.pool_mode), num(u.max_user_connections), num(u.current_connections),
                         num(u.max_user_client_connections), num(u.current_client_connections)});
     c.result_set(kUserColumns, rows);
     return true;
@@ -675,8 +697,8 @@ bool run_show(const Ctx& c, const AdminCommand& cmd) {
     if (what == "sockets" || what == "active_sockets") return show_sockets(c);
     if (what == "peers") return show_peers(c);
     if (what == "peer_pools")
-        return show_empty(c, {"peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active_cancel",
-                              "sv_login"});
+        return show_empty(
+            c, {"peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active_cancel", "sv_login"});
     if (what == "mem") return show_empty(c, {"name", "size", "used", "free", "memtotal"});
     if (what == "dns_hosts") return show_empty(c, {"hostname", "ttl", "addrs"});
     if (what == "dns_zones") return show_empty(c, {"zonename", "serial", "count"});

@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <asio.hpp>
 #include <csignal>
 #include <cstdio>
-#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <vector>
@@ -78,7 +78,8 @@ int serve(const ServeOptions& opt) {
     for (const auto& w : loaded->warnings)
         spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
     if (opt.reboot)
-        spdlog::warn("-R (online reboot) is not supported; starting normally (use so_reuseport for restarts)");
+        spdlog::warn(
+            "-R (online reboot) is not supported; starting normally (use so_reuseport for restarts)");
 
     // -d: the parent returns once the daemon listens (0) or has failed (1), so init scripts see errors.
     std::optional<process::DaemonHandle> daemon;

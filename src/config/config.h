@@ -46,10 +46,10 @@ struct DatabaseConfig {
     std::optional<bool> adaptive_pool;  // overrides [poolguard] adaptive_pool (issue 6 part 4)
     int max_db_connections = 0;         // 0 = unlimited (falls back to the global max_db_connections)
     // PgBouncer 1.19-1.25 per-database settings (config/host_list.h for the host list itself).
-    int max_db_client_connections = 0;       // 0 = the global max_db_client_connections
-    std::optional<Micros> server_lifetime;   // overrides the global server_lifetime
-    bool load_balance_round_robin = true;    // load_balance_hosts: round-robin (default) | disable
-    int line = 0;                       // line in the file where it was defined, for messages
+    int max_db_client_connections = 0;      // 0 = the global max_db_client_connections
+    std::optional<Micros> server_lifetime;  // overrides the global server_lifetime
+    bool load_balance_round_robin = true;   // load_balance_hosts: round-robin (default) | disable
+    int line = 0;                           // line in the file where it was defined, for messages
 };
 
 // One entry of [users]: `name = pool_mode=... max_user_connections=...`.
@@ -65,7 +65,7 @@ struct UserConfig {
     std::optional<Micros> idle_transaction_timeout;
     std::optional<Micros> transaction_timeout;
     std::optional<Micros> client_idle_timeout;
-    int line = 0;                  // line in the file where it was defined, for messages
+    int line = 0;  // line in the file where it was defined, for messages
 };
 
 // One entry of [peers] (PgBouncer 1.19+): `peer_id = host=... port=... pool_size=...`.
@@ -161,8 +161,8 @@ struct Config {
     Micros idle_transaction_timeout{0};
     Micros suspend_timeout{10'000'000};
     // PgBouncer 1.19-1.25 globals (cfg helper).
-    Micros transaction_timeout{0};       // a client in a transaction longer than this is closed; 0 = off
-    int max_db_client_connections = 0;   // clients per database; 0 = unlimited
+    Micros transaction_timeout{0};        // a client in a transaction longer than this is closed; 0 = off
+    int max_db_client_connections = 0;    // clients per database; 0 = unlimited
     int max_user_client_connections = 0;  // clients per user; 0 = unlimited
     // Parameters tracked per client beyond the built-in ones (1.25's default: IntervalStyle).
     std::vector<std::string> track_extra_parameters{"IntervalStyle"};

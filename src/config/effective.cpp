@@ -30,7 +30,7 @@ int Config::effective_max_user_client_connections(const UserConfig* user) const 
 
 Micros Config::effective_query_timeout(const UserConfig* user) const {
     return user != nullptr && user->query_timeout.value_or(Micros{0}).count() > 0 ? *user->query_timeout
-                                                                                   : query_timeout;
+                                                                                  : query_timeout;
 }
 
 Micros Config::effective_idle_transaction_timeout(const UserConfig* user) const {
@@ -40,13 +40,15 @@ Micros Config::effective_idle_transaction_timeout(const UserConfig* user) const 
 }
 
 Micros Config::effective_transaction_timeout(const UserConfig* user) const {
-    return user != nullptr && user->transaction_timeout.value_or(Micros{0}).count() > 0 ? *user->transaction_timeout
-                                                                                         : transaction_timeout;
+    return user != nullptr && user->transaction_timeout.value_or(Micros{0}).count() > 0
+               ? *user->transaction_timeout
+               : transaction_timeout;
 }
 
 Micros Config::effective_client_idle_timeout(const UserConfig* user) const {
-    return user != nullptr && user->client_idle_timeout.value_or(Micros{0}).count() > 0 ? *user->client_idle_timeout
-                                                                                         : client_idle_timeout;
+    return user != nullptr && user->client_idle_timeout.value_or(Micros{0}).count() > 0
+               ? *user->client_idle_timeout
+               : client_idle_timeout;
 }
 
 }  // namespace poolguard::config

@@ -40,7 +40,8 @@ std::expected<std::vector<HostEntry>, std::string> parse_host_list(std::string_v
         own_port.push_back(false);
     } else {
         for (std::string_view item : split_commas(hosts)) {
-            if (item.empty()) return std::unexpected("empty entry in the host list '" + std::string(hosts) + "'");
+            if (item.empty())
+                return std::unexpected("empty entry in the host list '" + std::string(hosts) + "'");
             HostEntry e{std::string(item), default_port};
             bool own = false;
             if (item.front() == '[') {
@@ -52,7 +53,8 @@ std::expected<std::vector<HostEntry>, std::string> parse_host_list(std::string_v
                 std::string_view rest = item.substr(close + 1);
                 if (!rest.empty()) {
                     if (rest.front() != ':')
-                        return std::unexpected("unexpected text after ']' in host '" + std::string(item) + "'");
+                        return std::unexpected("unexpected text after ']' in host '" + std::string(item) +
+                                               "'");
                     auto port = parse_port(rest.substr(1));
                     if (!port) return std::unexpected(port.error());
                     e.port = *port;
@@ -67,7 +69,8 @@ std::expected<std::vector<HostEntry>, std::string> parse_host_list(std::string_v
                     e.host = std::string(item.substr(0, colon));
                     e.port = *port;
                     own = true;
-                    if (e.host.empty()) return std::unexpected("no host name before ':' in '" + std::string(item) + "'");
+                    if (e.host.empty())
+                        return std::unexpected("no host name before ':' in '" + std::string(item) + "'");
                 }
             }
             own_port.push_back(own);

@@ -43,11 +43,14 @@ std::optional<UserSettingError> apply_user_setting(UserConfig& user, std::string
 std::expected<PeerConfig, std::string> parse_peer(std::string_view key, std::string_view value) {
     PeerConfig peer;
     auto id = parse_integer(key, 1, 16383);
-    if (!id) return std::unexpected("invalid peer id '" + std::string(key) + "' in [peers]: " + id.error() +
-                                    " (1 to 16383)");
+    if (!id)
+        return std::unexpected("invalid peer id '" + std::string(key) + "' in [peers]: " + id.error() +
+                               " (1 to 16383)");
     peer.peer_id = static_cast<int>(*id);
     auto pairs = parse_connstring(value);
-    if (!pairs) return std::unexpected("invalid connection string for peer " + std::string(key) + ": " + pairs.error());
+    if (!pairs)
+        return std::unexpected("invalid connection string for peer " + std::string(key) + ": " +
+                               pairs.error());
     for (const ConnstringPair& pair : *pairs) {
         auto bad = [&](const std::string& why) {
             return std::unexpected("invalid value '" + pair.value + "' for " + pair.key + " in peer " +

@@ -1,5 +1,5 @@
-// Owns the settings of one [users] line and of one [peers] line (PgBouncer 1.25: pool_size, reserve_pool_size, pool_mode,
-// max_user_connections, max_user_client_connections and the per-user timeouts).
+// Owns the settings of one [users] line and of one [peers] line (PgBouncer 1.25: pool_size,
+// reserve_pool_size, pool_mode, max_user_connections, max_user_client_connections and the per-user timeouts).
 #pragma once
 
 #include <expected>

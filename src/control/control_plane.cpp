@@ -331,15 +331,16 @@ struct ControlPlane::Impl {
                 f.kind = "circuit_breaker";
                 f.subject = b.database;
                 f.database = b.database;
-                f.severity = b.state == "open" ? detect::Severity::critical
+                f.severity = b.state == "open"                                   ? detect::Severity::critical
                              : b.state == "half-open" || b.state == "restarting" ? detect::Severity::warning
                                                                                  : detect::Severity::ok;
                 // An outage (issue 15) is journaled when it starts and, with its duration, when it ends.
-                f.summary = b.state == "closed"       ? (b.last_outage.empty() ? "circuit breaker closed"
-                                                                               : "circuit breaker closed; last outage: " +
-                                                                                     b.last_outage)
-                            : b.state == "restarting" ? b.reason + " (clients wait)"
-                                                      : "circuit breaker " + b.state + ": " + b.reason;
+                f.summary =
+                    b.state == "closed"
+                        ? (b.last_outage.empty() ? "circuit breaker closed"
+                                                 : "circuit breaker closed; last outage: " + b.last_outage)
+                    : b.state == "restarting" ? b.reason + " (clients wait)"
+                                              : "circuit breaker " + b.state + ": " + b.reason;
                 f.evidence = {{"opens", static_cast<double>(b.opens)}};
                 all.push_back(std::move(f));
             }

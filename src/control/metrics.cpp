@@ -131,8 +131,9 @@ void class_metrics(Writer& w, const ProxySnapshot& p) {
     for (const auto& k : p.classes)
         w.sample("poolguard_class_max_servers",
                  lbl({{"database", k.database}, {"user", k.user}, {"class", k.name}}), k.cap);
-    w.family("poolguard_breaker_state", "gauge",
-             "Circuit breaker state per database: 0 closed, 1 half-open, 2 open, 3 restarting (clients wait)");
+    w.family(
+        "poolguard_breaker_state", "gauge",
+        "Circuit breaker state per database: 0 closed, 1 half-open, 2 open, 3 restarting (clients wait)");
     for (const auto& b : p.breakers)
         w.sample("poolguard_breaker_state", lbl({{"database", b.database}}),
                  b.state == "open"         ? 2
@@ -211,7 +212,8 @@ void own_metrics(Writer& w, const ControlStatus& st) {
 
     // TLS handshakes (issue 14): relaxed atomics, read directly (they are not part of the 1 s snapshot).
     const TlsCounters& tls = tls_counters();
-    w.family("poolguard_tls_handshakes_total", "counter", "TLS handshakes by side (client, server) and outcome");
+    w.family("poolguard_tls_handshakes_total", "counter",
+             "TLS handshakes by side (client, server) and outcome");
     for (const auto& [side, s] : {std::pair{"client", &tls.client}, std::pair{"server", &tls.server}}) {
         w.sample("poolguard_tls_handshakes_total", fmt::format("side=\"{}\",outcome=\"ok\"", side),
                  double(s->ok.load(std::memory_order_relaxed)));

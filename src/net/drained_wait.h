@@ -98,8 +98,11 @@ auto async_wait_drained(Socket& socket, Token&& token) {
         token);
 }
 
-// A TLS stream's records are read one at a time, so a short read says nothing about the socket: never drained.
-inline bool can_wait_drained(Stream& stream) { return !stream.is_tls() && can_wait_drained(stream.socket()); }
+// A TLS stream's records are read one at a time, so a short read says nothing about the socket: never
+// drained.
+inline bool can_wait_drained(Stream& stream) {
+    return !stream.is_tls() && can_wait_drained(stream.socket());
+}
 template <typename Token>
 auto async_wait_drained(Stream& stream, Token&& token) {
     return async_wait_drained(stream.socket(), std::forward<Token>(token));

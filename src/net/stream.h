@@ -1,4 +1,5 @@
-// Owns Stream: one connection's byte stream, plain socket or TLS over it, with the same asio stream interface.
+// Owns Stream: one connection's byte stream, plain socket or TLS over it, with the same asio stream
+// interface.
 #pragma once
 
 #include <openssl/err.h>
@@ -94,7 +95,8 @@ class Stream {
         }
         size_t done = 0;
         const TlsWant want = tls_write(p, n, done);
-        if (want == TlsWant::kError || want == TlsWant::kEof) ec = std::make_error_code(std::errc::connection_reset);
+        if (want == TlsWant::kError || want == TlsWant::kEof)
+            ec = std::make_error_code(std::errc::connection_reset);
         return done;
     }
 
@@ -122,7 +124,8 @@ class Stream {
     auto async_write_some(const ConstBuffers& buffers, Token&& token) {
         if (!ssl_) return socket_.async_write_some(buffers, std::forward<Token>(token));
         asio::const_buffer first = first_buffer<asio::const_buffer>(buffers);
-        return asio::async_compose<Token, void(std::error_code, size_t)>(WriteOp{this, first}, token, socket_);
+        return asio::async_compose<Token, void(std::error_code, size_t)>(WriteOp{this, first}, token,
+                                                                         socket_);
     }
 
     // The raw TLS calls (public for the handshake driver and tests). `done` gets the bytes moved.

@@ -47,10 +47,14 @@ Status set_protocols(SSL_CTX* ctx, const std::string& setting, const std::string
             continue;
         }
         if (word.empty()) continue;
-        if (word == "tlsv1.0" || word == "tlsv1") add(TLS1_VERSION);
-        else if (word == "tlsv1.1") add(TLS1_1_VERSION);
-        else if (word == "tlsv1.2") add(TLS1_2_VERSION);
-        else if (word == "tlsv1.3") add(TLS1_3_VERSION);
+        if (word == "tlsv1.0" || word == "tlsv1")
+            add(TLS1_VERSION);
+        else if (word == "tlsv1.1")
+            add(TLS1_1_VERSION);
+        else if (word == "tlsv1.2")
+            add(TLS1_2_VERSION);
+        else if (word == "tlsv1.3")
+            add(TLS1_3_VERSION);
         else if (word == "all" || word == "legacy") {
             add(TLS1_VERSION);
             add(TLS1_3_VERSION);
@@ -88,7 +92,8 @@ Status set_ciphers(SSL_CTX* ctx, const std::string& prefix, const std::string& c
     return {};
 }
 
-Status load_key_pair(SSL_CTX* ctx, const std::string& prefix, const std::string& key, const std::string& cert) {
+Status load_key_pair(SSL_CTX* ctx, const std::string& prefix, const std::string& key,
+                     const std::string& cert) {
     if (cert.empty() != key.empty())
         return fail(prefix + (cert.empty() ? "_cert_file" : "_key_file") + " is required with " + prefix +
                     (cert.empty() ? "_key_file" : "_cert_file"));
@@ -104,8 +109,8 @@ Status load_key_pair(SSL_CTX* ctx, const std::string& prefix, const std::string&
 
 // Direct TLS and SSLRequest alike: a client that offers ALPN must offer "postgresql" (RFC 7301 alert
 // otherwise, as PostgreSQL 17 does).
-int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-                void*) {
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void*) {
     static const unsigned char kPg[] = {'p', 'o', 's', 't', 'g', 'r', 'e', 's', 'q', 'l'};
     unsigned int i = 0;
     while (i < inlen) {
@@ -149,11 +154,14 @@ Result<TlsContextPtr> build_client_side(const config::Config& cfg) {
     const std::string curve = lower(cfg.client_tls_ecdhcurve);
     if (!curve.empty() && curve != "auto" && curve != "none" &&
         SSL_CTX_set1_groups_list(raw, cfg.client_tls_ecdhcurve.c_str()) != 1)
-        return fail("invalid value '" + cfg.client_tls_ecdhcurve + "' for client_tls_ecdhcurve: " + openssl_error());
+        return fail("invalid value '" + cfg.client_tls_ecdhcurve +
+                    "' for client_tls_ecdhcurve: " + openssl_error());
     const std::string dh = lower(cfg.client_tls_dheparams);
-    if (dh == "auto" || dh == "legacy") SSL_CTX_set_dh_auto(raw, 1);
+    if (dh == "auto" || dh == "legacy")
+        SSL_CTX_set_dh_auto(raw, 1);
     else if (dh != "none" && !dh.empty())
-        return fail("invalid value '" + cfg.client_tls_dheparams + "' for client_tls_dheparams: expected none, auto or legacy");
+        return fail("invalid value '" + cfg.client_tls_dheparams +
+                    "' for client_tls_dheparams: expected none, auto or legacy");
     if (!cfg.client_tls_ca_file.empty()) {
         if (SSL_CTX_load_verify_locations(raw, cfg.client_tls_ca_file.c_str(), nullptr) != 1)
             return fail("client_tls_ca_file=" + cfg.client_tls_ca_file + ": " + openssl_error());
@@ -162,8 +170,8 @@ Result<TlsContextPtr> build_client_side(const config::Config& cfg) {
     } else if (ctx->verify_peer) {
         return fail("client_tls_sslmode=" + mode + " needs client_tls_ca_file to verify client certificates");
     }
-    SSL_CTX_set_verify(raw, ctx->verify_peer ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_NONE,
-                       nullptr);
+    SSL_CTX_set_verify(
+        raw, ctx->verify_peer ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_NONE, nullptr);
     static const unsigned char kSid[] = "poolguard";
     SSL_CTX_set_session_id_context(raw, kSid, sizeof kSid - 1);
     SSL_CTX_set_alpn_select_cb(raw, &select_alpn, nullptr);
@@ -217,8 +225,8 @@ Result<TlsContexts> build_tls_contexts(const config::Config& cfg) {
 std::string server_tls_fingerprint(const config::Config& cfg) {
     std::string s;
     for (const std::string* v : {&cfg.server_tls_sslmode, &cfg.server_tls_ca_file, &cfg.server_tls_key_file,
-                                 &cfg.server_tls_cert_file, &cfg.server_tls_protocols, &cfg.server_tls_ciphers,
-                                 &cfg.server_tls13_ciphers}) {
+                                 &cfg.server_tls_cert_file, &cfg.server_tls_protocols,
+                                 &cfg.server_tls_ciphers, &cfg.server_tls13_ciphers}) {
         s += *v;
         s += '\0';
     }
@@ -262,10 +270,12 @@ asio::awaitable<Status> tls_handshake(Stream& stream, const TlsContext& ctx, boo
         std::string why;
         if (!accept) {
             const long v = SSL_get_verify_result(ssl.get());
-            if (v != X509_V_OK) why = std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
+            if (v != X509_V_OK)
+                why = std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
         }
-        if (why.empty()) why = e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 ? "peer closed the connection"
-                                                                            : openssl_error();
+        if (why.empty())
+            why = e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 ? "peer closed the connection"
+                                                                  : openssl_error();
         ERR_clear_error();
         co_return fail("TLS handshake failed: " + why);
     }
@@ -310,8 +320,10 @@ std::string server_end_point(const Stream& stream) {
     int md_nid = NID_undef, pk_nid = NID_undef;
     if (X509_get_signature_info(cert, &md_nid, &pk_nid, nullptr, nullptr) != 1) return {};
     const EVP_MD* md = nullptr;
-    if (md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_undef) md = EVP_sha256();
-    else md = EVP_get_digestbynid(md_nid);
+    if (md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_undef)
+        md = EVP_sha256();
+    else
+        md = EVP_get_digestbynid(md_nid);
     if (!md) return {};
     unsigned char buf[EVP_MAX_MD_SIZE];
     unsigned int len = 0;

@@ -78,8 +78,9 @@ void CircuitBreaker::on_login_ok(TimePoint now) {
     if (restarting_) {
         restarting_ = false;
         outage_ended_ = now;
-        last_outage_ = fmt::format("database unreachable for {:.1f} s ({})",
-                                   std::chrono::duration<double>(now - outage_since_).count(), outage_reason_);
+        last_outage_ =
+            fmt::format("database unreachable for {:.1f} s ({})",
+                        std::chrono::duration<double>(now - outage_since_).count(), outage_reason_);
         ++generation_;
     }
     close(now);

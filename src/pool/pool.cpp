@@ -615,10 +615,11 @@ void Pool::on_connect_result(const ServerPtr& server, const Status& status, size
     last_login_error_.reset();
     login_blocked_until_ = {};
     if (outage_attempts_ > 0) {
-        spdlog::warn("{}/{}: database reachable again after {:.2f} s ({} login attempts); serving {} waiting "
-                     "client(s)",
-                     database_, user_, std::chrono::duration<double>(Clock::now() - outage_since_).count(),
-                     outage_attempts_, waiters_.size());
+        spdlog::warn(
+            "{}/{}: database reachable again after {:.2f} s ({} login attempts); serving {} waiting "
+            "client(s)",
+            database_, user_, std::chrono::duration<double>(Clock::now() - outage_since_).count(),
+            outage_attempts_, waiters_.size());
         outage_attempts_ = 0;
     }
     if (breaker_->state() != BreakerState::kClosed) {
@@ -641,10 +642,11 @@ void Pool::on_outage_login_failed(const ServerPtr& server, const Error& error) {
     dataplane_counters().server_login_failures++;  // control plane (issue 5)
     if (outage_attempts_ == 0) {
         outage_since_ = now;
-        spdlog::warn("{}/{}: database unreachable or restarting: {} ({}); {} waiting client(s) keep waiting "
-                     "(query_wait_timeout {:.0f} s) while one login at a time retries",
-                     database_, user_, error.message, error.sqlstate, waiters_.size(),
-                     std::chrono::duration<double>(settings_.query_wait_timeout).count());
+        spdlog::warn(
+            "{}/{}: database unreachable or restarting: {} ({}); {} waiting client(s) keep waiting "
+            "(query_wait_timeout {:.0f} s) while one login at a time retries",
+            database_, user_, error.message, error.sqlstate, waiters_.size(),
+            std::chrono::duration<double>(settings_.query_wait_timeout).count());
     } else if (outage_attempts_ % 100 == 0) {
         spdlog::warn("{}/{}: database still unreachable after {:.1f} s ({} login attempts): {}", database_,
                      user_, std::chrono::duration<double>(now - outage_since_).count(), outage_attempts_,
@@ -727,7 +729,7 @@ void Pool::tick() {
                 it = idle_.erase(it);
                 // "<empty>": an empty Query, answered by EmptyQueryResponse (PgBouncer 1.25's default).
                 s->begin_check(settings_.server_check_query == "<empty>" ? std::string()
-                                                                          : settings_.server_check_query);
+                                                                         : settings_.server_check_query);
             } else {
                 ++it;
             }

@@ -543,9 +543,9 @@ asio::awaitable<void> ServerConnection::relay() {
             bool need_more = false;
             size_t want_unread = 0;
             LinkedClient* target = client_;
-            // A FATAL for the linked client (a restart's 57P01): the backend exits right after it, and its EOF
-            // may come in the same readiness edge as the error, which a drained wait would never see again.
-            // So the error ends the client and the server here, as PostgreSQL sent it (issue 15).
+            // A FATAL for the linked client (a restart's 57P01): the backend exits right after it, and its
+            // EOF may come in the same readiness edge as the error, which a drained wait would never see
+            // again. So the error ends the client and the server here, as PostgreSQL sent it (issue 15).
             std::optional<pg::ErrorFields> client_fatal;
             size_t client_fatal_len = 0;
             while (forward < v.size()) {

@@ -25,12 +25,15 @@ asio::awaitable<Status> ServerConnection::negotiate_tls(const ServerTarget& targ
     if (wec) co_return fail("could not send SSL request: " + wec.message(), sqlstate::kConnectionFailure);
     char answer = 0;
     auto [rec, rn] = co_await asio::async_read(socket_, asio::buffer(&answer, 1), net::use_nothrow);
-    if (rec) co_return fail("server closed the connection during the SSL request", sqlstate::kConnectionFailure);
+    if (rec)
+        co_return fail("server closed the connection during the SSL request", sqlstate::kConnectionFailure);
     if (answer == 'N') {
         if (plain_ok) co_return Status{};
-        co_return fail("server refused TLS (server_tls_sslmode=" + ctx.mode + ")", sqlstate::kConnectionFailure);
+        co_return fail("server refused TLS (server_tls_sslmode=" + ctx.mode + ")",
+                       sqlstate::kConnectionFailure);
     }
-    if (answer != 'S') co_return fail("server sent an invalid answer to the SSL request", sqlstate::kProtocolViolation);
+    if (answer != 'S')
+        co_return fail("server sent an invalid answer to the SSL request", sqlstate::kProtocolViolation);
     // Nothing may follow 'S' before our ClientHello: such bytes would be taken as TLS (CVE-2021-23222 class).
     if (net::has_pending_input(socket_.socket()))
         co_return fail("server sent unencrypted data after SSL response", sqlstate::kProtocolViolation);

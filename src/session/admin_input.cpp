@@ -29,17 +29,19 @@ asio::awaitable<Result<std::pair<char, std::string>>> ClientSession::read_admin_
         std::array<char, 16 * 1024> sink;
         while (left > 0) {
             const size_t want = static_cast<size_t>(std::min<uint64_t>(left, sink.size()));
-            auto [ec3, n3] = co_await asio::async_read(socket_, asio::buffer(sink.data(), want), net::use_nothrow);
+            auto [ec3, n3] =
+                co_await asio::async_read(socket_, asio::buffer(sink.data(), want), net::use_nothrow);
             if (ec3) co_return fail("client disconnected");
             left -= n3;
         }
         std::string out;
-        pg::append_error(out, pg::ErrorFields{"ERROR", sqlstate_of(ErrorKind::kProgramLimit),
-                                              "admin console message too long: " + std::to_string(len - 4) +
-                                                  " bytes (the limit is " +
-                                                  std::to_string(detail::kMaxAdminMessage) + ")",
-                                              {},
-                                              {}});
+        pg::append_error(
+            out, pg::ErrorFields{"ERROR",
+                                 sqlstate_of(ErrorKind::kProgramLimit),
+                                 "admin console message too long: " + std::to_string(len - 4) +
+                                     " bytes (the limit is " + std::to_string(detail::kMaxAdminMessage) + ")",
+                                 {},
+                                 {}});
         pg::append_ready_for_query(out, 'I');
         auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
         if (wec) co_return fail("client disconnected");

@@ -122,7 +122,8 @@ std::vector<admin::BreakerRow> AdminService::breakers() {
                 ? 0
                 : std::chrono::duration_cast<std::chrono::microseconds>(now - b.changed_at()).count();
         if (r.state == "restarting")
-            r.since_us = std::chrono::duration_cast<std::chrono::microseconds>(now - b.outage_since()).count();
+            r.since_us =
+                std::chrono::duration_cast<std::chrono::microseconds>(now - b.outage_since()).count();
         rows.push_back(std::move(r));
     }
     return rows;
@@ -298,7 +299,8 @@ std::vector<admin::DatabaseRow> AdminService::databases() {
         r.current_connections = proxy_.pools().database_server_count(db.name);
         r.paused = proxy_.database_paused(db.name);
         r.disabled = proxy_.database_disabled(db.name);
-        r.server_lifetime_s = std::chrono::duration_cast<std::chrono::seconds>(cfg.effective_server_lifetime(db)).count();
+        r.server_lifetime_s =
+            std::chrono::duration_cast<std::chrono::seconds>(cfg.effective_server_lifetime(db)).count();
         // PgBouncer 1.25 shows it only for a host list (NULL for one host).
         if (db.host.find(',') != std::string::npos)
             r.load_balance_hosts = db.load_balance_round_robin ? "round-robin" : "disable";
@@ -506,7 +508,8 @@ std::vector<admin::PeerRow> AdminService::peers() {
     const auto& cfg = proxy_.config();
     std::vector<admin::PeerRow> rows;
     for (const auto& p : cfg.peers)
-        rows.push_back(admin::PeerRow{p.peer_id, p.host, p.port, p.pool_size.value_or(cfg.default_pool_size)});
+        rows.push_back(
+            admin::PeerRow{p.peer_id, p.host, p.port, p.pool_size.value_or(cfg.default_pool_size)});
     return rows;
 }
 

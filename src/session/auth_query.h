@@ -23,9 +23,9 @@ struct AuthQueryTarget {
 AuthQueryTarget auth_query_target(const config::Config& cfg, const config::DatabaseConfig& db,
                                   std::optional<config::DatabaseConfig>& storage);
 
-// Runs `query` (empty: cfg.auth_query) with $1 = `user` on a server of the (database, auth_user) pool. nullopt = no such user
-// (no row, or a NULL password). Errors (the pool cannot reach the server, the query fails) carry the
-// server's SQLSTATE and message.
+// Runs `query` (empty: cfg.auth_query) with $1 = `user` on a server of the (database, auth_user) pool.
+// nullopt = no such user (no row, or a NULL password). Errors (the pool cannot reach the server, the query
+// fails) carry the server's SQLSTATE and message.
 asio::awaitable<Result<std::optional<std::string>>> lookup_secret(Proxy& proxy,
                                                                   const config::DatabaseConfig& database,
                                                                   const std::string& auth_user,

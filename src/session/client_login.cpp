@@ -88,8 +88,9 @@ asio::awaitable<Status> ClientSession::read_startup() {
         auto sp = pg::parse_startup_packet(packet);
         if (!sp) {
             log_refusal(pg::read_be32(packet.data() + 4) == pg::kCancelRequestCode ? Rejection::kBadCancel
-                        : sp.error().sqlstate == sqlstate::kFeatureNotSupported ? Rejection::kUnsupportedProtocol
-                                                                                 : Rejection::kBadStartupPacket,
+                        : sp.error().sqlstate == sqlstate::kFeatureNotSupported
+                            ? Rejection::kUnsupportedProtocol
+                            : Rejection::kBadStartupPacket,
                         id_, peer_, peer_port_, sp.error().message);
             {
                 queue_error(fatal(sp.error().sqlstate, sp.error().message));
@@ -108,7 +109,8 @@ asio::awaitable<Status> ClientSession::read_startup() {
             case pg::StartupKind::kCancel:
                 logged_in_ = false;
                 if (!proxy_.forward_cancel(sp->cancel_pid, sp->cancel_key))
-                    log_refusal(Rejection::kBadCancel, id_, peer_, peer_port_, "no client holds that cancel key");
+                    log_refusal(Rejection::kBadCancel, id_, peer_, peer_port_,
+                                "no client holds that cancel key");
                 co_return fail("");
             case pg::StartupKind::kStartup:
                 break;
@@ -130,9 +132,9 @@ asio::awaitable<Status> ClientSession::read_startup() {
                     fatal(sqlstate::kTooManyConnections, "no more connections allowed (max_client_conn)"));
                 co_await flush_client_out();
             }
-            log_refusal(Rejection::kMaxClientConn, id_, peer_, peer_port_,
-                        "no more connections allowed (max_client_conn=" + std::to_string(cfg.max_client_conn) +
-                            ")");
+            log_refusal(
+                Rejection::kMaxClientConn, id_, peer_, peer_port_,
+                "no more connections allowed (max_client_conn=" + std::to_string(cfg.max_client_conn) + ")");
             dataplane_counters().refused_max_client_conn++;  // control plane (issue 5)
             co_return fail("no more connections allowed (max_client_conn)");
         }
@@ -245,7 +247,8 @@ asio::awaitable<Status> ClientSession::read_startup() {
         std::optional<config::DatabaseConfig> auth_db_storage;
         const AuthQueryTarget lookup = auth_query_target(cfg, *db, auth_db_storage);
         if (!lookup.auth_user.empty()) {
-            auto looked = co_await lookup_secret(proxy_, *lookup.database, lookup.auth_user, user_, lookup.query);
+            auto looked =
+                co_await lookup_secret(proxy_, *lookup.database, lookup.auth_user, user_, lookup.query);
             if (!looked) {
                 {
                     queue_error(fatal(looked.error().sqlstate, looked.error().message));
@@ -506,8 +509,9 @@ asio::awaitable<Status> ClientSession::authenticate(const std::string& secret, c
     }
     // Unknown user or an md5 secret (useless for SCRAM): run the exchange with a dummy verifier and fail.
     const bool known = verifier.has_value();
-    if (!known) verifier = pg::scram_secret_for_plain_password("poolguard-no-such-user",
-                                                                      proxy_.config().scram_iterations);
+    if (!known)
+        verifier =
+            pg::scram_secret_for_plain_password("poolguard-no-such-user", proxy_.config().scram_iterations);
     pg::ScramServer server(*verifier);
     // Over TLS, SCRAM-SHA-256-PLUS with tls-server-end-point too (libpq channel_binding=require).
     const std::string end_point = net::server_end_point(socket_);

@@ -567,7 +567,8 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     const bool mid_message = reading_ && !waiting_ && (!in_.empty() || !scanner_.at_boundary());
     if (!mid_message || reads_ != reads_at_last_check_) {
         last_progress_ = now;
-    } else if (cfg.partial_message_timeout.count() > 0 && now - last_progress_ > cfg.partial_message_timeout) {
+    } else if (cfg.partial_message_timeout.count() > 0 &&
+               now - last_progress_ > cfg.partial_message_timeout) {
         reads_at_last_check_ = reads_;
         end_session(ErrorKind::kClientStalled,
                     "client stopped in the middle of a message (partial_message_timeout)");

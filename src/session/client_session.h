@@ -159,8 +159,9 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     net::ByteBuffer in_;
     bool awaiting_input_ = false;  // relay() waits for readability with nothing unread
     bool reading_ = false;         // relay() waits for readability (issue 15: stalled mid-message)
-    std::chrono::steady_clock::time_point last_progress_{};  // last janitor pass that saw a read or no partial
-    uint64_t reads_ = 0;           // reads by relay(), for the janitor's idle-buffer check
+    std::chrono::steady_clock::time_point
+        last_progress_{};  // last janitor pass that saw a read or no partial
+    uint64_t reads_ = 0;   // reads by relay(), for the janitor's idle-buffer check
     uint64_t reads_at_last_check_ = 0;
     uint8_t idle_checks_ = 0;      // janitor passes in a row with no read while waiting for input
     bool park_requested_ = false;  // the janitor cancelled relay()'s wait to park the session
@@ -211,9 +212,9 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     std::string close_reason_;  // empty: "client closed the connection" (no heap string per client)
     std::optional<protocol::pg::ScramKey> scram_client_key_;  // from a SCRAM login with a verifier secret
     ClientCaps::Slot client_slot_;  // this client's place under max_db/user_client_connections
-    std::string last_statement_;                              // control plane (issue 5)
-    std::string client_cert_name_;                            // CN of a verified client certificate
-    std::chrono::steady_clock::time_point bound_at_;          // control plane (issue 5)
+    std::string last_statement_;    // control plane (issue 5)
+    std::string client_cert_name_;  // CN of a verified client certificate
+    std::chrono::steady_clock::time_point bound_at_;  // control plane (issue 5)
 };
 
 }  // namespace poolguard::session

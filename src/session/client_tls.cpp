@@ -1,5 +1,6 @@
 // Owns ClientSession's TLS: direct TLS (a ClientHello first), the answer to SSLRequest and GSSENCRequest,
-// the handshake within client_login_timeout, and refusing plain clients where client_tls_sslmode requires TLS.
+// the handshake within client_login_timeout, and refusing plain clients where client_tls_sslmode requires
+// TLS.
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -74,7 +75,8 @@ Status ClientSession::check_client_tls() {
     const auto mode = pg::parse_client_tls_mode(proxy_.config().client_tls_sslmode);
     if (socket_.is_tls() || pg::plain_client_allowed(mode)) return Status{};
     if (proxy_.config().log_pooler_errors)
-        spdlog::warn("C-{}: {}/{}@{}:{} pooler error: SSL required", id_, database_, user_, peer_, peer_port_);
+        spdlog::warn("C-{}: {}/{}@{}:{} pooler error: SSL required", id_, database_, user_, peer_,
+                     peer_port_);
     queue_error(fatal(sqlstate::kProtocolViolation, "SSL required"));
     return fail("SSL required");
 }

@@ -2,9 +2,9 @@
 // the auth_file secrets, the pools, configuration reload and graceful shutdown.
 #include "session/proxy.h"
 
-#include <spdlog/spdlog.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -360,7 +360,8 @@ void Proxy::begin_shutdown(ShutdownMode mode) {
             "shutdown)",
             clients_.size());
     } else {
-        spdlog::info("shutting down: no new connections; waiting for {} clients to disconnect", clients_.size());
+        spdlog::info("shutting down: no new connections; waiting for {} clients to disconnect",
+                     clients_.size());
     }
     // Nobody may hand us listeners any more; ours go to a sibling instance if there is one (so_reuseport).
     if (handoff_acceptor_) {
@@ -418,9 +419,8 @@ asio::awaitable<void> Proxy::shutdown_watch() {
         co_await t.async_wait(net::use_nothrow);
     }
     if (stopped_) co_return;
-    spdlog::info(shutdown_mode_ == ShutdownMode::kWaitForServers
-                     ? "all transactions finished; exiting"
-                     : "all clients disconnected; exiting");
+    spdlog::info(shutdown_mode_ == ShutdownMode::kWaitForServers ? "all transactions finished; exiting"
+                                                                 : "all clients disconnected; exiting");
     shutdown_now();
 }
 

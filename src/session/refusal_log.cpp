@@ -48,7 +48,8 @@ RefusalLimiter& limiter() {
 
 void log_refusal(Rejection reason, uint64_t client_id, std::string_view peer, int port,
                  std::string_view detail) {
-    dataplane_counters().client_rejections[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+    dataplane_counters().client_rejections[static_cast<size_t>(reason)].fetch_add(1,
+                                                                                  std::memory_order_relaxed);
     const auto now = std::chrono::steady_clock::now();
     auto& l = limiter();
     if (auto summary = l.take_summary(now); !summary.empty()) spdlog::warn("{}", summary);

@@ -32,8 +32,10 @@ class RefusalLimiter {
     uint64_t suppressed_total_ = 0;
 };
 
-// Counts the refusal and logs it (rate-limited): "C-<id>: <ip>:<port> refused before login: <reason>: <detail>".
-void log_refusal(Rejection reason, uint64_t client_id, std::string_view peer, int port, std::string_view detail);
+// Counts the refusal and logs it (rate-limited): "C-<id>: <ip>:<port> refused before login: <reason>:
+// <detail>".
+void log_refusal(Rejection reason, uint64_t client_id, std::string_view peer, int port,
+                 std::string_view detail);
 // Logs a pending summary line; the proxy's janitor calls it so the last second of a flood is reported too.
 void flush_refusal_summary();
 

@@ -16,10 +16,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string text(in.rest());
     switch (which % 4) {
         case 0:
-            (void)config::parse_ini_text(text, "/nonexistent-fuzz/pgbouncer.ini", [](const config::IniEntry& e) {
-                (void)config::parse_connstring(e.value);
-                return Status{};
-            });
+            (void)config::parse_ini_text(text, "/nonexistent-fuzz/pgbouncer.ini",
+                                         [](const config::IniEntry& e) {
+                                             (void)config::parse_connstring(e.value);
+                                             return Status{};
+                                         });
             break;
         case 1:
             (void)config::parse_connstring(text);

@@ -31,7 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 break;
             }
             if (seg.kind == SegmentKind::kError) return 0;
-            if (seg.bytes.data() < buf.data() || seg.bytes.data() + seg.bytes.size() > buf.data() + buf.size())
+            if (seg.bytes.data() < buf.data() ||
+                seg.bytes.data() + seg.bytes.size() > buf.data() + buf.size())
                 std::abort();
             if (seg.bytes.empty()) std::abort();  // no progress: the caller would spin
             (void)seg.body();

@@ -13,10 +13,10 @@ namespace {
 class AdminShow : public PoolerTest {};
 
 const char* const kShowCommands[] = {
-    "SHOW POOLS",     "SHOW CLIENTS",   "SHOW SERVERS",        "SHOW STATS",      "SHOW STATS_TOTALS",
-    "SHOW STATS_AVERAGES", "SHOW TOTALS", "SHOW DATABASES",    "SHOW USERS",      "SHOW CONFIG",
-    "SHOW LISTS",     "SHOW VERSION",   "SHOW STATE",          "SHOW FDS",        "SHOW SOCKETS",
-    "SHOW ACTIVE_SOCKETS", "SHOW PEERS", "SHOW PEER_POOLS",    "SHOW MEM",        "SHOW DNS_HOSTS",
+    "SHOW POOLS",          "SHOW CLIENTS", "SHOW SERVERS",    "SHOW STATS", "SHOW STATS_TOTALS",
+    "SHOW STATS_AVERAGES", "SHOW TOTALS",  "SHOW DATABASES",  "SHOW USERS", "SHOW CONFIG",
+    "SHOW LISTS",          "SHOW VERSION", "SHOW STATE",      "SHOW FDS",   "SHOW SOCKETS",
+    "SHOW ACTIVE_SOCKETS", "SHOW PEERS",   "SHOW PEER_POOLS", "SHOW MEM",   "SHOW DNS_HOSTS",
     "SHOW DNS_ZONES"};
 
 // SHOWs whose rows are PgBouncer internals poolguard has no equivalent of (it answers the columns only), or
@@ -143,7 +143,8 @@ TEST_F(AdminShow, PsqlReadsEveryShowWithPgBouncerColumnsFirst) {
     const auto want_help = help_lines(psql_show(reference, "SHOW HELP").run.output);
     ASSERT_FALSE(want_help.empty());
     ASSERT_GE(got_help.size(), want_help.size());
-    EXPECT_EQ(join(std::vector<std::string>(got_help.begin(), got_help.begin() + static_cast<long>(want_help.size()))),
+    EXPECT_EQ(join(std::vector<std::string>(got_help.begin(),
+                                            got_help.begin() + static_cast<long>(want_help.size()))),
               join(want_help));
 }
 

@@ -110,8 +110,8 @@ TEST_F(AuthQuery, PerDatabaseAuthQueryOverridesTheGlobalOne) {
     PoolerConfig c = lookup_config("md5");
     c.set("auth_query", "SELECT usename, passwd FROM no_such_table WHERE usename=$1");
     c.databases.clear();
-    c.database("db", pg().pooler_target(
-                         "auth_query='SELECT usename, passwd FROM pg_shadow WHERE usename=$1'"));
+    c.database("db",
+               pg().pooler_target("auth_query='SELECT usename, passwd FROM pg_shadow WHERE usename=$1'"));
     c.database("other", pg().pooler_target());
     PoolguardProcess pooler(c);
     ASSERT_TRUE(pooler.start());

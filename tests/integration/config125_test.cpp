@@ -21,7 +21,8 @@ std::string pid_of(PgConn& c) {
 }
 
 TEST_F(Config125, ClientCapsPerDatabaseAndUserWithoutDrift) {
-    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118) GTEST_SKIP() << "max_*_client_connections are newer than 1.18";
+    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118)
+        GTEST_SKIP() << "max_*_client_connections are newer than 1.18";
     PoolerConfig cfg = base_config("transaction", 2);
     cfg.set("auth_type", "md5");
     cfg.database("capdb", pg().pooler_target("max_db_client_connections=2"));
@@ -59,7 +60,8 @@ TEST_F(Config125, ClientCapsPerDatabaseAndUserWithoutDrift) {
 }
 
 TEST_F(Config125, UsersPoolSizeCapsServers) {
-    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118) GTEST_SKIP() << "[users] pool_size is newer than 1.18";
+    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118)
+        GTEST_SKIP() << "[users] pool_size is newer than 1.18";
     PoolerConfig cfg = base_config("transaction", 4);
     cfg.user(kApp2, "pool_size=1");
     PoolguardProcess pooler(cfg);
@@ -73,12 +75,14 @@ TEST_F(Config125, UsersPoolSizeCapsServers) {
 }
 
 TEST_F(Config125, HostListSkipsADeadHost) {
-    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard skips a dead host and takes host:port entries; PgBouncer 1.25.2 documents that every host must be up";
+    if (PoolguardProcess::testing_pgbouncer())
+        GTEST_SKIP() << "poolguard skips a dead host and takes host:port entries; PgBouncer 1.25.2 documents "
+                        "that every host must be up";
     PoolerConfig cfg = base_config("transaction", 2);
     const std::string port = std::to_string(pg().port());
     // Port 1 on loopback refuses at once: the next host of the list serves, in the same login.
-    cfg.database("dead_first", "host=127.0.0.1:1,127.0.0.1 port=" + port +
-                                   " dbname=postgres load_balance_hosts=disable");
+    cfg.database("dead_first",
+                 "host=127.0.0.1:1,127.0.0.1 port=" + port + " dbname=postgres load_balance_hosts=disable");
     cfg.database("dead_second", "host=127.0.0.1,127.0.0.1:1 port=" + port + " dbname=postgres");
     PoolguardProcess pooler(cfg);
     ASSERT_TRUE(pooler.start());
@@ -93,7 +97,9 @@ TEST_F(Config125, HostListSkipsADeadHost) {
 }
 
 TEST_F(Config125, ReloadPicksUpHostListChanges) {
-    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard skips a dead host and takes host:port entries; PgBouncer 1.25.2 documents that every host must be up";
+    if (PoolguardProcess::testing_pgbouncer())
+        GTEST_SKIP() << "poolguard skips a dead host and takes host:port entries; PgBouncer 1.25.2 documents "
+                        "that every host must be up";
     const std::string port = std::to_string(pg().port());
     PoolerConfig cfg = base_config("transaction", 2);
     cfg.database("moving", "host=127.0.0.1:1 dbname=postgres");  // nothing listens there
@@ -137,7 +143,8 @@ TEST_F(Config125, DisablePqexecClosesASimpleQueryClient) {
 }
 
 TEST_F(Config125, DefaultServerCheckIsAnEmptyQuery) {
-    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard's check scheduling (background, every tick with server_check_delay=0)";
+    if (PoolguardProcess::testing_pgbouncer())
+        GTEST_SKIP() << "poolguard's check scheduling (background, every tick with server_check_delay=0)";
     PoolerConfig cfg = base_config("transaction", 1);
     cfg.set("server_check_delay", "0");  // check at every janitor tick, with 1.25's default <empty>
     PoolguardProcess pooler(cfg);
@@ -149,7 +156,8 @@ TEST_F(Config125, DefaultServerCheckIsAnEmptyQuery) {
     // The backend's last statement is the check's empty query, not the client's.
     EXPECT_EQ(pg().query_scalar("select query from pg_stat_activity where pid = " + pid), "");
     EXPECT_EQ(pid_of(c), pid) << "a passing check must keep the server\n" << pooler.log_contents();
-    EXPECT_EQ(pooler.log_contents().find("internal query failed"), std::string::npos) << pooler.log_contents();
+    EXPECT_EQ(pooler.log_contents().find("internal query failed"), std::string::npos)
+        << pooler.log_contents();
 }
 
 TEST_F(Config125, ApplicationNameAddHost) {
@@ -167,7 +175,8 @@ TEST_F(Config125, ApplicationNameAddHost) {
 }
 
 TEST_F(Config125, PerDatabaseServerLifetime) {
-    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118) GTEST_SKIP() << "per-database server_lifetime is newer than 1.18";
+    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118)
+        GTEST_SKIP() << "per-database server_lifetime is newer than 1.18";
     PoolerConfig cfg = base_config("transaction", 2);
     cfg.set("server_lifetime", 1800);
     cfg.database("short", pg().pooler_target("server_lifetime=1"));
@@ -182,7 +191,8 @@ TEST_F(Config125, PerDatabaseServerLifetime) {
 }
 
 TEST_F(Config125, TransactionTimeoutPerUserOverridesGlobal) {
-    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118) GTEST_SKIP() << "transaction_timeout is newer than 1.18";
+    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118)
+        GTEST_SKIP() << "transaction_timeout is newer than 1.18";
     PoolerConfig cfg = base_config("transaction", 2);
     cfg.set("transaction_timeout", 1);
     cfg.user(kApp2, "transaction_timeout=30");
@@ -213,7 +223,8 @@ TEST_F(Config125, TransactionTimeoutPerUserOverridesGlobal) {
 }
 
 TEST_F(Config125, TrackExtraParametersFollowTheClientAndNeverLeak) {
-    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118) GTEST_SKIP() << "track_extra_parameters is newer than 1.18";
+    if (PoolguardProcess::default_kind() == PoolerKind::kPgbouncer118)
+        GTEST_SKIP() << "track_extra_parameters is newer than 1.18";
     PoolerConfig cfg = base_config("transaction", 1);  // one server shared by both clients
     cfg.set("track_extra_parameters", "default_transaction_read_only, IntervalStyle");
     PoolguardProcess pooler(cfg);
@@ -222,8 +233,9 @@ TEST_F(Config125, TrackExtraParametersFollowTheClientAndNeverLeak) {
     ASSERT_TRUE(a.ok() && b.ok());
     ASSERT_TRUE(Ok(a.exec("SET default_transaction_read_only = on")));
     ASSERT_TRUE(Ok(a.exec("SET IntervalStyle = 'iso_8601'")));
-    const char* q = "select current_setting('default_transaction_read_only') || ' ' || "
-                    "current_setting('IntervalStyle')";
+    const char* q =
+        "select current_setting('default_transaction_read_only') || ' ' || "
+        "current_setting('IntervalStyle')";
     for (int i = 0; i < 3; ++i) {
         EXPECT_EQ(a.exec(q).value(), "on iso_8601");
         EXPECT_EQ(b.exec(q).value(), "off postgres") << "a client's SET leaked to another client";

@@ -152,9 +152,10 @@ TEST_F(Parity, IdleTransactionTimeoutCutsClientAndRollsBackServer) {
 
 TEST_F(Parity, QueryTimeoutEndsALongQuery) {
     if (PoolguardProcess::testing_pgbouncer())
-        GTEST_SKIP() << "PgBouncer 1.25.2 fails this (checked): it answers 08P01 \"query timeout\" and closes the "
-                        "server without a cancel, so the backend's pg_sleep(10) runs on for nobody; poolguard "
-                        "cancels the query first, freeing the backend at once";
+        GTEST_SKIP()
+            << "PgBouncer 1.25.2 fails this (checked): it answers 08P01 \"query timeout\" and closes the "
+               "server without a cancel, so the backend's pg_sleep(10) runs on for nobody; poolguard "
+               "cancels the query first, freeing the backend at once";
     PoolerConfig cfg = base_config("transaction", 2);
     cfg.set("query_timeout", 1);
     PoolguardProcess pooler(cfg);

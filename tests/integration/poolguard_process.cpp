@@ -86,7 +86,8 @@ const PgbouncerLookup& pgbouncer_lookup() {
         RunResult run = run_command(o, std::chrono::minutes(10));
         std::string out = run.output;
         // The path is the last line of its output (build logs may precede it).
-        while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+        while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+            out.pop_back();
         const auto nl = out.rfind('\n');
         const std::string last = nl == std::string::npos ? out : out.substr(nl + 1);
         if (run.exit_code == 0 && !last.empty() && ::access(last.c_str(), X_OK) == 0) {
@@ -233,7 +234,8 @@ pid_t PoolguardProcess::launch(std::string* error) {
     if (kind_ == PoolerKind::kPoolguard) {
         o.argv = {binary(), "serve"};
     } else {
-        const std::string pgb = kind_ == PoolerKind::kPgbouncer118 ? "/usr/sbin/pgbouncer" : pgbouncer_binary();
+        const std::string pgb =
+            kind_ == PoolerKind::kPgbouncer118 ? "/usr/sbin/pgbouncer" : pgbouncer_binary();
         if (pgb.empty()) {
             *error = pgbouncer_unavailable_reason();
             return -1;

@@ -52,7 +52,8 @@ class PoolguardProcess {
     static bool testing_pgbouncer() { return default_kind() != PoolerKind::kPoolguard; }
     static std::string binary();  // POOLGUARD_BINARY
     // PgBouncer 1.25.2: $POOLGUARD_PGBOUNCER, else what ../shared/anchors/build-pgbouncer (beside the source
-    // tree) prints (it builds it once, cached). Empty when neither works; tests that compare with it skip then.
+    // tree) prints (it builds it once, cached). Empty when neither works; tests that compare with it skip
+    // then.
     static std::string pgbouncer_binary();
     // Why pgbouncer_binary() is empty, for GTEST_SKIP messages.
     static std::string pgbouncer_unavailable_reason();

@@ -1,5 +1,5 @@
-// Owns the integration tests of the process contract of PgBouncer 1.25: the pidfile, -q/--quiet, -d, -u, -V and
-// `poolguard FILE.ini` as a shorthand for `poolguard serve FILE.ini`.
+// Owns the integration tests of the process contract of PgBouncer 1.25: the pidfile, -q/--quiet, -d, -u, -V
+// and `poolguard FILE.ini` as a shorthand for `poolguard serve FILE.ini`.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -157,7 +157,8 @@ TEST_F(Process, UserFlagSwitchesIdentity) {
     std::optional<int> st = bad.run_until_exit(10s);
     ASSERT_TRUE(st.has_value());
     EXPECT_NE(*st, 0);
-    EXPECT_NE(bad.output_contents().find("no_such_user_poolguard"), std::string::npos) << bad.output_contents();
+    EXPECT_NE(bad.output_contents().find("no_such_user_poolguard"), std::string::npos)
+        << bad.output_contents();
 }
 
 RunResult run_binary(const std::vector<std::string>& args) {
@@ -169,7 +170,8 @@ RunResult run_binary(const std::vector<std::string>& args) {
 
 TEST_F(Process, VersionFlagAndShorthandCommandLine) {
     if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "poolguard's binary";
-    for (const auto& args : std::vector<std::vector<std::string>>{{"serve", "-V"}, {"-V"}, {"serve", "--version"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{"serve", "-V"}, {"-V"}, {"serve", "--version"}}) {
         RunResult r = run_binary(args);
         EXPECT_EQ(r.exit_code, 0) << r.output;
         EXPECT_NE(r.output.find("PgBouncer 1.25"), std::string::npos) << r.output;

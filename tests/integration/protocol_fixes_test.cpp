@@ -1,6 +1,6 @@
-// Owns the integration tests of issue 15's protocol fixes: 08P01 for a malformed Parse, NegotiateProtocolVersion
-// for protocol 3.2 and `_pq_.` options, admin console queries past 64 KB, a client stalled in the middle of a
-// message, and the log line of a connection refused before login.
+// Owns the integration tests of issue 15's protocol fixes: 08P01 for a malformed Parse,
+// NegotiateProtocolVersion for protocol 3.2 and `_pq_.` options, admin console queries past 64 KB, a client
+// stalled in the middle of a message, and the log line of a connection refused before login.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -19,7 +19,8 @@ class ProtocolFixes : public PoolerTest {};
 std::string first_error_sqlstate(RawConn& raw, std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     while (Clock::now() < deadline) {
-        auto m = raw.read_message(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+        auto m =
+            raw.read_message(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
         if (!m) return raw.eof() ? "closed" : "timeout";
         if (m->type == 'E') return parse_error_fields(m->payload).sqlstate;
     }
@@ -47,8 +48,8 @@ TEST_F(ProtocolFixes, Protocol32AndUnknownOptionsGetNegotiateProtocolVersion) {
     ASSERT_TRUE(pooler.start());
     RawConn raw;
     ASSERT_TRUE(raw.connect_tcp(pooler.host(), pooler.port()));
-    ASSERT_TRUE(raw.send(RawConn::startup_packet({{"user", kApp}, {"database", "db"}, {"_pq_.test_option", "1"}},
-                                                 0x00030002)));
+    ASSERT_TRUE(raw.send(RawConn::startup_packet(
+        {{"user", kApp}, {"database", "db"}, {"_pq_.test_option", "1"}}, 0x00030002)));
     bool negotiated = false, ready = false;
     const auto deadline = Clock::now() + 5s;
     while (Clock::now() < deadline && !ready) {
@@ -124,9 +125,9 @@ TEST_F(ProtocolFixes, RefusedConnectionIsLoggedWithItsPeerAddress) {
     ASSERT_EQ(getsockname(raw.fd(), reinterpret_cast<sockaddr*>(&local), &len), 0);
     // Protocol 2.0 (1234.5678 would be the CancelRequest code, refused as bad_cancel).
     ASSERT_TRUE(raw.send(RawConn::int32(8) + RawConn::int32(2 << 16)));
-    EXPECT_TRUE(pooler.wait_for_log("127.0.0.1:" + std::to_string(ntohs(local.sin_port)) +
-                                        " refused before login: unsupported_protocol",
-                                    3s));
+    EXPECT_TRUE(pooler.wait_for_log(
+        "127.0.0.1:" + std::to_string(ntohs(local.sin_port)) + " refused before login: unsupported_protocol",
+        3s));
 }
 
 }  // namespace

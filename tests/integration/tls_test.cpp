@@ -31,20 +31,22 @@ struct Pki {
         dir = (fs::temp_directory_path() / ("poolguard_tls_it_" + std::to_string(::getpid()))).string();
         fs::create_directories(dir);
         auto cert = [&](const std::string& name, const std::string& cn, const std::string& ext) {
-            return " && openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout " + name +
-                   ".key -out " + name + ".csr -subj /CN=" + cn + " && printf '" + ext + "\\n' > " + name +
-                   ".ext && openssl x509 -req -in " + name + ".csr -CA ca.crt -CAkey ca.key -set_serial " +
-                   std::to_string(name.size() + cn.size() + 100) + " -days 2 -extfile " + name + ".ext -out " +
-                   name + ".crt";
+            return " && openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout " +
+                   name + ".key -out " + name + ".csr -subj /CN=" + cn + " && printf '" + ext + "\\n' > " +
+                   name + ".ext && openssl x509 -req -in " + name +
+                   ".csr -CA ca.crt -CAkey ca.key -set_serial " +
+                   std::to_string(name.size() + cn.size() + 100) + " -days 2 -extfile " + name +
+                   ".ext -out " + name + ".crt";
         };
-        std::string cmd = "(cd " + dir +
-                          " && openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
-                          " -keyout ca.key -out ca.crt -days 2 -subj /CN=it-ca"
-                          " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign" +
-                          cert("pg", "pg", "subjectAltName=IP:127.0.0.1") +
-                          cert("pooler", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost") +
-                          cert("app", "app", "extendedKeyUsage=clientAuth") +
-                          " && chmod 755 . && chmod 600 *.key && chmod 644 *.crt";
+        std::string cmd =
+            "(cd " + dir +
+            " && openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
+            " -keyout ca.key -out ca.crt -days 2 -subj /CN=it-ca"
+            " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign" +
+            cert("pg", "pg", "subjectAltName=IP:127.0.0.1") +
+            cert("pooler", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost") +
+            cert("app", "app", "extendedKeyUsage=clientAuth") +
+            " && chmod 755 . && chmod 600 *.key && chmod 644 *.crt";
         if (::geteuid() == 0) cmd += " && chown -R postgres " + dir;
         cmd += ") >/dev/null 2>&1";
         ok = std::system(cmd.c_str()) == 0;
@@ -168,8 +170,10 @@ TEST_F(Tls, PreferGetsTlsAndDisableStaysPlain) {
     int with_tls = 0, without = 0;
     for (const auto& row : rows.rows) {
         const std::string& v = row[tls_col];
-        if (v.starts_with("TLSv1.")) ++with_tls;
-        else if (v.empty()) ++without;
+        if (v.starts_with("TLSv1."))
+            ++with_tls;
+        else if (v.empty())
+            ++without;
     }
     EXPECT_EQ(with_tls, 2);  // the prefer client and this admin session
     EXPECT_EQ(without, 1);
@@ -254,7 +258,8 @@ TEST_F(Tls, CertificateAuthentication) {
     EXPECT_FALSE(other.ok());
     EXPECT_NE(other.connect_error().find("certificate authentication failed"), std::string::npos)
         << other.connect_error();
-    PgConn none(pooler.dsn(kApp, kAppPass, "db", verify_full() + " sslcert=/nonexistent sslkey=/nonexistent"));
+    PgConn none(
+        pooler.dsn(kApp, kAppPass, "db", verify_full() + " sslcert=/nonexistent sslkey=/nonexistent"));
     EXPECT_FALSE(none.ok());
 }
 
@@ -302,7 +307,8 @@ TEST_F(Tls, UnreadableCertificateRefusesStart) {
     auto status = pooler.run_until_exit();
     ASSERT_TRUE(status.has_value());
     EXPECT_NE(*status, 0);
-    EXPECT_NE(pooler.output_contents().find("client_tls_cert_file"), std::string::npos) << pooler.output_contents();
+    EXPECT_NE(pooler.output_contents().find("client_tls_cert_file"), std::string::npos)
+        << pooler.output_contents();
 }
 
 }  // namespace

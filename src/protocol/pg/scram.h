@@ -46,7 +46,8 @@ ScramSecret make_scram_secret(std::string_view password, std::string_view salt, 
 // A secret for serving SCRAM to a client when only a plain password is stored: random 16-byte salt,
 // 4096 iterations (what PgBouncer does). Aborts if the CSPRNG fails (no error channel; never expected).
 // `iterations`: scram_iterations (PgBouncer 1.25's setting; 4096 by default).
-ScramSecret scram_secret_for_plain_password(std::string_view password, int iterations = kScramDefaultIterations);
+ScramSecret scram_secret_for_plain_password(std::string_view password,
+                                            int iterations = kScramDefaultIterations);
 
 // A secret for a user that does not exist, so the exchange runs to the end and fails like a wrong password
 // instead of revealing that the user is unknown. The salt is derived from `user` and `mock_nonce` (a

@@ -14,7 +14,8 @@ ClientTlsMode parse_client_tls_mode(std::string_view mode) {
 
 FirstBytes classify_first_bytes(std::string_view bytes) {
     if (bytes.empty()) return FirstBytes::kNeedMore;
-    return static_cast<unsigned char>(bytes[0]) == 0x16 ? FirstBytes::kTlsHandshake : FirstBytes::kStartupPacket;
+    return static_cast<unsigned char>(bytes[0]) == 0x16 ? FirstBytes::kTlsHandshake
+                                                        : FirstBytes::kStartupPacket;
 }
 
 SslRequestAnswer answer_ssl_request(bool tls_configured, bool bytes_follow) {

@@ -270,20 +270,35 @@ Value cell(const Reply& reply, size_t r, std::string_view name) {
 // ---- column lists ----
 
 // PgBouncer 1.25.2's columns, as a running 1.25.2 answers them.
-const std::vector<std::string> kConnectionCols = {
-    "type",         "user",         "database",    "replication",      "state",
-    "addr",         "port",         "local_addr",  "local_port",       "connect_time",
-    "request_time", "wait",         "wait_us",     "close_needed",     "ptr",
-    "link",         "remote_pid",   "tls",         "application_name", "prepared_statements",
-    "id"};
+const std::vector<std::string> kConnectionCols = {"type",
+                                                  "user",
+                                                  "database",
+                                                  "replication",
+                                                  "state",
+                                                  "addr",
+                                                  "port",
+                                                  "local_addr",
+                                                  "local_port",
+                                                  "connect_time",
+                                                  "request_time",
+                                                  "wait",
+                                                  "wait_us",
+                                                  "close_needed",
+                                                  "ptr",
+                                                  "link",
+                                                  "remote_pid",
+                                                  "tls",
+                                                  "application_name",
+                                                  "prepared_statements",
+                                                  "id"};
 
 TEST_F(AdminConsoleTest, EveryShowStartsWithPgBouncer125Columns) {
-    expect_prefix(show("SHOW POOLS").columns,
-                  {"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
-                   "cl_waiting_cancel_req", "sv_active", "sv_active_cancel", "sv_being_canceled", "sv_idle",
-                   "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode",
-                   "load_balance_hosts"},
-                  "pools");
+    expect_prefix(
+        show("SHOW POOLS").columns,
+        {"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req", "cl_waiting_cancel_req",
+         "sv_active", "sv_active_cancel", "sv_being_canceled", "sv_idle", "sv_used", "sv_tested", "sv_login",
+         "maxwait", "maxwait_us", "pool_mode", "load_balance_hosts"},
+        "pools");
     expect_prefix(show("SHOW CLIENTS").columns, kConnectionCols, "clients");
     expect_prefix(show("SHOW SERVERS").columns, kConnectionCols, "servers");
     expect_prefix(show("SHOW STATS").columns,
@@ -311,28 +326,29 @@ TEST_F(AdminConsoleTest, EveryShowStartsWithPgBouncer125Columns) {
                    "avg_server_parse_count",
                    "avg_bind_count"},
                   "stats");
-    expect_prefix(show("SHOW STATS_TOTALS").columns,
-                  {"database", "server_assignment_count", "xact_count", "query_count", "bytes_received",
-                   "bytes_sent", "xact_time", "query_time", "wait_time", "client_parse_count",
-                   "server_parse_count", "bind_count"},
-                  "stats_totals");
+    expect_prefix(
+        show("SHOW STATS_TOTALS").columns,
+        {"database", "server_assignment_count", "xact_count", "query_count", "bytes_received", "bytes_sent",
+         "xact_time", "query_time", "wait_time", "client_parse_count", "server_parse_count", "bind_count"},
+        "stats_totals");
     expect_prefix(show("SHOW STATS_AVERAGES").columns,
                   {"database", "server_assignment_count", "xact_count", "query_count", "bytes_received",
                    "bytes_sent", "xact_time", "query_time", "wait_time", "avg_client_parse_count",
                    "avg_server_parse_count", "avg_bind_count"},
                   "stats_averages");
-    expect_prefix(show("SHOW DATABASES").columns,
-                  {"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
-                   "reserve_pool_size", "server_lifetime", "pool_mode", "load_balance_hosts",
-                   "max_connections", "current_connections", "max_client_connections",
-                   "current_client_connections", "paused", "disabled"},
-                  "databases");
+    expect_prefix(
+        show("SHOW DATABASES").columns,
+        {"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size", "reserve_pool_size",
+         "server_lifetime", "pool_mode", "load_balance_hosts", "max_connections", "current_connections",
+         "max_client_connections", "current_client_connections", "paused", "disabled"},
+        "databases");
     expect_prefix(show("SHOW USERS").columns,
                   {"name", "pool_size", "reserve_pool_size", "pool_mode", "max_user_connections",
                    "current_connections", "max_user_client_connections", "current_client_connections"},
                   "users");
     std::vector<std::string> sockets = kConnectionCols;
-    for (const char* c : {"recv_pos", "pkt_pos", "pkt_remain", "send_pos", "send_remain", "pkt_avail", "send_avail"})
+    for (const char* c :
+         {"recv_pos", "pkt_pos", "pkt_remain", "send_pos", "send_remain", "pkt_avail", "send_avail"})
         sockets.push_back(c);
     expect_prefix(show("SHOW SOCKETS").columns, sockets, "sockets");
     expect_prefix(show("SHOW ACTIVE_SOCKETS").columns, sockets, "active_sockets");
@@ -344,7 +360,8 @@ TEST_F(AdminConsoleTest, EveryShowStartsWithPgBouncer125Columns) {
     EXPECT_EQ(show("SHOW PEER_POOLS").columns,
               (std::vector<std::string>{"peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req",
                                         "sv_active_cancel", "sv_login"}));
-    EXPECT_EQ(show("SHOW MEM").columns, (std::vector<std::string>{"name", "size", "used", "free", "memtotal"}));
+    EXPECT_EQ(show("SHOW MEM").columns,
+              (std::vector<std::string>{"name", "size", "used", "free", "memtotal"}));
     EXPECT_EQ(show("SHOW DNS_HOSTS").columns, (std::vector<std::string>{"hostname", "ttl", "addrs"}));
     EXPECT_EQ(show("SHOW DNS_ZONES").columns, (std::vector<std::string>{"zonename", "serial", "count"}));
     EXPECT_EQ(show("SHOW CONFIG").columns,
@@ -372,7 +389,7 @@ TEST_F(AdminConsoleTest, PoolsValues) {
                                         .paused = true});
     const Reply r = show("SHOW POOLS");
     ASSERT_EQ(r.rows.size(), 1u);
-    const Row expected = {"app", "alice", "3", "2", "0",      "0",           "1",          "0", "0",
+    const Row expected = {"app", "alice", "3", "2", "0", "0",      "1",           "0",          "0",
                           "4",   "5",     "6", "7", "2", "500000", "transaction", std::nullopt, "1"};
     EXPECT_EQ(r.rows[0], expected);
 }
@@ -460,7 +477,7 @@ TEST_F(AdminConsoleTest, StatsJoinsTotalsWithAveragesPerDatabase) {
     const Reply r = show("SHOW STATS");
     ASSERT_EQ(r.rows.size(), 2u);
     const Row app = {"app", "90", "100", "400", "5000", "9000", "700000", "300000", "1234", "11", "12", "13",
-                     "9",   "10", "40",  "500", "900",  "2500", "200",    "77",     "1",  "2",  "3"};
+                     "9",   "10", "40",  "500", "900",  "2500", "200",    "77",     "1",    "2",  "3"};
     EXPECT_EQ(r.rows[0], app);
     // No averages row: zeros, never a division by zero.
     EXPECT_EQ(cell(r, 1, "avg_xact_count"), "0");
@@ -507,8 +524,8 @@ TEST_F(AdminConsoleTest, DatabasesUsersConfigListsVersionState) {
     backend.database_rows[0].max_client_connections = 50;
     backend.database_rows[0].current_client_connections = 4;
     const Reply d2 = show("SHOW DATABASES");
-    const Row app = {"app", "db.local", "5432", "appdb", std::nullopt, "20", "2", "5", "3600", std::nullopt,
-                     std::nullopt, "100", "7", "50", "4", "1", "0"};
+    const Row app = {"app",        "db.local",   "5432", "appdb", std::nullopt, "20", "2", "5", "3600",
+                     std::nullopt, std::nullopt, "100",  "7",     "50",         "4",  "1", "0"};
     EXPECT_EQ(Row(d2.rows[0].begin(), d2.rows[0].begin() + 17), app);
     EXPECT_EQ(cell(d, 1, "host"), std::nullopt);
     EXPECT_EQ(cell(d, 1, "force_user"), "bob");

@@ -188,7 +188,8 @@ TEST(Config125, TheListCoversTheDocument) {
     ASSERT_GT(documented.size(), 90u);
     const std::string globals = kGlobals125;
     for (const std::string& name : documented)
-        EXPECT_NE(globals.find("\n" + name + " = "), std::string::npos) << name << " is documented but not tested";
+        EXPECT_NE(globals.find("\n" + name + " = "), std::string::npos)
+            << name << " is documented but not tested";
     // And poolguard's SHOW CONFIG lists each of them.
     std::set<std::string> shown;
     for (const auto& p : describe_parameters(Config{}))
@@ -198,7 +199,8 @@ TEST(Config125, TheListCoversTheDocument) {
 }
 
 TEST(Config125, DatabaseKeys) {
-    LoadResult r = load_ok(std::string("[pgbouncer]\nauth_file = /u\nserver_lifetime = 1800\n") + kSections125);
+    LoadResult r =
+        load_ok(std::string("[pgbouncer]\nauth_file = /u\nserver_lifetime = 1800\n") + kSections125);
     const Config& c = r.config;
     const DatabaseConfig* full = c.find_database("full");
     ASSERT_NE(full, nullptr);
@@ -219,9 +221,10 @@ TEST(Config125, DatabaseKeys) {
 }
 
 TEST(Config125, UserKeysAndPrecedence) {
-    LoadResult r = load_ok(std::string("[pgbouncer]\nauth_file = /u\ndefault_pool_size = 5\nquery_timeout = 10\n"
-                                       "max_user_client_connections = 80\ntransaction_timeout = 4\n") +
-                           kSections125);
+    LoadResult r =
+        load_ok(std::string("[pgbouncer]\nauth_file = /u\ndefault_pool_size = 5\nquery_timeout = 10\n"
+                            "max_user_client_connections = 80\ntransaction_timeout = 4\n") +
+                kSections125);
     const Config& c = r.config;
     const UserConfig* app = c.find_user("app");
     ASSERT_NE(app, nullptr);
@@ -244,28 +247,32 @@ TEST(Config125, UserKeysAndPrecedence) {
     EXPECT_EQ(c.effective_client_idle_timeout(nullptr), 0s);
     EXPECT_EQ(c.effective_pool_mode(*full, app), PoolMode::kTransaction);
     // A [users] timeout of 0 means "not set": the global value applies (PgBouncer 1.25.2).
-    LoadResult zero = load_ok("[pgbouncer]\nauth_file = /u\ntransaction_timeout = 4\n[users]\nu = transaction_timeout=0\n");
+    LoadResult zero =
+        load_ok("[pgbouncer]\nauth_file = /u\ntransaction_timeout = 4\n[users]\nu = transaction_timeout=0\n");
     EXPECT_EQ(zero.config.effective_transaction_timeout(zero.config.find_user("u")), 4s);
 }
 
 TEST(Config125, BadUserAndDatabaseValuesNameTheKey) {
-    auto bad_user = parse_config("[pgbouncer]\nauth_file = /u\n[users]\napp = transaction_timeout=soon\n", "p.ini");
+    auto bad_user =
+        parse_config("[pgbouncer]\nauth_file = /u\n[users]\napp = transaction_timeout=soon\n", "p.ini");
     ASSERT_FALSE(bad_user);
     EXPECT_NE(bad_user.error().message.find("transaction_timeout in user 'app'"), std::string::npos)
         << bad_user.error().message;
     auto unknown_user = parse_config("[pgbouncer]\nauth_file = /u\n[users]\napp = pool_sise=3\n", "p.ini");
     ASSERT_FALSE(unknown_user);
     EXPECT_NE(unknown_user.error().message.find("unknown parameter 'pool_sise'"), std::string::npos);
-    auto bad_lb = parse_config("[pgbouncer]\nauth_file = /u\n[databases]\nd = host=a,b load_balance_hosts=random\n",
-                               "p.ini");
+    auto bad_lb = parse_config(
+        "[pgbouncer]\nauth_file = /u\n[databases]\nd = host=a,b load_balance_hosts=random\n", "p.ini");
     ASSERT_FALSE(bad_lb);
     EXPECT_NE(bad_lb.error().message.find("expected round-robin or disable"), std::string::npos);
     auto bad_host = parse_config("[pgbouncer]\nauth_file = /u\n[databases]\nd = host=a,,b\n", "p.ini");
     ASSERT_FALSE(bad_host);
     EXPECT_NE(bad_host.error().message.find("empty entry in the host list"), std::string::npos);
-    auto bad_ports = parse_config("[pgbouncer]\nauth_file = /u\n[databases]\nd = host=a,b,c port=1,2\n", "p.ini");
+    auto bad_ports =
+        parse_config("[pgbouncer]\nauth_file = /u\n[databases]\nd = host=a,b,c port=1,2\n", "p.ini");
     ASSERT_FALSE(bad_ports);
-    EXPECT_NE(bad_ports.error().message.find("2 ports for 3 hosts"), std::string::npos) << bad_ports.error().message;
+    EXPECT_NE(bad_ports.error().message.find("2 ports for 3 hosts"), std::string::npos)
+        << bad_ports.error().message;
 }
 
 TEST(Config125, UntrackableExtraParameterIsNamed) {
@@ -289,7 +296,8 @@ TEST(Config125, PeersAreValidated) {
     EXPECT_EQ(r.config.peers[1].pool_size, 5);
     auto bad_id = parse_config("[pgbouncer]\nauth_file = /u\n[peers]\n0 = host=a\n", "p.ini");
     ASSERT_FALSE(bad_id);
-    EXPECT_NE(bad_id.error().message.find("p.ini:4: invalid peer id '0'"), std::string::npos) << bad_id.error().message;
+    EXPECT_NE(bad_id.error().message.find("p.ini:4: invalid peer id '0'"), std::string::npos)
+        << bad_id.error().message;
     auto bad_key = parse_config("[pgbouncer]\nauth_file = /u\n[peers]\n7 = host=a dbname=x\n", "p.ini");
     ASSERT_FALSE(bad_key);
     EXPECT_NE(bad_key.error().message.find("unknown parameter 'dbname' for peer 7"), std::string::npos);

@@ -136,7 +136,8 @@ TEST(ConfigErrors, InvalidDatabaseAndUserValues) {
         {"[users]\nbob = max_user_connections=-3",
          "/etc/pg.ini:4: invalid value '-3' for max_user_connections in user 'bob': must not be negative"},
         {"[users]\nbob = pool_sise=5", "/etc/pg.ini:4: unknown parameter 'pool_sise' for user 'bob'"},
-        {"[users]\nbob = transaction_timeout=x", "/etc/pg.ini:4: invalid value 'x' for transaction_timeout in user 'bob'"},
+        {"[users]\nbob = transaction_timeout=x",
+         "/etc/pg.ini:4: invalid value 'x' for transaction_timeout in user 'bob'"},
         {"[users]\nbob = pool_mode='session",
          "/etc/pg.ini:4: invalid settings for user 'bob': unterminated quoted"},
     };

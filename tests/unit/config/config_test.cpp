@@ -604,8 +604,7 @@ TEST(ConfigLoader, AuthTypeHbaLoadsQuietly) {
 
 TEST(ConfigLoader, PeersSectionWarnsOnce) {
     LoadResult r = load_ok(std::string(kAuth) + "[peers]\n1 = host=/tmp/a\n2 = host=/tmp/b\n");
-    EXPECT_TRUE(has_warning(r, "accepted, not implemented: [peers]", 4))
-        << all_warnings(r);
+    EXPECT_TRUE(has_warning(r, "accepted, not implemented: [peers]", 4)) << all_warnings(r);
     EXPECT_EQ(r.warnings.size(), 1u) << all_warnings(r);
     EXPECT_EQ(r.config.extra_sections["peers"].size(), 2u);
 }

@@ -17,13 +17,16 @@ std::string refusal(const std::string& lines) {
 TEST(TlsSettings, ModesAndFilesLoad) {
     EXPECT_EQ(refusal(""), "");
     for (const char* mode : {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}) {
-        EXPECT_EQ(refusal(std::string("client_tls_sslmode = ") + mode + "\nserver_tls_sslmode = " + mode + "\n"), "")
+        EXPECT_EQ(
+            refusal(std::string("client_tls_sslmode = ") + mode + "\nserver_tls_sslmode = " + mode + "\n"),
+            "")
             << mode;
     }
-    auto r = parse_config(std::string(kAuth) +
-                              "client_tls_key_file = /k.pem\nclient_tls_cert_file = /c.pem\n"
-                              "client_tls13_ciphers = TLS_AES_128_GCM_SHA256\nserver_tls13_ciphers = TLS_AES_256_GCM_SHA384\n",
-                          "pg.ini");
+    auto r = parse_config(
+        std::string(kAuth) +
+            "client_tls_key_file = /k.pem\nclient_tls_cert_file = /c.pem\n"
+            "client_tls13_ciphers = TLS_AES_128_GCM_SHA256\nserver_tls13_ciphers = TLS_AES_256_GCM_SHA384\n",
+        "pg.ini");
     ASSERT_TRUE(r);
     EXPECT_TRUE(r->warnings.empty());
     EXPECT_EQ(r->config.client_tls13_ciphers, "TLS_AES_128_GCM_SHA256");

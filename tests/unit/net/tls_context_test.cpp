@@ -26,7 +26,8 @@ struct Pki {
         const std::string d = dir.string();
         const std::string cmd =
             "(cd " + d +
-            " && openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout ca.key"
+            " && openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout "
+            "ca.key"
             " -out ca.crt -days 2 -subj /CN=unit-ca -addext basicConstraints=critical,CA:TRUE"
             " -addext keyUsage=critical,keyCertSign,cRLSign"
             " && openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout srv.key"
@@ -123,12 +124,18 @@ struct TlsPair {
         auto built = build_tls_contexts(cfg);
         EXPECT_TRUE(built) << (built ? "" : built.error().message);
         if (built) ctx = *built;
-        asio::co_spawn(io, [this]() -> asio::awaitable<void> {
-            server_st = co_await tls_handshake(server, *ctx.client, true);
-        }, asio::detached);
-        asio::co_spawn(io, [this, host]() -> asio::awaitable<void> {
-            client_st = co_await tls_handshake(client, *ctx.server, false, host);
-        }, asio::detached);
+        asio::co_spawn(
+            io,
+            [this]() -> asio::awaitable<void> {
+                server_st = co_await tls_handshake(server, *ctx.client, true);
+            },
+            asio::detached);
+        asio::co_spawn(
+            io,
+            [this, host]() -> asio::awaitable<void> {
+                client_st = co_await tls_handshake(client, *ctx.server, false, host);
+            },
+            asio::detached);
         io.run_for(std::chrono::seconds(10));
         io.restart();
     }
@@ -151,31 +158,38 @@ TEST(TlsStream, HandshakeReadWriteAndLargeTransfer) {
         big[i] = static_cast<char>(i * 131 + 7);
     std::string got;
     bool wrote = false;
-    asio::co_spawn(p.io, [&]() -> asio::awaitable<void> {
-        std::array<asio::const_buffer, 2> bufs{asio::buffer(big.data(), 1000), asio::buffer(big.data() + 1000, big.size() - 1000)};
-        std::error_code ec;
-        send_available(p.client, bufs, ec);
-        EXPECT_FALSE(ec);
-        EXPECT_GT(bytes_left(bufs), 0u) << "a socket pair cannot take 4 MB at once";
-        auto [wec, n] = co_await asio::async_write(p.client, bufs, use_nothrow);
-        EXPECT_FALSE(wec) << wec.message();
-        wrote = true;
-    }, asio::detached);
-    asio::co_spawn(p.io, [&]() -> asio::awaitable<void> {
-        char buf[5000];
-        while (got.size() < big.size()) {
-            int err = 0;
-            const ssize_t n = p.server.read_nonblocking(buf, sizeof buf, err);
-            if (n > 0) {
-                got.append(buf, size_t(n));
-                continue;
+    asio::co_spawn(
+        p.io,
+        [&]() -> asio::awaitable<void> {
+            std::array<asio::const_buffer, 2> bufs{asio::buffer(big.data(), 1000),
+                                                   asio::buffer(big.data() + 1000, big.size() - 1000)};
+            std::error_code ec;
+            send_available(p.client, bufs, ec);
+            EXPECT_FALSE(ec);
+            EXPECT_GT(bytes_left(bufs), 0u) << "a socket pair cannot take 4 MB at once";
+            auto [wec, n] = co_await asio::async_write(p.client, bufs, use_nothrow);
+            EXPECT_FALSE(wec) << wec.message();
+            wrote = true;
+        },
+        asio::detached);
+    asio::co_spawn(
+        p.io,
+        [&]() -> asio::awaitable<void> {
+            char buf[5000];
+            while (got.size() < big.size()) {
+                int err = 0;
+                const ssize_t n = p.server.read_nonblocking(buf, sizeof buf, err);
+                if (n > 0) {
+                    got.append(buf, size_t(n));
+                    continue;
+                }
+                EXPECT_EQ(err, EAGAIN);
+                auto [ec, m] = co_await p.server.async_read_some(asio::buffer(buf), use_nothrow);
+                if (ec) break;
+                got.append(buf, m);
             }
-            EXPECT_EQ(err, EAGAIN);
-            auto [ec, m] = co_await p.server.async_read_some(asio::buffer(buf), use_nothrow);
-            if (ec) break;
-            got.append(buf, m);
-        }
-    }, asio::detached);
+        },
+        asio::detached);
     p.io.run_for(std::chrono::seconds(20));
     EXPECT_TRUE(wrote);
     EXPECT_TRUE(got == big) << got.size();
@@ -186,11 +200,14 @@ TEST(TlsStream, HandshakeReadWriteAndLargeTransfer) {
     p.client.close(ignored);
     p.io.restart();
     std::error_code eof;
-    asio::co_spawn(p.io, [&]() -> asio::awaitable<void> {
-        char b[16];
-        auto [ec, n] = co_await p.server.async_read_some(asio::buffer(b), use_nothrow);
-        eof = ec;
-    }, asio::detached);
+    asio::co_spawn(
+        p.io,
+        [&]() -> asio::awaitable<void> {
+            char b[16];
+            auto [ec, n] = co_await p.server.async_read_some(asio::buffer(b), use_nothrow);
+            eof = ec;
+        },
+        asio::detached);
     p.io.run_for(std::chrono::seconds(5));
     EXPECT_EQ(eof, asio::error::eof);
 }

@@ -18,7 +18,8 @@ TEST(RefusalLimiter, LogsUpToTheBudgetThenSummarisesOncePerSecond) {
     EXPECT_EQ(logged, RefusalLimiter::kLinesPerSecond);
     EXPECT_TRUE(l.take_summary(t0 + 500ms).empty()) << "no summary before the second is over";
     const std::string summary = l.take_summary(t0 + 1s);
-    EXPECT_NE(summary.find(std::to_string(2000 - RefusalLimiter::kLinesPerSecond)), std::string::npos) << summary;
+    EXPECT_NE(summary.find(std::to_string(2000 - RefusalLimiter::kLinesPerSecond)), std::string::npos)
+        << summary;
     EXPECT_NE(summary.find("bad_cancel="), std::string::npos) << summary;
     EXPECT_TRUE(l.take_summary(t0 + 2s).empty()) << "the summary is given once";
     EXPECT_TRUE(l.admit(t0 + 2s, Rejection::kLoginTimeout)) << "a new second has a new budget";

@@ -18,16 +18,17 @@ const std::string kBare = "n=,r=clientnonce";
 
 std::string b64(const std::string& raw) {
     std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
+    const int n =
+        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                        reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
     out.resize(static_cast<size_t>(n));
     return out;
 }
 std::string hmac(const std::string& key, const std::string& msg) {
     unsigned char out[32];
     unsigned int len = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(msg.data()),
-         msg.size(), out, &len);
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &len);
     return std::string(reinterpret_cast<char*>(out), len);
 }
 std::string sha(const std::string& s) {
@@ -38,10 +39,11 @@ std::string sha(const std::string& s) {
 }
 
 // The client's final message for `binding` (what goes into c= after the GS2 header).
-std::string client_final(const std::string& server_first, const std::string& header, const std::string& binding) {
+std::string client_final(const std::string& server_first, const std::string& header,
+                         const std::string& binding) {
     unsigned char salted[32];
-    PKCS5_PBKDF2_HMAC("secret", 6, reinterpret_cast<const unsigned char*>(kSalt.data()), static_cast<int>(kSalt.size()),
-                      kIter, EVP_sha256(), 32, salted);
+    PKCS5_PBKDF2_HMAC("secret", 6, reinterpret_cast<const unsigned char*>(kSalt.data()),
+                      static_cast<int>(kSalt.size()), kIter, EVP_sha256(), 32, salted);
     const std::string client_key = hmac(std::string(reinterpret_cast<char*>(salted), 32), "Client Key");
     const std::string nonce = server_first.substr(2, server_first.find(',') - 2);
     const std::string without_proof = "c=" + b64(header + binding) + ",r=" + nonce;

@@ -15,7 +15,8 @@ TEST(TlsNegotiation, FirstByteTellsDirectTlsFromAStartupPacket) {
     EXPECT_EQ(classify_first_bytes(""), FirstBytes::kNeedMore);
     EXPECT_EQ(classify_first_bytes(std::string("\x16\x03\x01\x02\x00", 5)), FirstBytes::kTlsHandshake);
     // SSLRequest and StartupMessage lengths start with a zero byte.
-    EXPECT_EQ(classify_first_bytes(std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8)), FirstBytes::kStartupPacket);
+    EXPECT_EQ(classify_first_bytes(std::string("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8)),
+              FirstBytes::kStartupPacket);
     std::string startup;
     append_startup(startup, {{"user", "app"}});
     EXPECT_EQ(classify_first_bytes(startup), FirstBytes::kStartupPacket);
