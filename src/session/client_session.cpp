@@ -104,6 +104,24 @@ void ClientSession::queue_error(const pg::ErrorFields& error) {
     pg::append_error(client_out_, error);
 }
 
+asio::awaitable<void> ClientSession::close_after_forwarding(pool::ServerPtr server,
+                                                            std::string_view forwarded,
+                                                            protocol::pg::ErrorFields error,
+                                                            std::string reason) {
+    if (!forwarded.empty())
+        co_await asio::async_write(server->socket(), asio::buffer(forwarded.data(), forwarded.size()),
+                                   net::use_nothrow);
+    in_.consume(forwarded.size());
+    if (server_) {
+        auto s = server_;
+        server_ = nullptr;
+        pool_->release(s, true);
+    }
+    queue_error(error);
+    co_await flush_client_out();
+    close_reason_ = std::move(reason);
+}
+
 asio::awaitable<void> ClientSession::flush_client_out() {
     if (client_out_.empty()) co_return;
     co_await asio::async_write(socket_, asio::buffer(client_out_), net::use_nothrow);
@@ -408,18 +426,9 @@ asio::awaitable<void> ClientSession::relay() {
             if (seg.kind != pg::SegmentKind::kRest && seg.type == 'Q' && proxy_.config().disable_pqexec) {
                 // disable_pqexec: the simple query protocol (several statements in one message, the usual
                 // vehicle of SQL injection) is refused, as PgBouncer does: the client is closed.
-                if (forward > 0)
-                    co_await asio::async_write(server->socket(), asio::buffer(v.data(), forward),
-                                               net::use_nothrow);
-                in_.consume(forward);
-                if (server_) {
-                    auto s = server_;
-                    server_ = nullptr;
-                    pool_->release(s, true);
-                }
-                queue_error(fatal(sqlstate::kProtocolViolation, "PQexec disallowed"));
-                co_await flush_client_out();
-                close_reason_ = "PQexec disallowed (disable_pqexec)";
+                co_await close_after_forwarding(server, v.substr(0, forward),
+                                                fatal(ErrorKind::kProtocolViolation, "PQexec disallowed"),
+                                                "PQexec disallowed (disable_pqexec)");
                 co_return;
             }
             if (seg.kind == pg::SegmentKind::kError ||
@@ -428,20 +437,10 @@ asio::awaitable<void> ClientSession::relay() {
                                       ? std::string(scanner_.error())
                                       : std::string("invalid frontend message type ") +
                                             std::to_string(static_cast<unsigned char>(seg.type));
-                if (forward > 0)
-                    co_await asio::async_write(server->socket(), asio::buffer(v.data(), forward),
-                                               net::use_nothrow);
-                in_.consume(forward);
-                if (server_) {
-                    auto s = server_;
-                    server_ = nullptr;
-                    pool_->release(s, true);
-                }
-                {
-                    queue_error(fatal(ErrorKind::kProtocolViolation, "protocol violation: " + why));
-                    co_await flush_client_out();
-                }
-                close_reason_ = "protocol violation: " + why;
+                co_await close_after_forwarding(
+                    server, v.substr(0, forward),
+                    fatal(ErrorKind::kProtocolViolation, "protocol violation: " + why),
+                    "protocol violation: " + why);
                 co_return;
             }
             if (seg.kind != pg::SegmentKind::kRest) {

@@ -144,6 +144,10 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     void attach_server(pool::ServerPtr server);
     void queue_error(const protocol::pg::ErrorFields& error);
     asio::awaitable<void> flush_client_out();
+    // Ends the client after a message it must not send: the bytes before it still go to `server`, the server
+    // goes back to the pool dirty (rolled back), the client gets `error` and the session closes for `reason`.
+    asio::awaitable<void> close_after_forwarding(pool::ServerPtr server, std::string_view forwarded,
+                                                 protocol::pg::ErrorFields error, std::string reason);
     void queue_parameter_sync(pool::ServerConnection& server);
     void close_socket();
     // Sends a FATAL error without blocking and closes the connection.
