@@ -74,7 +74,8 @@ int serve(const ServeOptions& opt) {
     }
     // In the background nothing may go to stderr (it is /dev/null by then): as -q.
     set_stderr_logging(!opt.quiet && !opt.daemon);
-    setup_logging(cfg->logfile, cfg->verbose);
+    setup_logging(cfg->logfile, cfg->verbose,
+                  SyslogSettings{cfg->syslog, cfg->syslog_ident, cfg->syslog_facility});
     for (const auto& w : loaded->warnings)
         spdlog::warn("{}:{}: {}", w.file, w.line, w.message);
     if (opt.reboot)

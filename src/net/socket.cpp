@@ -9,9 +9,35 @@
 
 #include <arpa/inet.h>
 
+#include <atomic>
 #include <cerrno>
 
 namespace poolguard::net {
+
+namespace {
+// Read on every accept and connect, written on reload: one atomic per field (a torn read between two
+// fields during a reload only mixes old and new settings for one socket).
+std::atomic<bool> g_keepalive{true};
+std::atomic<int> g_keepcnt{0}, g_keepidle{0}, g_keepintvl{0}, g_user_timeout{0};
+
+void set_int_option(int fd, int level, int name, int value) {
+    ::setsockopt(fd, level, name, &value, sizeof value);
+}
+}  // namespace
+
+void set_tcp_options(const TcpOptions& options) {
+    g_keepalive.store(options.keepalive, std::memory_order_relaxed);
+    g_keepcnt.store(options.keepcnt, std::memory_order_relaxed);
+    g_keepidle.store(options.keepidle, std::memory_order_relaxed);
+    g_keepintvl.store(options.keepintvl, std::memory_order_relaxed);
+    g_user_timeout.store(options.user_timeout_ms, std::memory_order_relaxed);
+}
+
+TcpOptions tcp_options() {
+    return TcpOptions{g_keepalive.load(std::memory_order_relaxed), g_keepcnt.load(std::memory_order_relaxed),
+                      g_keepidle.load(std::memory_order_relaxed), g_keepintvl.load(std::memory_order_relaxed),
+                      g_user_timeout.load(std::memory_order_relaxed)};
+}
 
 asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
                                                   std::chrono::milliseconds timeout) {
@@ -64,9 +90,17 @@ void tune_socket(Socket& socket) {
     if (ec) return;  // the peer is already gone; the session will notice on its first read
     const int family = local.protocol().family();
     if (family == AF_INET || family == AF_INET6) {
-        int one = 1;
-        ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        const int fd = socket.native_handle();
+        const TcpOptions o = tcp_options();
+        set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+        // As PgBouncer: the keepalive knobs apply only with tcp_keepalive on; 0 leaves the OS default.
+        set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, o.keepalive ? 1 : 0);
+        if (o.keepalive) {
+            if (o.keepcnt > 0) set_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, o.keepcnt);
+            if (o.keepidle > 0) set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, o.keepidle);
+            if (o.keepintvl > 0) set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, o.keepintvl);
+        }
+        if (o.user_timeout_ms > 0) set_int_option(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o.user_timeout_ms);
     }
 }
 

@@ -22,7 +22,21 @@ using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
                                                   std::chrono::milliseconds timeout);
 
-// TCP_NODELAY and keepalive on TCP sockets; no-op on Unix sockets.
+// PgBouncer's tcp_keepalive / tcp_keepcnt / tcp_keepidle / tcp_keepintvl / tcp_user_timeout; 0 = the
+// OS default (the option is left alone).
+struct TcpOptions {
+    bool keepalive = true;
+    int keepcnt = 0;
+    int keepidle = 0;         // seconds
+    int keepintvl = 0;        // seconds
+    int user_timeout_ms = 0;  // TCP_USER_TIMEOUT
+};
+// Process-wide: tune_socket applies them to every TCP socket opened or accepted from here on (set at start
+// and at each reload or SET; thread-safe).
+void set_tcp_options(const TcpOptions& options);
+TcpOptions tcp_options();
+
+// TCP_NODELAY and the TcpOptions on TCP sockets (client and server side); no-op on Unix sockets.
 void tune_socket(Socket& socket);
 
 // "1.2.3.4:5678" or "unix" for logs and SHOW CLIENTS.

@@ -1,6 +1,8 @@
 // Owns AdminService: the admin console's window onto the running pooler (SHOW rows, PAUSE/RESUME/KILL...).
 #include "session/admin_service.h"
 
+#include "admin/stats_log.h"
+
 #include <spdlog/spdlog.h>
 
 #include <climits>
@@ -264,6 +266,12 @@ void AdminService::roll_stats_period() {
         previous_[r.database] = r;
     }
     period_start_ = now;
+    if (proxy_.config().log_stats) {
+        std::vector<admin::StatsRow> rates;
+        for (const auto& [db, a] : averages_)
+            rates.push_back(a);
+        spdlog::info("{}", admin::stats_log_line(rates));
+    }
 }
 
 std::vector<admin::StatsRow> AdminService::stats_averages() {

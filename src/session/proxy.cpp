@@ -3,11 +3,15 @@
 #include "session/proxy.h"
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "common/logging.h"
 #include "common/secure_random.h"
@@ -60,7 +64,22 @@ void Proxy::on_pool_created(pool::Pool& pool) {
     if (database_paused(pool.database())) pool.pause();
 }
 
+namespace {
+// tcp_keepalive and friends for every TCP socket accepted or connected from now on.
+void apply_tcp_options(const config::Config& cfg) {
+    net::set_tcp_options(net::TcpOptions{cfg.tcp_keepalive != 0, cfg.tcp_keepcnt, cfg.tcp_keepidle,
+                                         cfg.tcp_keepintvl, cfg.tcp_user_timeout});
+}
+}  // namespace
+
 void Proxy::apply_config(std::shared_ptr<const config::Config> config) {
+    apply_tcp_options(*config);
+    // logfile, verbose and syslog* (RELOAD or SET) apply to the next log line.
+    if (config->logfile != config_->logfile || config->verbose != config_->verbose ||
+        config->syslog != config_->syslog || config->syslog_ident != config_->syslog_ident ||
+        config->syslog_facility != config_->syslog_facility)
+        setup_logging(config->logfile, config->verbose,
+                      SyslogSettings{config->syslog, config->syslog_ident, config->syslog_facility});
     // New key, certificate and CA files (or TLS settings) apply to new connections from here on.
     if (auto tls = net::build_tls_contexts(*config); tls) {
         tls_ = std::move(*tls);
@@ -110,6 +129,7 @@ Status Proxy::load_hba(const config::Config& config) {
 }
 
 Status Proxy::start() {
+    apply_tcp_options(*config_);
     if (auto st = load_auth_file(*config_); !st) return st;
     if (auto st = load_hba(*config_); !st) return st;
     auto tls = net::build_tls_contexts(*config_);
@@ -198,6 +218,20 @@ Status Proxy::open_listeners() {
                        false, "unix:" + path);
         if (!st) return st;
         ::chmod(path.c_str(), static_cast<mode_t>(cfg.unix_socket_mode));
+        if (!cfg.unix_socket_group.empty()) {
+            // As PgBouncer: the socket file's group, so that its members may connect under a 0770 mode.
+            const struct group* gr = ::getgrnam(cfg.unix_socket_group.c_str());
+            if (gr == nullptr) {
+                ::unlink(path.c_str());
+                return fail("unix_socket_group: no such group: " + cfg.unix_socket_group);
+            }
+            if (::chown(path.c_str(), static_cast<uid_t>(-1), gr->gr_gid) != 0) {
+                const int err = errno;
+                ::unlink(path.c_str());
+                return fail("unix_socket_group: cannot set group " + cfg.unix_socket_group + " on " + path +
+                            ": " + std::strerror(err));
+            }
+        }
         unix_socket_path_ = path;
         struct stat file_info {};
         if (::stat(path.c_str(), &file_info) == 0) unix_socket_inode_ = file_info.st_ino;
@@ -332,8 +366,6 @@ Status Proxy::reload() {
         fresh->unix_socket_dir != config_->unix_socket_dir)
         spdlog::warn(
             "listen_addr/listen_port/unix_socket_dir changes need a restart; keeping the old listeners");
-    if (fresh->logfile != config_->logfile || fresh->verbose != config_->verbose)
-        setup_logging(fresh->logfile, fresh->verbose);
     if (auto st = load_auth_file(*fresh); !st) {
         spdlog::error("reload: could not read auth_file, keeping the old one: {}", st.error().message);
     }

@@ -152,7 +152,11 @@ TEST(ConfigLoader, RealisticFileParsesEveryValue) {
     // Every value loads; the only warnings name settings poolguard accepts but does not implement yet.
     for (const auto& w : r.warnings)
         EXPECT_TRUE(w.message.starts_with("accepted, not implemented: ")) << format_warning(w);
-    EXPECT_TRUE(has_warning(r, "accepted, not implemented: tcp_keepidle")) << all_warnings(r);
+    EXPECT_TRUE(has_warning(r, "accepted, not implemented: sbuf_loopcnt")) << all_warnings(r);
+    // Implemented since issue 13's second round: no warning.
+    for (const char* implemented : {"tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout"})
+        EXPECT_FALSE(has_warning(r, std::string("accepted, not implemented: ") + implemented))
+            << implemented << ": " << all_warnings(r);
     EXPECT_FALSE(has_warning(r, "max_client_conn")) << all_warnings(r);
     const Config& c = r.config;
     EXPECT_EQ(c.file, "pg.ini");
@@ -565,17 +569,17 @@ TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
     EXPECT_TRUE(quiet.warnings.empty()) << all_warnings(quiet);
 
     LoadResult loud = load_ok(std::string(kAuth) +
-                              "syslog = 1\n"                         // 3
+                              "sbuf_loopcnt = 7\n"                   // 3
                               "dns_max_ttl = 30\n"                   // 4
-                              "unix_socket_group = postgres\n"       // 5
-                              "syslog_ident = myapp\n"               // 6
+                              "tcp_socket_buffer = 65536\n"          // 5
+                              "dns_nxdomain_ttl = 30\n"              // 6
                               "peer_id = 3\n"                        // 7
                               "resolv_conf = /etc/my-resolv.conf\n"  // 8
                               "dns_zone_check_period = 60\n");       // 9
-    const char* expected[] = {"accepted, not implemented: syslog",
+    const char* expected[] = {"accepted, not implemented: sbuf_loopcnt",
                               "accepted, not implemented: dns_max_ttl",
-                              "accepted, not implemented: unix_socket_group",
-                              "accepted, not implemented: syslog_ident",
+                              "accepted, not implemented: tcp_socket_buffer",
+                              "accepted, not implemented: dns_nxdomain_ttl",
                               "accepted, not implemented: peer_id",
                               "accepted, not implemented: resolv_conf",
                               "accepted, not implemented: dns_zone_check_period"};
@@ -587,8 +591,18 @@ TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
     EXPECT_EQ(loud.config.peer_id, 3);
 }
 
+TEST(ConfigLoader, ImplementedSettingsOfIssue13LoadQuietly) {
+    LoadResult r = load_ok(std::string(kAuth) +
+                           "syslog = 1\nsyslog_ident = myapp\nsyslog_facility = local3\n"
+                           "unix_socket_group = postgres\nlog_stats = 0\ntcp_keepidle = 30\n");
+    EXPECT_TRUE(r.warnings.empty()) << all_warnings(r);
+    EXPECT_TRUE(r.config.syslog);
+    EXPECT_EQ(r.config.syslog_facility, "local3");
+    EXPECT_EQ(r.config.unix_socket_group, "postgres");
+}
+
 TEST(ConfigLoader, NotImplementedJudgesTheFinalValue) {
-    LoadResult r = load_ok(std::string(kAuth) + "syslog = 1\nsyslog = 0\n");
+    LoadResult r = load_ok(std::string(kAuth) + "sbuf_loopcnt = 7\nsbuf_loopcnt = 5\n");
     EXPECT_TRUE(r.warnings.empty()) << all_warnings(r);
 }
 
