@@ -1,6 +1,7 @@
 // Owns the admin console's view of the pooler: row snapshots for SHOW commands and the control verbs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -212,7 +213,20 @@ class AdminBackend {
     virtual Status kill(const std::string& database) = 0;
     virtual Status kill_client(uint64_t client_id) = 0;
     virtual Status reconnect(const std::string& database) = 0;
+    // WAIT_CLOSE: checks the database; the console then waits until close_needed_servers() is 0.
     virtual Status wait_close(const std::string& database) = 0;
+    // Server connections (of `database`, or of all when empty) marked to close by RECONNECT or a reload
+    // and still open.
+    virtual int close_needed_servers(const std::string& database) {
+        (void)database;
+        return 0;
+    }
+    // SUSPEND: clients whose output poolguard is still writing (the socket's buffer is full), and dropping
+    // them once suspend_timeout has passed.
+    virtual int unflushed_clients() { return 0; }
+    virtual void drop_unflushed_clients() {}
+    // suspend_timeout; zero = wait as long as it takes.
+    virtual std::chrono::milliseconds suspend_timeout() { return std::chrono::milliseconds(0); }
     virtual Status shutdown() = 0;
     // SHUTDOWN WAIT_FOR_SERVERS (false) / WAIT_FOR_CLIENTS (true): the shutdowns of SIGINT / SIGTERM.
     virtual Status shutdown_waiting(bool for_clients) {

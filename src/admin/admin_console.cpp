@@ -796,19 +796,40 @@ void AdminConsole::execute(std::string_view sql, std::string& out) {
     // A Query's text is a C string: nothing after a NUL belongs to it.
     if (const size_t nul = sql.find('\0'); nul != std::string_view::npos) sql = sql.substr(0, nul);
 
-    const Ctx ctx{backend_, can_modify_, out};
+    wait_.reset();
+    rest_.clear();
     const std::vector<std::string_view> statements = split_statements(sql);
     if (statements.empty()) {
         pg::append_empty_query(out);
         return;
     }
-    for (const std::string_view stmt : statements) {
+    run_statements(std::vector<std::string>(statements.begin(), statements.end()), out);
+}
+
+void AdminConsole::resume(std::string& out) {
+    wait_.reset();
+    std::vector<std::string> rest = std::move(rest_);
+    rest_.clear();
+    run_statements(rest, out);
+}
+
+void AdminConsole::run_statements(const std::vector<std::string>& statements, std::string& out) {
+    const Ctx ctx{backend_, can_modify_, out};
+    for (size_t i = 0; i < statements.size(); ++i) {
+        const std::string_view stmt = statements[i];
         // A command that throws (only the backend can) may have written part of a result set: drop it.
         const size_t mark = out.size();
         bool ok = false;
+        bool wait_close = false;
         try {
             auto cmd = parse_command(stmt);
             ok = cmd ? run_command(ctx, *cmd) : ctx.error(cmd.error().sqlstate, cmd.error().message);
+            if (ok && cmd && (cmd->verb == "wait_close" || cmd->verb == "suspend")) {
+                wait_ = PendingWait{
+                    cmd->verb == "suspend" ? PendingWait::Kind::kSuspend : PendingWait::Kind::kWaitClose,
+                    cmd->arg.value_or(std::string())};
+                wait_close = true;
+            }
         } catch (const std::exception& e) {
             out.resize(mark);
             ok = ctx.error(sqlstate::kInternalError, std::string("internal error: ") + e.what());
@@ -817,6 +838,10 @@ void AdminConsole::execute(std::string_view sql, std::string& out) {
             ok = ctx.error(sqlstate::kInternalError, "internal error");
         }
         if (!ok) return;
+        if (wait_close) {
+            rest_.assign(statements.begin() + static_cast<std::ptrdiff_t>(i) + 1, statements.end());
+            return;
+        }
     }
 }
 

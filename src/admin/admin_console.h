@@ -1,8 +1,10 @@
 // Owns the admin console's command language (SHOW / SET / PAUSE / ...), sans-I/O, as PgBouncer 1.25's.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "admin/admin_backend.h"
 
@@ -39,9 +41,24 @@ class AdminConsole {
     // ErrorResponse (XX000).
     void execute(std::string_view sql, std::string& out);
 
+    // WAIT_CLOSE [db] or SUSPEND succeeded: execute() stopped after it. The session waits (in its own
+    // coroutine, so other admin consoles keep working) — WAIT_CLOSE until the backend's
+    // close_needed_servers(db) is 0, SUSPEND until unflushed_clients() is 0 or suspend_timeout passed (then
+    // drop_unflushed_clients()) — and calls resume(), which runs the statements that followed in the query.
+    struct PendingWait {
+        enum class Kind { kWaitClose, kSuspend } kind = Kind::kWaitClose;
+        std::string database;  // WAIT_CLOSE's; empty = all
+    };
+    const std::optional<PendingWait>& pending_wait() const { return wait_; }
+    void resume(std::string& out);
+
   private:
+    void run_statements(const std::vector<std::string>& statements, std::string& out);
+
     AdminBackend& backend_;
     bool can_modify_;
+    std::optional<PendingWait> wait_;
+    std::vector<std::string> rest_;  // statements after a pending WAIT_CLOSE
 };
 
 }  // namespace poolguard::admin

@@ -231,6 +231,28 @@ void Pool::reconnect_all() {
         idle_.pop_front();
         s->close("RECONNECT");
     }
+    if (settings_.server_fast_close && settings_.mode == config::PoolMode::kSession) {
+        // Sessions between transactions go now; those in one at its end (maybe_release).
+        std::vector<ServerPtr> between;
+        for (auto& [id, s] : servers_)
+            if (s->state() == ServerConnection::State::kActive && s->linked_client() && s->at_release_point())
+                between.push_back(s);
+        for (const auto& s : between)
+            fast_close(s);
+    }
+}
+
+void Pool::fast_close(const ServerPtr& server) {
+    LinkedClient* client = server->linked_client();
+    server->unlink();
+    if (client)
+        client->on_server_lost(protocol::pg::ErrorFields{
+            "FATAL",
+            sqlstate::kProtocolViolation,
+            "server connection closed: database configuration changed (server_fast_close)",
+            {},
+            {}});
+    release(server, false);  // close-needed: put_back closes it
 }
 
 ServerPtr Pool::try_acquire_idle(int cls) {
@@ -439,7 +461,11 @@ void Pool::maybe_release(const ServerPtr& server) {
     LinkedClient* client = server->linked_client();
     if (!client) return;
     const bool shutdown = manager_.shutting_down();
-    if (settings_.mode == config::PoolMode::kSession && !shutdown) return;
+    if (settings_.mode == config::PoolMode::kSession && !shutdown) {
+        if (settings_.server_fast_close && server->close_needed() && server->at_release_point())
+            fast_close(server);
+        return;
+    }
     if (server->at_release_point()) {
         server->unlink();
         client->on_server_released();

@@ -49,6 +49,12 @@ struct PoolSettings {
     ServerTarget target;
     // A replication connection's pool: a server leaves with its client (closed, never reused).
     bool replication = false;
+    // Session mode: a server marked close-needed (RECONNECT, reload) closes at the client's next
+    // transaction boundary, and the client with it, instead of at the session's end.
+    bool server_fast_close = false;
+    // cancel_wait_timeout: how long delivering a client's cancel request to the server may take (connect,
+    // send, the server's close); server_connect_timeout when cancel_wait_timeout is 0.
+    std::chrono::milliseconds cancel_timeout{10000};
     bool load_balance_round_robin = true;  // host lists: next host per connection (else stay until one fails)
     // The client-side timeouts of this pool's clients ([users] values override the global ones).
     std::chrono::microseconds query_timeout{0};
@@ -222,6 +228,9 @@ class Pool {
     std::chrono::microseconds max_wait() const;
     // RECONNECT: every server is closed as soon as it is not in use.
     void reconnect_all();
+    // server_fast_close: a session-mode server marked close-needed and idle between transactions is closed,
+    // its client told and closed.
+    void fast_close(const ServerPtr& server);
     void for_each_server(const std::function<void(const ServerConnection&)>& fn) const {
         for (const auto& [id, s] : servers_)
             fn(*s);

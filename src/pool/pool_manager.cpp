@@ -55,6 +55,7 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     s.query_wait_timeout = c.query_wait_timeout;
     s.reset_query = c.server_reset_query;
     s.reset_always = c.server_reset_query_always;
+    s.server_fast_close = c.server_fast_close;
     s.server_lifetime = c.effective_server_lifetime(db);
     s.server_idle_timeout = c.server_idle_timeout;
     s.server_login_retry = c.server_login_retry;
@@ -80,6 +81,9 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     s.target.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
         c.server_connect_timeout.count() > 0 ? c.server_connect_timeout
                                              : std::chrono::microseconds(15'000'000));
+    s.cancel_timeout = c.cancel_wait_timeout.count() > 0
+                           ? std::chrono::duration_cast<std::chrono::milliseconds>(c.cancel_wait_timeout)
+                           : s.target.connect_timeout;
     if (!db.client_encoding.empty())
         s.target.startup_params.emplace_back("client_encoding", db.client_encoding);
     if (!db.datestyle.empty()) s.target.startup_params.emplace_back("datestyle", db.datestyle);
@@ -294,6 +298,18 @@ void PoolManager::reload(std::shared_ptr<const config::Config> config) {
         if (const auto db = config_->resolve_database(std::get<0>(key)))
             rp.pool->apply_settings(
                 replication_settings(*db, std::get<1>(key), rp.credentials, std::get<2>(key)));
+}
+
+bool PoolManager::drop_pool(const std::pair<std::string, std::string>& key, const std::string& reason) {
+    auto it = pools_.find(key);
+    if (it == pools_.end()) return true;
+    if (it->second->server_count() > 0) {
+        it->second->close_all(reason);
+        if (it->second->server_count() > 0) return false;
+    }
+    pools_.erase(it);
+    credentials_.erase(key);
+    return true;
 }
 
 void PoolManager::start_janitor() {

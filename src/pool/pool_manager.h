@@ -60,6 +60,10 @@ class PoolManager {
     // The server-side TLS context for new server connections (Proxy builds it; set before reload). A change
     // of the server_tls_* settings at reload closes idle servers, busy ones when released (reconnect_all).
     void set_server_tls(net::TlsContextPtr tls) { server_tls_ = std::move(tls); }
+    // Removes the pool of `key` (autodb_idle_timeout): closes its servers; true once it is gone (no server
+    // left), false while servers are still closing (call again later). The caller makes sure no client
+    // holds the pool.
+    bool drop_pool(const std::pair<std::string, std::string>& key, const std::string& reason);
     void start_janitor();
     void stop();
 

@@ -413,20 +413,39 @@ void ServerConnection::send_cancel() {
     auto port = port_;
     auto pid = backend_pid_;
     auto key = backend_key_;
+    const auto budget = pool_ ? pool_->settings().cancel_timeout : std::chrono::milliseconds(10000);
     asio::co_spawn(
         socket_.get_executor(),
-        [host, port, pid, key]() -> asio::awaitable<void> {
-            auto sock = co_await net::connect_to_server(host, port, std::chrono::milliseconds(5000));
+        [host, port, pid, key, budget]() -> asio::awaitable<void> {
+            // cancel_wait_timeout bounds the whole delivery: a server that does not take it in time is
+            // given up on (the cancel connection is closed), never waited for forever.
+            const auto deadline = std::chrono::steady_clock::now() + budget;
+            auto sock = co_await net::connect_to_server(host, port, budget);
             if (!sock) {
                 spdlog::warn("cancel request to server {}:{} failed: {}", host, port, sock.error().message);
                 co_return;
             }
+            auto s = std::make_shared<net::Socket>(std::move(*sock));
+            auto timed_out = std::make_shared<bool>(false);
+            asio::steady_timer timer(s->get_executor());
+            timer.expires_at(deadline);
+            timer.async_wait([s, timed_out](std::error_code ec) {
+                if (ec) return;
+                *timed_out = true;
+                std::error_code ignored;
+                s->close(ignored);
+            });
             std::string out;
             pg::append_cancel_request(out, pid, key);
-            co_await asio::async_write(*sock, asio::buffer(out), net::use_nothrow);
+            co_await asio::async_write(*s, asio::buffer(out), net::use_nothrow);
             // The server closes the connection when done; wait for that so the cancel is delivered.
             char b[16];
-            co_await sock->async_read_some(asio::buffer(b), net::use_nothrow);
+            co_await s->async_read_some(asio::buffer(b), net::use_nothrow);
+            timer.cancel();
+            if (*timed_out)
+                spdlog::warn(
+                    "cancel request to server {}:{} not delivered within {} ms (cancel_wait_timeout)", host,
+                    port, budget.count());
         },
         net::LogIfThrown{"cancel request"});
 }

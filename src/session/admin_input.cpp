@@ -1,10 +1,12 @@
 // Owns reading the admin console's messages (issue 15): queries up to kMaxAdminMessage, and a clear ERROR
-// for a longer one instead of the authentication phase's length error; the session stays usable.
+// for a longer one instead of the authentication phase's length error; the session stays usable. Also the
+// console's wait of WAIT_CLOSE.
 #include <algorithm>
 #include <array>
 
 #include "protocol/pg/wire.h"
 #include "session/client_session.h"
+#include "session/proxy.h"
 #include "session/session_helpers.h"
 
 namespace poolguard::session {
@@ -46,6 +48,27 @@ asio::awaitable<Result<std::pair<char, std::string>>> ClientSession::read_admin_
         auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(out), net::use_nothrow);
         if (wec) co_return fail("client disconnected");
     }
+}
+
+asio::awaitable<bool> ClientSession::admin_wait(const admin::AdminConsole::PendingWait& wait) {
+    using Kind = admin::AdminConsole::PendingWait::Kind;
+    auto& backend = proxy_.admin_backend();
+    const auto timeout = backend.suspend_timeout();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    asio::steady_timer timer(socket_.get_executor());
+    while (wait.kind == Kind::kWaitClose ? backend.close_needed_servers(wait.database) > 0
+                                         : backend.unflushed_clients() > 0) {
+        if (closing_) co_return false;
+        if (wait.kind == Kind::kSuspend && timeout.count() > 0 &&
+            std::chrono::steady_clock::now() >= deadline) {
+            backend.drop_unflushed_clients();
+            break;
+        }
+        timer.expires_after(std::chrono::milliseconds(50));
+        auto [ec] = co_await timer.async_wait(net::use_nothrow);
+        if (ec) co_return false;
+    }
+    co_return !closing_;
 }
 
 }  // namespace poolguard::session

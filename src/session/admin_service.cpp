@@ -487,8 +487,38 @@ Status AdminService::reconnect(const std::string& database) {
 }
 
 Status AdminService::wait_close(const std::string& database) {
-    // Answers at once; the servers close as they become free (see RECONNECT).
+    // The console waits afterwards, in the admin session's coroutine, for close_needed_servers() to reach 0.
     return check_database(database);
+}
+
+int AdminService::unflushed_clients() {
+    int n = 0;
+    for (const auto& [pid, c] : proxy_.clients())
+        n += !c->is_admin() && c->client_write_gate().busy() ? 1 : 0;
+    return n;
+}
+
+void AdminService::drop_unflushed_clients() {
+    std::vector<ClientSession*> victims;
+    for (const auto& [pid, c] : proxy_.clients())
+        if (!c->is_admin() && c->client_write_gate().busy()) victims.push_back(c);
+    for (auto* c : victims)
+        c->kill("SUSPEND: output not flushed within suspend_timeout");
+    if (!victims.empty())
+        spdlog::info("SUSPEND: closed {} clients whose output did not flush", victims.size());
+}
+
+std::chrono::milliseconds AdminService::suspend_timeout() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(proxy_.config().suspend_timeout);
+}
+
+int AdminService::close_needed_servers(const std::string& database) {
+    int n = 0;
+    for (const auto& [key, pool] : proxy_.pools().pools()) {
+        if (!database.empty() && key.first != database) continue;
+        pool->for_each_server([&](const pool::ServerConnection& s) { n += s.close_needed() ? 1 : 0; });
+    }
+    return n;
 }
 
 Status AdminService::shutdown() {
@@ -505,8 +535,8 @@ Status AdminService::shutdown_waiting(bool for_clients) {
 }
 
 Status AdminService::suspend() {
-    // poolguard has no socket buffers to flush (it relays what it reads at once): SUSPEND holds new client
-    // work like PAUSE of every database, and SHOW STATE says suspended until RESUME.
+    // SUSPEND holds new client work like PAUSE of every database, and SHOW STATE says suspended until
+    // RESUME; the console then waits for output still being written to clients (suspend_timeout).
     suspended_ = true;
     proxy_.set_paused("", true);
     return {};

@@ -46,6 +46,10 @@ class AdminService : public admin::AdminBackend {
     Status kill_client(uint64_t client_id) override;
     Status reconnect(const std::string& database) override;
     Status wait_close(const std::string& database) override;
+    int close_needed_servers(const std::string& database) override;
+    int unflushed_clients() override;
+    void drop_unflushed_clients() override;
+    std::chrono::milliseconds suspend_timeout() override;
     Status shutdown() override;
     Status shutdown_waiting(bool for_clients) override;
     Status suspend() override;

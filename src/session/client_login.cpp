@@ -383,6 +383,11 @@ asio::awaitable<void> ClientSession::admin_loop() {
             case 'Q': {
                 auto sql = pg::parse_query(msg->second);
                 console.execute(sql ? *sql : std::string_view{}, out);
+                // WAIT_CLOSE / SUSPEND: this console waits here; the others go on (each its own coroutine).
+                while (const auto& wait = console.pending_wait()) {
+                    if (!co_await admin_wait(*wait)) co_return;
+                    console.resume(out);
+                }
                 pg::append_ready_for_query(out, 'I');
                 break;
             }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "admin/admin_console.h"
 #include "auth/hba.h"
 #include "common/error.h"
 #include "common/error_kinds.h"
@@ -125,6 +126,10 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // The admin console's next message, up to kMaxAdminMessage; a longer one is read past and answered with
     // an ERROR (54000) and ReadyForQuery, and the console goes on (session/admin_input.cpp).
     asio::awaitable<Result<std::pair<char, std::string>>> read_admin_message();
+    // WAIT_CLOSE: until no server (of the database, or any) is marked close-needed; SUSPEND: until no
+    // client's output is still being written, at most suspend_timeout (then those clients are closed).
+    // False when the session is closing meanwhile (session/admin_input.cpp).
+    asio::awaitable<bool> admin_wait(const admin::AdminConsole::PendingWait& wait);
     asio::awaitable<Status> finish_login();
     asio::awaitable<void> relay();
     // Parks the session (true) when parked_exit_ is set: relay() ended because the janitor asked it to, or

@@ -469,6 +469,10 @@ asio::awaitable<void> Proxy::client_janitor() {
             admin_->roll_stats_period();
             last_stats_roll_ = now;
         }
+        if (now - last_autodb_check_ >= std::chrono::seconds(1)) {
+            expire_autodb_pools(now);
+            last_autodb_check_ = now;
+        }
     }
 }
 

@@ -115,6 +115,9 @@ class Proxy {
     asio::awaitable<void> shutdown_watch();
     // Every 100 ms: client-side timeouts (query_timeout, idle_transaction_timeout, client_idle_timeout).
     asio::awaitable<void> client_janitor();
+    // autodb_idle_timeout: pools made from "*" that no client used for that long are dropped
+    // (session/proxy_autodb.cpp; called by client_janitor about once a second).
+    void expire_autodb_pools(std::chrono::steady_clock::time_point now);
     Status load_auth_file(const config::Config& config);
     Status load_hba(const config::Config& config);
     void remove_unix_socket();
@@ -142,6 +145,8 @@ class Proxy {
     std::set<std::string> disabled_;
     std::unique_ptr<AdminService> admin_;
     std::chrono::steady_clock::time_point last_stats_roll_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_autodb_check_{};
+    std::map<std::pair<std::string, std::string>, std::chrono::steady_clock::time_point> autodb_unused_since_;
 };
 
 }  // namespace poolguard::session

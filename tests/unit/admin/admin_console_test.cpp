@@ -638,6 +638,38 @@ TEST_F(AdminConsoleTest, ControlVerbsCallTheBackendAndAnswerTheirTag) {
     }
 }
 
+TEST_F(AdminConsoleTest, WaitCloseStopsTheQueryUntilResumed) {
+    AdminConsole console(backend, true);
+    std::string out;
+    console.execute("PAUSE a; WAIT_CLOSE app; RESUME a; WAIT_CLOSE; RESUME b", out);
+    ASSERT_TRUE(console.pending_wait().has_value());
+    EXPECT_EQ(console.pending_wait()->kind, AdminConsole::PendingWait::Kind::kWaitClose);
+    EXPECT_EQ(console.pending_wait()->database, "app");
+    EXPECT_EQ(backend.calls, (std::vector<std::string>{"pause(a)", "wait_close(app)"}));
+    console.resume(out);
+    ASSERT_TRUE(console.pending_wait().has_value());
+    EXPECT_EQ(console.pending_wait()->database, "");
+    console.resume(out);
+    EXPECT_FALSE(console.pending_wait().has_value());
+    EXPECT_EQ(backend.calls, (std::vector<std::string>{"pause(a)", "wait_close(app)", "resume(a)",
+                                                       "wait_close()", "resume(b)"}));
+    const auto rs = replies(out);
+    ASSERT_EQ(rs.size(), 5u);
+    EXPECT_EQ(rs[1].tag, "WAIT_CLOSE");
+    EXPECT_EQ(rs[4].tag, "RESUME");
+    // A failed WAIT_CLOSE (for a stats user: refused) leaves nothing pending.
+    AdminConsole stats(backend, false);
+    std::string out2;
+    stats.execute("WAIT_CLOSE", out2);
+    EXPECT_FALSE(stats.pending_wait().has_value());
+    // SUSPEND waits too.
+    AdminConsole suspend(backend, true);
+    std::string out3;
+    suspend.execute("SUSPEND; SHOW VERSION", out3);
+    ASSERT_TRUE(suspend.pending_wait().has_value());
+    EXPECT_EQ(suspend.pending_wait()->kind, AdminConsole::PendingWait::Kind::kSuspend);
+}
+
 TEST_F(AdminConsoleTest, SetValues) {
     const std::vector<std::tuple<const char*, const char*, const char*>> cases = {
         {"SET default_pool_size = 30", "set(default_pool_size,30)", "SET default_pool_size=30"},
