@@ -1,5 +1,5 @@
-// Owns autodb_idle_timeout (PgBouncer 1.25): pools made from the "*" database entry that no client has used
-// for that long are dropped, their servers closed and their statistics forgotten.
+// Owns autodb_idle_timeout (PgBouncer 1.25): pools made from the "*" database entry with no client and no
+// server connection for that long are dropped and their statistics forgotten.
 #include <spdlog/spdlog.h>
 
 #include <set>
@@ -30,10 +30,9 @@ void Proxy::expire_autodb_pools(std::chrono::steady_clock::time_point now) {
     std::vector<std::pair<std::string, std::string>> expired;
     for (const auto& [key, pool] : pools_->pools()) {
         if (configured_by_name(*config_, key.first)) continue;  // only pools made from "*"
-        bool busy = in_use.contains(key.first) || pool->has_waiters();
-        pool->for_each_server([&](const pool::ServerConnection& s) {
-            busy = busy || s.state() != pool::ServerConnection::State::kIdle;
-        });
+        // As PgBouncer 1.25.2 (observed): a pool with servers, even idle ones, is in use; it becomes unused
+        // once server_idle_timeout (or server_lifetime) has closed them.
+        const bool busy = in_use.contains(key.first) || pool->has_waiters() || pool->server_count() > 0;
         if (busy) {
             autodb_unused_since_.erase(key);
             continue;

@@ -38,7 +38,7 @@ TEST_F(WaitClose, WaitsForTheSessionsServerAndOthersKeepWorking) {
 
     PgConn admin(p.dsn(kApp, kAppPass, "pgbouncer"));
     ASSERT_TRUE(Ok(admin.exec("RECONNECT db")));
-    ASSERT_TRUE(admin.send("WAIT_CLOSE db; SHOW VERSION"));
+    ASSERT_TRUE(admin.send("WAIT_CLOSE db"));  // one statement: PgBouncer takes no more per query
     std::this_thread::sleep_for(700ms);
     EXPECT_FALSE(admin.result_ready()) << "WAIT_CLOSE returned while the server is still open";
 
@@ -51,9 +51,6 @@ TEST_F(WaitClose, WaitsForTheSessionsServerAndOthersKeepWorking) {
     client.close();  // the session ends: its server is closed (RECONNECT), WAIT_CLOSE returns
     auto r = admin.wait(10s);
     EXPECT_TRUE(Ok(r)) << r.describe();
-    // The statement after WAIT_CLOSE in the same query ran after the wait.
-    auto last = admin.wait(2s);
-    (void)last;
     EXPECT_TRUE(eventually([&] { return backends_of(pg(), "wc_holder") == 0; }, 3s));
     EXPECT_TRUE(Ok(admin.exec("SHOW POOLS")));
 }
