@@ -690,10 +690,15 @@ void Pool::on_outage_login_failed(const ServerPtr& server, const Error& error) {
 
 void Pool::apply_settings(PoolSettings settings) {
     const bool was_adaptive = settings_.adaptive;
-    // Another host, port or host list (reload): servers to the old ones close as soon as they are unused.
-    const bool moved = settings.target.host != settings_.target.host ||
-                       settings.target.port != settings_.target.port ||
-                       settings.target.hosts != settings_.target.hosts;
+    // Other connection settings (reload: host, port, host list, server database or user, connect_query,
+    // startup parameters): servers made with the old ones close as soon as they are unused (as PgBouncer
+    // marks them close_needed; WAIT_CLOSE and server_fast_close act on them).
+    const bool moved =
+        settings.target.host != settings_.target.host || settings.target.port != settings_.target.port ||
+        settings.target.hosts != settings_.target.hosts ||
+        settings.target.dbname != settings_.target.dbname || settings.target.user != settings_.target.user ||
+        settings.target.connect_query != settings_.target.connect_query ||
+        settings.target.startup_params != settings_.target.startup_params;
     settings_ = std::move(settings);
     if (moved) {
         host_cursor_ = 0;

@@ -55,6 +55,31 @@ TEST_F(WaitClose, WaitsForTheSessionsServerAndOthersKeepWorking) {
     EXPECT_TRUE(Ok(admin.exec("SHOW POOLS")));
 }
 
+TEST_F(WaitClose, AReloadThatChangesTheDatabaseMarksItsServers) {
+    auto cfg = base_config("session", 2);
+    cfg.set("admin_users", kApp);
+    PoolguardProcess p(cfg);
+    ASSERT_TRUE(p.start());
+    PgConn client(p.dsn(kApp, kAppPass, "db", "application_name=wc_reload"));
+    ASSERT_TRUE(Ok(client.exec("SELECT 1")));
+    auto changed = cfg;
+    changed.databases.clear();
+    changed.database("db", pg().pooler_target("", "template1"));  // another server database
+    ASSERT_TRUE(p.rewrite_config(changed));
+    PgConn admin(p.dsn(kApp, kAppPass, "pgbouncer"));
+    ASSERT_TRUE(Ok(admin.exec("RELOAD")));
+    ASSERT_TRUE(admin.send("WAIT_CLOSE"));
+    std::this_thread::sleep_for(700ms);
+    EXPECT_FALSE(admin.result_ready()) << "the session's server still uses the old database";
+    client.close();
+    auto r = admin.wait(10s);
+    EXPECT_TRUE(Ok(r)) << r.describe();
+    PgConn fresh(p.dsn(kApp, kAppPass));
+    auto db = fresh.exec("SELECT current_database()");
+    ASSERT_TRUE(Ok(db));
+    EXPECT_EQ(db.value(), "template1");
+}
+
 TEST_F(WaitClose, ServerFastCloseEndsTheSessionAtTheTransactionEnd) {
     auto cfg = base_config("session", 2);
     cfg.set("admin_users", kApp);
@@ -104,7 +129,6 @@ TEST_F(WaitClose, WithoutServerFastCloseSessionsKeepTheirServer) {
 }
 
 TEST_F(WaitClose, SuspendDropsClientsWhoseOutputDoesNotFlush) {
-    if (PoolguardProcess::testing_pgbouncer()) GTEST_SKIP() << "reads poolguard's log line";
     auto cfg = base_config("transaction", 2);
     cfg.set("admin_users", kApp);
     cfg.set("suspend_timeout", 1);
@@ -124,7 +148,12 @@ TEST_F(WaitClose, SuspendDropsClientsWhoseOutputDoesNotFlush) {
     EXPECT_GE(r.elapsed_ms, 800)
         << "SUSPEND returned before suspend_timeout though a client's output was stuck";
     EXPECT_LT(r.elapsed_ms, 5000);
-    EXPECT_TRUE(p.wait_for_log("output not flushed within suspend_timeout", 3s)) << p.log_contents();
+    if (!PoolguardProcess::testing_pgbouncer()) {
+        EXPECT_TRUE(p.wait_for_log("output not flushed within suspend_timeout", 3s)) << p.log_contents();
+    }
+    // The stuck client was closed: reading now ends in an error, not in the whole result.
+    auto stuck_result = stuck.wait(10s);
+    EXPECT_FALSE(stuck_result.ok()) << stuck_result.describe();
     EXPECT_TRUE(Ok(admin.exec("RESUME")));
     // The client that had nothing pending is still served.
     EXPECT_TRUE(Ok(reader.exec("SELECT 2")));
