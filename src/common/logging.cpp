@@ -59,7 +59,7 @@ void setup_logging(const std::string& logfile, int verbose, const SyslogSettings
         sinks.push_back(sink);
         logger = std::make_shared<spdlog::logger>("poolguard-syslog", sinks.begin(), sinks.end());
         logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %z [%P] %^%l%$ %v");
-        sink->set_pattern("%l %v");  // syslog adds the time, ident and pid itself
+        sink->set_pattern("%v");  // as PgBouncer: the message alone (syslog adds time, ident, pid)
     }
     logger->set_level(verbose >= 2   ? spdlog::level::trace
                       : verbose == 1 ? spdlog::level::debug
