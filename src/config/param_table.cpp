@@ -114,7 +114,7 @@ const std::vector<ParamSpec>& pgbouncer_params() {
         int_param("sbuf_loopcnt", &C::sbuf_loopcnt, 0, INT_MAX, kNotYet),
         flag_int_param("so_reuseport", &C::so_reuseport, 1),
         flag_int_param("tcp_defer_accept", &C::tcp_defer_accept),
-        int_param("tcp_socket_buffer", &C::tcp_socket_buffer, 0, INT_MAX, kNotYet),
+        int_param("tcp_socket_buffer", &C::tcp_socket_buffer),
         flag_int_param("tcp_keepalive", &C::tcp_keepalive, 1),
         int_param("tcp_keepcnt", &C::tcp_keepcnt),
         int_param("tcp_keepidle", &C::tcp_keepidle),

@@ -18,7 +18,7 @@ namespace {
 // Read on every accept and connect, written on reload: one atomic per field (a torn read between two
 // fields during a reload only mixes old and new settings for one socket).
 std::atomic<bool> g_keepalive{true};
-std::atomic<int> g_keepcnt{0}, g_keepidle{0}, g_keepintvl{0}, g_user_timeout{0};
+std::atomic<int> g_keepcnt{0}, g_keepidle{0}, g_keepintvl{0}, g_user_timeout{0}, g_socket_buffer{0};
 
 void set_int_option(int fd, int level, int name, int value) {
     ::setsockopt(fd, level, name, &value, sizeof value);
@@ -31,12 +31,14 @@ void set_tcp_options(const TcpOptions& options) {
     g_keepidle.store(options.keepidle, std::memory_order_relaxed);
     g_keepintvl.store(options.keepintvl, std::memory_order_relaxed);
     g_user_timeout.store(options.user_timeout_ms, std::memory_order_relaxed);
+    g_socket_buffer.store(options.socket_buffer, std::memory_order_relaxed);
 }
 
 TcpOptions tcp_options() {
-    return TcpOptions{g_keepalive.load(std::memory_order_relaxed), g_keepcnt.load(std::memory_order_relaxed),
-                      g_keepidle.load(std::memory_order_relaxed), g_keepintvl.load(std::memory_order_relaxed),
-                      g_user_timeout.load(std::memory_order_relaxed)};
+    return TcpOptions{
+        g_keepalive.load(std::memory_order_relaxed),    g_keepcnt.load(std::memory_order_relaxed),
+        g_keepidle.load(std::memory_order_relaxed),     g_keepintvl.load(std::memory_order_relaxed),
+        g_user_timeout.load(std::memory_order_relaxed), g_socket_buffer.load(std::memory_order_relaxed)};
 }
 
 asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
@@ -101,6 +103,10 @@ void tune_socket(Socket& socket) {
             if (o.keepintvl > 0) set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, o.keepintvl);
         }
         if (o.user_timeout_ms > 0) set_int_option(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o.user_timeout_ms);
+        if (o.socket_buffer > 0) {
+            set_int_option(fd, SOL_SOCKET, SO_SNDBUF, o.socket_buffer);
+            set_int_option(fd, SOL_SOCKET, SO_RCVBUF, o.socket_buffer);
+        }
     }
 }
 

@@ -22,7 +22,8 @@ using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 asio::awaitable<Result<Socket>> connect_to_server(const std::string& host, int port,
                                                   std::chrono::milliseconds timeout);
 
-// PgBouncer's tcp_keepalive / tcp_keepcnt / tcp_keepidle / tcp_keepintvl / tcp_user_timeout; 0 = the
+// PgBouncer's tcp_keepalive / tcp_keepcnt / tcp_keepidle / tcp_keepintvl / tcp_user_timeout /
+// tcp_socket_buffer; 0 = the
 // OS default (the option is left alone).
 struct TcpOptions {
     bool keepalive = true;
@@ -30,6 +31,7 @@ struct TcpOptions {
     int keepidle = 0;         // seconds
     int keepintvl = 0;        // seconds
     int user_timeout_ms = 0;  // TCP_USER_TIMEOUT
+    int socket_buffer = 0;    // tcp_socket_buffer: SO_SNDBUF and SO_RCVBUF in bytes
 };
 // Process-wide: tune_socket applies them to every TCP socket opened or accepted from here on (set at start
 // and at each reload or SET; thread-safe).

@@ -68,7 +68,7 @@ namespace {
 // tcp_keepalive and friends for every TCP socket accepted or connected from now on.
 void apply_tcp_options(const config::Config& cfg) {
     net::set_tcp_options(net::TcpOptions{cfg.tcp_keepalive != 0, cfg.tcp_keepcnt, cfg.tcp_keepidle,
-                                         cfg.tcp_keepintvl, cfg.tcp_user_timeout});
+                                         cfg.tcp_keepintvl, cfg.tcp_user_timeout, cfg.tcp_socket_buffer});
 }
 }  // namespace
 

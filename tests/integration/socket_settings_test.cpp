@@ -1,6 +1,7 @@
 // Owns the integration tests of the socket settings of PgBouncer 1.25 (issue 13): tcp_keepalive, tcp_keepcnt,
-// tcp_keepidle, tcp_keepintvl, tcp_user_timeout on client and server sockets (read back with getsockopt on
-// the pooler's own descriptors, taken with pidfd_getfd), unix_socket_mode and unix_socket_group.
+// tcp_keepidle, tcp_keepintvl, tcp_user_timeout, tcp_socket_buffer on client and server sockets (read back
+// with getsockopt on the pooler's own descriptors, taken with pidfd_getfd), unix_socket_mode and
+// unix_socket_group.
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -22,6 +23,7 @@ class SocketSettings : public PoolerTest {};
 
 struct TcpSockopts {
     int keepalive = -1, keepcnt = -1, keepidle = -1, keepintvl = -1, user_timeout = -1;
+    int sndbuf = -1, rcvbuf = -1;  // as Linux reports them: twice what was set
 };
 
 int get_int(int fd, int level, int name) {
@@ -68,9 +70,10 @@ PoolerSockets read_pooler_sockets(pid_t pid, int local_port, int peer_port) {
                          get_int(fd, SOL_SOCKET, SO_TYPE) == SOCK_STREAM &&
                          ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0;
         if (tcp) {
-            TcpSockopts o{get_int(fd, SOL_SOCKET, SO_KEEPALIVE), get_int(fd, IPPROTO_TCP, TCP_KEEPCNT),
-                          get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL),
-                          get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT)};
+            TcpSockopts o{get_int(fd, SOL_SOCKET, SO_KEEPALIVE),      get_int(fd, IPPROTO_TCP, TCP_KEEPCNT),
+                          get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE),     get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL),
+                          get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), get_int(fd, SOL_SOCKET, SO_SNDBUF),
+                          get_int(fd, SOL_SOCKET, SO_RCVBUF)};
             if (port_of(local) == local_port) out.client_side.push_back(o);
             if (port_of(peer) == peer_port) out.server_side.push_back(o);
         }
@@ -95,7 +98,7 @@ TEST_F(SocketSettings, KeepaliveAndUserTimeoutOnClientAndServerSockets) {
     auto cfg = base_config("session", 2);
     cfg.set("admin_users", kApp);
     cfg.set("tcp_keepalive", 1).set("tcp_keepcnt", 4).set("tcp_keepidle", 33).set("tcp_keepintvl", 7);
-    cfg.set("tcp_user_timeout", 12345);
+    cfg.set("tcp_user_timeout", 12345).set("tcp_socket_buffer", 65536);
     PoolguardProcess p(cfg);
     ASSERT_TRUE(p.start());
     PgConn c(p.dsn(kApp, kAppPass));
@@ -106,6 +109,11 @@ TEST_F(SocketSettings, KeepaliveAndUserTimeoutOnClientAndServerSockets) {
     ASSERT_TRUE(sockets.error.empty()) << sockets.error;
     expect_options(sockets.client_side, {1, 4, 33, 7, 12345}, "client");
     expect_options(sockets.server_side, {1, 4, 33, 7, 12345}, "server");
+    for (const auto* side : {&sockets.client_side, &sockets.server_side})
+        for (const auto& o : *side) {
+            EXPECT_EQ(o.sndbuf, 2 * 65536) << "tcp_socket_buffer (SO_SNDBUF; Linux reports double)";
+            EXPECT_EQ(o.rcvbuf, 2 * 65536) << "tcp_socket_buffer (SO_RCVBUF; Linux reports double)";
+        }
 
     // SET through the admin console applies to sockets opened from then on.
     PgConn admin(p.dsn(kApp, kAppPass, "pgbouncer"));

@@ -154,7 +154,8 @@ TEST(ConfigLoader, RealisticFileParsesEveryValue) {
         EXPECT_TRUE(w.message.starts_with("accepted, not implemented: ")) << format_warning(w);
     EXPECT_TRUE(has_warning(r, "accepted, not implemented: sbuf_loopcnt")) << all_warnings(r);
     // Implemented since issue 13's second round: no warning.
-    for (const char* implemented : {"tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout"})
+    for (const char* implemented :
+         {"tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_user_timeout", "tcp_socket_buffer"})
         EXPECT_FALSE(has_warning(r, std::string("accepted, not implemented: ") + implemented))
             << implemented << ": " << all_warnings(r);
     EXPECT_FALSE(has_warning(r, "max_client_conn")) << all_warnings(r);
@@ -571,14 +572,14 @@ TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
     LoadResult loud = load_ok(std::string(kAuth) +
                               "sbuf_loopcnt = 7\n"                   // 3
                               "dns_max_ttl = 30\n"                   // 4
-                              "tcp_socket_buffer = 65536\n"          // 5
+                              "pkt_buf = 8192\n"                     // 5
                               "dns_nxdomain_ttl = 30\n"              // 6
                               "peer_id = 3\n"                        // 7
                               "resolv_conf = /etc/my-resolv.conf\n"  // 8
                               "dns_zone_check_period = 60\n");       // 9
     const char* expected[] = {"accepted, not implemented: sbuf_loopcnt",
                               "accepted, not implemented: dns_max_ttl",
-                              "accepted, not implemented: tcp_socket_buffer",
+                              "accepted, not implemented: pkt_buf",
                               "accepted, not implemented: dns_nxdomain_ttl",
                               "accepted, not implemented: peer_id",
                               "accepted, not implemented: resolv_conf",
