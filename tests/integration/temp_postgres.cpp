@@ -1,6 +1,7 @@
 // Owns TempPostgres: a throwaway PostgreSQL 15 server (Debian's binaries) in a temp dir on a free port.
 #include "temp_postgres.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -204,6 +205,7 @@ bool TempPostgres::launch(int port, bool* retry_with_other_port) {
             return false;
         }
         if (PQping(ping_dsn.c_str()) == PQPING_OK) {
+            up_since_ = Clock::now();
             error_.clear();
             return ensure_admin();
         }
@@ -227,6 +229,120 @@ void TempPostgres::stop() {
         }
         pid_ = -1;
     }
+}
+
+std::vector<pid_t> TempPostgres::server_processes() const {
+    std::vector<pid_t> out;
+    if (pid_ <= 0) return out;
+    DIR* d = opendir("/proc");
+    if (!d) return out;
+    while (dirent* e = readdir(d)) {
+        char* end = nullptr;
+        long p = std::strtol(e->d_name, &end, 10);
+        if (p <= 0 || *end != '\0') continue;
+        std::string stat = read_file("/proc/" + std::string(e->d_name) + "/stat");
+        // pid (comm) state ppid ...: comm may hold spaces and parentheses, so parse after the last ')'.
+        size_t close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        int ppid = 0;
+        char state = 0;
+        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == pid_ &&
+            state != 'Z')
+            out.push_back(static_cast<pid_t>(p));
+    }
+    closedir(d);
+    return out;
+}
+
+bool TempPostgres::stop_server(StopMode mode, std::chrono::milliseconds timeout) {
+    {
+        std::lock_guard lock(admin_mutex_);
+        admin_.close();
+    }
+    if (pid_ <= 0) return true;
+    std::vector<pid_t> children = server_processes();
+    if (mode == StopMode::kKill) {
+        kill(pid_, SIGKILL);
+        for (pid_t c : children)
+            kill(c, SIGKILL);
+    } else {
+        kill(pid_, mode == StopMode::kFast ? SIGINT : SIGQUIT);
+    }
+    bool exited = wait_pid(pid_, timeout).has_value();
+    if (!exited) {
+        kill(pid_, SIGKILL);
+        wait_pid(pid_, 10s);
+    }
+    pid_ = -1;
+    // Orphaned children (kKill) are reaped by init; wait until none is left holding the shared memory.
+    auto start = Clock::now();
+    for (pid_t c : children) {
+        while (kill(c, 0) == 0 && elapsed_ms(start) < 10000) {
+            std::string stat = read_file("/proc/" + std::to_string(c) + "/stat");
+            size_t close = stat.rfind(')');
+            if (close == std::string::npos || stat.compare(close + 1, 3, " Z ") == 0) break;
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+    return exited;
+}
+
+bool TempPostgres::start_server() {
+    if (pid_ > 0) return true;
+    bool retry = false;
+    // Same port: the pooler in front keeps its [databases] target. A port still held by a lingering socket is
+    // retried for a few seconds (postgres binds with SO_REUSEADDR, so this is rare).
+    auto start = Clock::now();
+    while (true) {
+        if (launch(port_, &retry)) return true;
+        if (!retry || elapsed_ms(start) > 5000) return false;
+        std::this_thread::sleep_for(100ms);
+    }
+}
+
+bool TempPostgres::restart(StopMode mode) {
+    return stop_server(mode) && start_server();
+}
+
+bool TempPostgres::signal_backend(pid_t backend, int sig) {
+    return backend > 0 && kill(backend, sig) == 0;
+}
+
+size_t TempPostgres::log_size() const {
+    struct stat st {};
+    return stat(log_path().c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+}
+
+bool TempPostgres::wait_recovered(size_t log_offset, std::chrono::milliseconds timeout) {
+    {
+        std::lock_guard lock(admin_mutex_);
+        admin_.close();
+    }
+    auto start = Clock::now();
+    // First the crash must have been noticed: until then the old server still answers pings.
+    while (true) {
+        std::string log = read_file(log_path());
+        if (log.size() > log_offset &&
+            (log.find("reinitializing", log_offset) != std::string::npos ||
+             log.find("terminating any other active server processes", log_offset) != std::string::npos))
+            break;
+        if (Clock::now() - start > timeout) {
+            error_ = "postgres did not log a crash restart:\n" + log_tail();
+            return false;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    std::string ping_dsn = admin_dsn() + " connect_timeout=2";
+    while (PQping(ping_dsn.c_str()) != PQPING_OK) {
+        if (Clock::now() - start > timeout) {
+            error_ = "postgres did not accept logins after crash recovery:\n" + log_tail();
+            return false;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    up_since_ = Clock::now();
+    std::lock_guard lock(admin_mutex_);
+    return ensure_admin();
 }
 
 std::string TempPostgres::dsn(const std::string& user, const std::string& password,

@@ -24,6 +24,12 @@ struct TempPostgresOptions {
 
 enum class PasswordKind { kMd5, kScram };
 
+// How TempPostgres::stop_server ends the server (the fault tests, issue 15): kFast = `pg_ctl -m fast`
+// (SIGINT: backends are terminated with 57P01, a shutdown checkpoint), kImmediate = `pg_ctl -m immediate`
+// (SIGQUIT: no checkpoint, crash recovery at the next start), kKill = SIGKILL of the postmaster and of all
+// its children at once, like a host or container that died (crash recovery at the next start).
+enum class StopMode { kFast, kImmediate, kKill };
+
 // Starts in the constructor (check ok()/error()), stops (immediate shutdown) and deletes its dir in the
 // destructor. Construct it on the main thread (e.g. in SetUpTestSuite): the server gets SIGQUIT when the
 // constructing thread dies. As root, the server runs as the `postgres` OS user and its dir is chowned to it.
@@ -44,6 +50,28 @@ class TempPostgres {
     std::string log_path() const { return dir_ + "/postgres.log"; }
     std::string log_tail(size_t bytes = 6000) const { return tail_file(log_path(), bytes); }
     pid_t pid() const { return pid_; }
+
+    // ---- faults (issue 15; call from the thread that constructed this object) ----
+    // Stops the server as `mode` says and waits until every server process is gone; false on timeout.
+    bool stop_server(StopMode mode, std::chrono::milliseconds timeout = 30s);
+    // Starts the stopped server again on the same port and data dir; returns once it accepts logins (the
+    // moment is up_since()). False (see error()) if it did not within 30 s.
+    bool start_server();
+    // stop_server + start_server.
+    bool restart(StopMode mode);
+    // When the last start_server (or the constructor, or wait_recovered) saw the server accept logins.
+    Clock::time_point up_since() const { return up_since_; }
+    // Sends `sig` to one server process (a backend: SIGKILL makes the postmaster end every backend and run
+    // crash recovery; SIGTERM is what pg_terminate_backend sends). False if kill(2) failed.
+    bool signal_backend(pid_t backend, int sig);
+    // After a backend crash: waits until the postmaster logged the crash ("terminating any other active
+    // server processes"/"reinitializing"; log from byte `log_offset` on) and then accepts logins again; sets
+    // up_since(). The admin session is reopened.
+    bool wait_recovered(size_t log_offset, std::chrono::milliseconds timeout = 30s);
+    // Size of the server log now (pass to wait_recovered).
+    size_t log_size() const;
+    // The postmaster's direct children (backends and auxiliary processes), from /proc.
+    std::vector<pid_t> server_processes() const;
 
     // TCP connection string for libpq (sslmode/gssencmode disabled, connect_timeout=5).
     std::string dsn(const std::string& user, const std::string& password = "",
@@ -85,6 +113,7 @@ class TempPostgres {
     std::string error_;
     int port_ = 0;
     pid_t pid_ = -1;
+    Clock::time_point up_since_{};
     std::mutex admin_mutex_;
     PgConn admin_;
 };
