@@ -601,7 +601,8 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
         }
         return;
     }
-    if (!waiting_ && client_idle_timeout.count() > 0 && now - idle_since_ > client_idle_timeout)
+    // The admin console is exempt, as in PgBouncer 1.25.2 (an operator's console stays open).
+    if (!admin_ && !waiting_ && client_idle_timeout.count() > 0 && now - idle_since_ > client_idle_timeout)
         terminate_with(fatal(ErrorKind::kClientIdleTimeout, "client_idle_timeout"));
     if (waiting_ && !wait_notified_ && cfg.query_wait_notify.count() > 0 &&
         now - wait_started_ >= cfg.query_wait_notify) {

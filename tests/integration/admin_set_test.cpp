@@ -207,6 +207,23 @@ TEST_F(AdminSet, ASampleTakesEffect) {
     EXPECT_TRUE(p.wait_for_log("stats: ", 5s)) << p.log_contents();
 }
 
+TEST_F(AdminSet, TheConsoleIsNotClosedByClientIdleTimeout) {
+    // Found by EveryChangeableParameterIsSetAndShown under ASan: after SET client_idle_timeout = 1 the
+    // console itself was closed a second after its login. PgBouncer 1.25.2 leaves admin consoles alone.
+    auto cfg = base_config("transaction", 2);
+    cfg.set("admin_users", kApp);
+    cfg.set("client_idle_timeout", 1);
+    PoolguardProcess p(cfg);
+    ASSERT_TRUE(p.start());
+    PgConn admin(p.dsn(kApp, kAppPass, "pgbouncer"));
+    ASSERT_TRUE(Ok(admin.exec("SHOW VERSION")));
+    PgConn client(p.dsn(kApp, kAppPass));
+    ASSERT_TRUE(Ok(client.exec("SELECT 1")));
+    std::this_thread::sleep_for(2500ms);
+    EXPECT_TRUE(Ok(admin.exec("SHOW VERSION")));
+    EXPECT_FALSE(client.exec("SELECT 1").ok()) << "an ordinary idle client is closed";
+}
+
 TEST_F(AdminSet, ParametersFixedAtStartAreRefusedAndKept) {
     if (PoolguardProcess::testing_pgbouncer())
         GTEST_SKIP() << "PgBouncer 1.25.2 answers SET of such a parameter with success (command tag SET k=v) "
