@@ -107,6 +107,11 @@ bool TempPostgres::prepare_data_dir() {
         "\n"
         "host all all ::1/128 " +
         m + "\n";
+    if (!options_.hba_tcp_lines.empty()) {
+        hba = "# TempPostgres\nlocal all all trust\n";
+        for (const auto& line : options_.hba_tcp_lines)
+            hba += line + "\n";
+    }
     std::string hba_path = data + "/pg_hba.conf";
     if (!write_file(hba_path, hba)) {
         error_ = "cannot write " + hba_path;

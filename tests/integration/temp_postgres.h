@@ -20,6 +20,9 @@ struct TempPostgresOptions {
     std::string hba_method = "trust";  // pg_hba method for TCP: trust | md5 | scram-sha-256
     std::string password_encryption = "scram-sha-256";
     std::vector<std::string> settings;  // extra "name=value", passed as `-c name=value`
+    // pg_hba.conf lines for TCP (e.g. hostssl-only rules), replacing the `host ... hba_method` ones;
+    // `local all all trust` stays first.
+    std::vector<std::string> hba_tcp_lines;
 };
 
 enum class PasswordKind { kMd5, kScram };

@@ -1,62 +1,16 @@
-// Owns the TLS integration tests: throwaway certificates made with openssl, PostgreSQL 15 with ssl=on, libpq
+// Owns the basic TLS integration tests (certificates from tls_helpers' Pki), PostgreSQL 15 with ssl=on, libpq
 // sslmodes through poolguard (client and server side), verify-full host names, SSLRequest injection,
 // GSSENCRequest, auth_type = cert, SCRAM-SHA-256-PLUS (channel_binding=require) and SHOW CLIENTS' tls column.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <csignal>
-
-#include <algorithm>
-#include <cstdint>
-#include <cstdlib>
-#include <filesystem>
 #include <string>
 
 #include "fixtures.h"
+#include "tls_helpers.h"
 
 namespace itest {
 namespace {
-
-namespace fs = std::filesystem;
-
-// CA, PostgreSQL's certificate (IP 127.0.0.1 only, so "localhost" does not verify), the pooler's, and a
-// client certificate with CN=app; world-readable directory, keys owned by postgres when running as root.
-struct Pki {
-    std::string dir;
-    bool ok = false;
-    Pki() {
-        dir = (fs::temp_directory_path() / ("poolguard_tls_it_" + std::to_string(::getpid()))).string();
-        fs::create_directories(dir);
-        auto cert = [&](const std::string& name, const std::string& cn, const std::string& ext) {
-            return " && openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout " +
-                   name + ".key -out " + name + ".csr -subj /CN=" + cn + " && printf '" + ext + "\\n' > " +
-                   name + ".ext && openssl x509 -req -in " + name +
-                   ".csr -CA ca.crt -CAkey ca.key -set_serial " +
-                   std::to_string(name.size() + cn.size() + 100) + " -days 2 -extfile " + name +
-                   ".ext -out " + name + ".crt";
-        };
-        std::string cmd =
-            "(cd " + dir +
-            " && openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
-            " -keyout ca.key -out ca.crt -days 2 -subj /CN=it-ca"
-            " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign" +
-            cert("pg", "pg", "subjectAltName=IP:127.0.0.1") +
-            cert("pooler", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost") +
-            cert("app", "app", "extendedKeyUsage=clientAuth") +
-            " && chmod 755 . && chmod 600 *.key && chmod 644 *.crt";
-        if (::geteuid() == 0) cmd += " && chown -R postgres " + dir;
-        cmd += ") >/dev/null 2>&1";
-        ok = std::system(cmd.c_str()) == 0;
-    }
-    ~Pki() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-    std::string operator()(const std::string& file) const { return dir + "/" + file; }
-};
 
 class Tls : public PoolerTest {
   protected:
@@ -94,38 +48,6 @@ class Tls : public PoolerTest {
     static Pki* pki_;
 };
 Pki* Tls::pki_ = nullptr;
-
-// A raw TCP connection to the pooler: sends `bytes`, returns what comes back until EOF or `want` bytes
-// (bounded by 5 s).
-std::string raw_exchange(int port, const std::string& bytes, size_t want = SIZE_MAX) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string out;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-        ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
-        char buf[512];
-        ssize_t n;
-        while (out.size() < want && (n = ::recv(fd, buf, std::min(sizeof buf, want - out.size()), 0)) > 0)
-            out.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    return out;
-}
-std::string be32(uint32_t v) {
-    v = htonl(v);
-    return std::string(reinterpret_cast<char*>(&v), 4);
-}
-const std::string kSslRequest = be32(8) + be32(80877103);
-const std::string kGssEncRequest = be32(8) + be32(80877104);
-std::string startup_packet() {
-    std::string body = be32(196608) + std::string("user\0app\0database\0db\0\0", 22);
-    return be32(static_cast<uint32_t>(body.size() + 4)) + body;
-}
 
 TEST_F(Tls, RequireServesTlsBothSidesAndRefusesPlainClients) {
     PoolguardProcess pooler(tls_config());
