@@ -7,6 +7,8 @@
 
 #include <climits>
 
+#include "config/value_parser.h"
+#include "net/tls_context.h"
 #include "respond/guard.h"
 #include "session/client_session.h"
 #include "session/proxy.h"
@@ -409,6 +411,13 @@ Status AdminService::set(const std::string& key, const std::string& value) {
         if (auto st = respond::guard().set(key, value); !st) return st;
     auto copy = std::make_shared<config::Config>(proxy_.config());
     if (auto st = config::set_parameter(*copy, key, value); !st) return st;
+    // A TLS setting is checked as a reload checks it: a file that cannot be read or a mode that lacks its
+    // files refuses the SET (the old value and contexts stay), never a value SHOW CONFIG shows but TLS
+    // ignores. PgBouncer 1.25.2 stores the value and only sends a NOTICE.
+    const std::string lowered = config::to_lower(key);
+    if (lowered.starts_with("client_tls") || lowered.starts_with("server_tls"))
+        if (auto tls = net::build_tls_contexts(*copy); !tls)
+            return fail("SET " + lowered + " failed, the old value stays: " + tls.error().message, "22023");
     proxy_.apply_config(copy);
     spdlog::info("admin SET {} = {}", key, value);
     return {};
