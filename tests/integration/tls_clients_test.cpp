@@ -225,9 +225,11 @@ public class Probe {
 
 TEST_F(TlsClients, PgJdbcSslVerifyFull) {
     const std::string jar = "/usr/share/java/postgresql.jar";
-    if (::access("/usr/bin/java", X_OK) != 0 || ::access(jar.c_str(), R_OK) != 0)
-        GTEST_SKIP() << "java 17 or PgJDBC (/usr/share/java/postgresql.jar) is missing: apt-get install "
-                        "openjdk-17-jre-headless libpostgresql-jdbc-java";
+    // `java Probe.java` (the source launcher) needs a JDK's compiler, not just a JRE.
+    if (::access("/usr/bin/java", X_OK) != 0 || ::access("/usr/bin/javac", X_OK) != 0 ||
+        ::access(jar.c_str(), R_OK) != 0)
+        GTEST_SKIP() << "a Java 17 JDK or PgJDBC (/usr/share/java/postgresql.jar) is missing: scripts/deps "
+                        "installs openjdk-17-jdk-headless and libpostgresql-jdbc-java";
     PoolerConfig c = config("require");
     c.set("auth_type", "scram-sha-256");
     c.set("ignore_startup_parameters", "extra_float_digits");  // PgJDBC sends it, as with PgBouncer

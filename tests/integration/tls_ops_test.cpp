@@ -1,8 +1,14 @@
 // Owns the TLS operations tests (issue 14) against a hostssl-only PostgreSQL 15: certificates rotated and
-// reloaded under a pgbench load, stalled handshakes and unverifiable servers within their timeouts, the
-// admin console, cancel requests and direct TLS (ALPN) over TLS, and admin SET of TLS settings.
+// reloaded under a pgbench load, stalled handshakes (clients and servers) and unverifiable servers within
+// their timeouts, admin console, cancel requests and direct TLS (ALPN), and admin SET of TLS settings.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <string>
@@ -166,6 +172,77 @@ TEST_F(TlsOps, ServerWhoseCertificateDoesNotVerifyFailsWithinServerConnectTimeou
     PgConn admin(pooler.dsn(kApp2, "", "pgbouncer", verify_full()));
     ASSERT_TRUE(admin.ok()) << admin.connect_error();
     EXPECT_TRUE(Ok(admin.exec("SHOW POOLS")));
+}
+
+// A TCP listener on 127.0.0.1 that answers each SSLRequest with 'S' and then says nothing: a server stalled
+// in its TLS handshake (a fault, like tcp_relay's stall; the bytes before it are PostgreSQL's own).
+class StalledTlsServer {
+  public:
+    StalledTlsServer() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0 ||
+            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            return;
+        port_ = ntohs(a.sin_port);
+        thread_ = std::thread([this] {
+            while (!stop_.load()) {
+                pollfd p{fd_, POLLIN, 0};
+                if (::poll(&p, 1, 50) != 1) continue;
+                const int c = ::accept(fd_, nullptr, nullptr);
+                if (c < 0) continue;
+                char req[8];
+                timeval tv{2, 0};
+                ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                if (::recv(c, req, sizeof req, MSG_WAITALL) == 8) (void)!::send(c, "S", 1, MSG_NOSIGNAL);
+                accepted_.push_back(c);
+            }
+        });
+    }
+    ~StalledTlsServer() {
+        stop_.store(true);
+        if (thread_.joinable()) thread_.join();
+        for (int c : accepted_)
+            ::close(c);
+        if (fd_ >= 0) ::close(fd_);
+    }
+    int port() const { return port_; }
+
+  private:
+    int fd_ = -1;
+    int port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::vector<int> accepted_;  // touched by the thread only until it is joined
+    std::thread thread_;
+};
+
+TEST_F(TlsOps, ServerStalledInTheHandshakeFailsWithinServerConnectTimeout) {
+    if (PoolguardProcess::testing_pgbouncer())
+        GTEST_SKIP() << "beyond PgBouncer 1.25.2: it keeps the client waiting (past 15 s here) until "
+                        "query_wait_timeout";
+    StalledTlsServer stalled;
+    ASSERT_GT(stalled.port(), 0);
+    PoolerConfig c = config("prefer");
+    c.database("stalled", "host=127.0.0.1 port=" + std::to_string(stalled.port()) + " dbname=postgres");
+    c.set("server_connect_timeout", 1);
+    c.set("query_wait_timeout", 20);
+    PoolguardProcess pooler(c);
+    ASSERT_TRUE(pooler.start());
+    LoginOutcome out;
+    std::thread waiting([&] { out = raw_login(pooler.host(), pooler.port(), kApp, "stalled", "", 15s); });
+    // Meanwhile the other database's clients are served.
+    std::this_thread::sleep_for(200ms);
+    PgConn other(pooler.dsn(kApp, "", "db", verify_full()));
+    EXPECT_TRUE(other.ok()) << other.connect_error();
+    EXPECT_TRUE(Ok(other.exec("select 1")));
+    waiting.join();
+    EXPECT_FALSE(out.ready);
+    EXPECT_NE(out.message.find("server_connect_timeout"), std::string::npos) << out.describe();
+    EXPECT_LT(out.elapsed_ms, 4000) << out.describe();
+    EXPECT_GE(out.elapsed_ms, 900) << out.describe();
 }
 
 TEST_F(TlsOps, AdminConsoleAndCancelRequestsOverTls) {
