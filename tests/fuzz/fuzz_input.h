@@ -1,6 +1,7 @@
 // Owns the small helper the fuzz targets share: carving one fuzz input into typed pieces.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

@@ -168,9 +168,10 @@ const ServerStatements::Cached& ServerStatements::insert(StatementPtr def,
                                                          std::vector<std::string>& evicted) {
     if (const auto it = index_.find(def.get()); it != index_.end()) {
         // Not expected (callers look first); keep the table consistent: the old name becomes garbage.
-        close_later(std::move(it->second->name));
-        lru_.erase(it->second);
-        index_.erase(it);
+        const auto node = it->second;
+        index_.erase(it);  // before the node: see forget()
+        close_later(std::move(node->name));
+        lru_.erase(node);
     }
     std::string name(kServerStatementPrefix);
     name += std::to_string(next_id_++);
@@ -188,8 +189,11 @@ const ServerStatements::Cached& ServerStatements::insert(StatementPtr def,
 void ServerStatements::forget(const StatementDef& def, std::string_view name) {
     const auto it = index_.find(&def);
     if (it != index_.end() && it->second->name == name) {
-        lru_.erase(it->second);
+        // The index entry goes first: its key points into the node's definition, which `def` (only equal to
+        // it) may not keep alive, and erasing an entry hashes its key again (libstdc++ caches no hash here).
+        const auto node = it->second;
         index_.erase(it);
+        lru_.erase(node);
         return;
     }
     // Evicted meanwhile, and the eviction's Close skipped too (undone first, newest first): the server never

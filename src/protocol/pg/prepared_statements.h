@@ -147,6 +147,7 @@ class ServerStatements {
     size_t capacity_;
     uint64_t next_id_ = 1;
     Lru lru_;
+    // Keyed by the definition a node of lru_ owns: erase an entry before its node, never after.
     std::unordered_map<const StatementDef*, Lru::iterator, DefHash, DefEq> index_;
     std::vector<std::string> pending_closes_;
 };

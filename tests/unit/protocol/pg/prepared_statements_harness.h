@@ -1,7 +1,7 @@
 // Owns the test harness of the prepared-statement tests: frontend messages, a simulated PostgreSQL server
 // that answers them like a real one, and the pooled side (server connections and clients) whose byte streams
-// are compared with talking to the server directly. Shared by prepared_statements_test.cpp and
-// prepared_statements_property_test.cpp.
+// are compared with talking to the server directly. Shared by prepared_statements_test.cpp,
+// prepared_statements_property_test.cpp and prepared_statements_lifetime_test.cpp.
 #pragma once
 
 #include <gtest/gtest.h>
