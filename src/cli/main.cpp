@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/process.h"
+#include "cli/systemd_notify.h"
 #include "common/logging.h"
 #include "config/config.h"
 #include "control/control_plane.h"
@@ -33,6 +34,22 @@ struct ServeOptions {
     bool version = false;
     std::string user;
 };
+
+// STATUS= of READY=1: where poolguard accepts connections.
+std::string serving_status(const poolguard::session::Proxy& proxy) {
+    std::string where;
+    for (const auto& l : proxy.listeners()) {
+        if (!where.empty()) where += ", ";
+        if (l.addr == "unix")
+            where += "unix socket";
+        else if (l.addr.find(':') != std::string::npos)
+            where += "[" + l.addr + "]:" + std::to_string(l.port);
+        else
+            where += l.addr + ":" + std::to_string(l.port);
+    }
+    return "accepting connections on " + where +
+           (proxy.socket_activated() ? " (sockets from the service manager)" : "");
+}
 
 std::string compat_version() {
     return std::string("poolguard ") + POOLGUARD_VERSION + " (PgBouncer 1.25.2 compatible)";
@@ -112,6 +129,23 @@ int serve(const ServeOptions& opt) {
     }
     asio::io_context io(1);
     session::Proxy proxy(io, cfg);
+    // Type=notify / notify-reload units (PgBouncer 1.25.2's pgbouncer.service): a reload (SIGHUP, RELOAD)
+    // is RELOADING=1 then READY=1 once applied, failed or not; any shutdown STOPPING=1. No-ops without
+    // NOTIFY_SOCKET.
+    proxy.set_lifecycle_hooks(session::Proxy::LifecycleHooks{
+        .reloading = [] { systemd_notify::reloading(); },
+        .reloaded =
+            [&proxy](const Status& st) {
+                systemd_notify::ready(st ? serving_status(proxy) + "; configuration reloaded"
+                                         : "reload failed, the old configuration stays in force: " +
+                                               st.error().message);
+            },
+        .stopping = [](std::string_view what) { systemd_notify::stopping(what); },
+        // STATUS= of `systemctl status`: the stats line every stats_period, as PgBouncer 1.25.2.
+        .stats = systemd_notify::wanted() ? std::function<void(std::string_view)>(
+                                                [](std::string_view line) { systemd_notify::status(line); })
+                                          : nullptr,
+    });
     // Signals as PgBouncer 1.23+: SIGINT safe shutdown (transactions finish), SIGTERM super safe shutdown
     // (connected clients finish), either one again during a shutdown: immediate; SIGQUIT immediate; SIGHUP
     // reload; SIGUSR1 PAUSE, SIGUSR2 RESUME. Caught before the listeners open, so a signal right after
@@ -176,6 +210,7 @@ int serve(const ServeOptions& opt) {
     }
     if (daemon) daemon->started();
     spdlog::info("poolguard {} started (config {})", POOLGUARD_VERSION, opt.config_path);
+    systemd_notify::ready(serving_status(proxy));
 
     io.run();
     if (control_plane) control_plane->stop();

@@ -268,11 +268,14 @@ void AdminService::roll_stats_period() {
         previous_[r.database] = r;
     }
     period_start_ = now;
-    if (proxy_.config().log_stats) {
+    // The line goes to the log with log_stats, and to the service manager's STATUS= always (as PgBouncer).
+    if (proxy_.config().log_stats || proxy_.wants_stats_line()) {
         std::vector<admin::StatsRow> rates;
         for (const auto& [db, a] : averages_)
             rates.push_back(a);
-        spdlog::info("{}", admin::stats_log_line(rates));
+        const std::string line = admin::stats_log_line(rates);
+        if (proxy_.config().log_stats) spdlog::info("{}", line);
+        proxy_.stats_line(line);
     }
 }
 

@@ -15,6 +15,7 @@
 
 #include "common/logging.h"
 #include "common/secure_random.h"
+#include "net/systemd_sockets.h"
 #include "protocol/pg/userlist.h"
 #include "session/admin_service.h"
 #include "session/client_session.h"
@@ -144,15 +145,45 @@ Status Proxy::start() {
         pools_->get_or_create(db, db.user, secret);
     }
     pools_->start_janitor();
-    if (config_->so_reuseport) open_handoff_listener();
+    // Activated sockets belong to the service manager, which keeps them across restarts: no hand-off.
+    if (config_->so_reuseport && !socket_activated_) open_handoff_listener();
     asio::co_spawn(io_, client_janitor(), net::LogIfThrown{"client janitor"});
     for (auto& acceptor : acceptors_)
         asio::co_spawn(io_, accept_loop(*acceptor), net::LogIfThrown{"accept loop"});
     return {};
 }
 
+Result<bool> Proxy::adopt_passed_listeners() {
+    auto passed = net::systemd::passed_listeners();
+    if (!passed) return std::unexpected(passed.error());
+    if (passed->empty()) return false;
+    const auto& cfg = *config_;
+    // As PgBouncer 1.25.2: passed sockets replace the configured addresses altogether, so the socket unit
+    // alone says where poolguard listens. Their Unix socket files are systemd's: never probed, unlinked,
+    // chmodded or chowned here (unix_socket_mode/unix_socket_group are SocketMode=/SocketGroup= then).
+    if (!cfg.listen_addr.empty()) spdlog::warn("sockets passed from service manager, listen_addr ignored");
+    if (!cfg.unix_socket_dir.empty() && cfg.unix_socket_dir != "/tmp")
+        spdlog::warn("sockets passed from service manager, unix_socket_dir ignored");
+    for (const auto& l : *passed) {
+        auto acceptor = std::make_unique<net::Acceptor>(io_);
+        std::error_code ec;
+        acceptor->assign(asio::generic::stream_protocol(l.family, l.family == AF_UNIX ? 0 : IPPROTO_TCP),
+                         l.fd, ec);
+        if (ec)
+            return fail("could not use socket " + l.description + " passed from service manager (fd " +
+                        std::to_string(l.fd) + "): " + ec.message());
+        spdlog::info("listening on {} (socket passed from service manager, fd {})", l.description, l.fd);
+        acceptors_.push_back(std::move(acceptor));
+    }
+    socket_activated_ = true;
+    return true;
+}
+
 Status Proxy::open_listeners() {
     const auto& cfg = *config_;
+    auto adopted = adopt_passed_listeners();
+    if (!adopted) return std::unexpected(adopted.error());
+    if (*adopted) return {};
     auto open = [&](const asio::generic::stream_protocol::endpoint& ep, bool tcp,
                     const std::string& what) -> Status {
         auto acceptor = std::make_unique<net::Acceptor>(io_);
@@ -289,6 +320,8 @@ std::vector<Proxy::ListenerInfo> Proxy::listeners() const {
                                 sizeof host);
             }
             l.addr = host;
+            if (addr.ss_family == AF_INET) l.port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+            if (addr.ss_family == AF_INET6) l.port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
         }
         out.push_back(std::move(l));
     }
@@ -348,6 +381,13 @@ const protocol::pg::ScramSecret& Proxy::scram_secret_for_plain(const std::string
 }
 
 Status Proxy::reload() {
+    if (hooks_.reloading) hooks_.reloading();
+    Status st = reload_config();
+    if (hooks_.reloaded) hooks_.reloaded(st);
+    return st;
+}
+
+Status Proxy::reload_config() {
     auto loaded = config::load_config(config_->file);
     if (!loaded) {
         spdlog::error("reload failed, keeping the old configuration: {}", loaded.error().message);
@@ -385,6 +425,9 @@ void Proxy::begin_shutdown(ShutdownMode mode) {
     }
     shutting_down_ = true;
     shutdown_mode_ = mode;
+    notify_stopping(mode == ShutdownMode::kWaitForServers
+                        ? "shutting down: waiting for transactions to finish"
+                        : "shutting down: waiting for clients to disconnect");
     if (mode == ShutdownMode::kWaitForServers) {
         pools_->set_shutting_down();
         spdlog::info(
@@ -401,7 +444,7 @@ void Proxy::begin_shutdown(ShutdownMode mode) {
         handoff_acceptor_->close(ignored);
     }
     std::vector<pid_t> siblings;
-    if (config_->so_reuseport) siblings = find_handoff_siblings();
+    if (config_->so_reuseport && !socket_activated_) siblings = find_handoff_siblings();
     if (!siblings.empty()) {
         handoff_pending_ = true;
         asio::co_spawn(io_, hand_off_listeners(std::move(siblings)), net::LogIfThrown{"listener hand-off"});
@@ -415,10 +458,11 @@ void Proxy::drain_and_close_listeners() {
     for (auto& acceptor : acceptors_) {
         // The Unix socket stays open: admin consoles may still log in (only they; see start_client).
         if (!acceptor->is_open() || is_unix_listener(*acceptor)) continue;
-        // Connections already queued on the listener would be reset by close(): take them in first.
+        // Connections already queued on the listener would be reset by close(): take them in first. Not
+        // on a socket from the service manager: it stays open there, and its queue is the next instance's.
         std::error_code ec;
         acceptor->non_blocking(true, ec);
-        while (!ec) {
+        while (!ec && !socket_activated_) {
             net::Socket socket(io_);
             acceptor->accept(socket, ec);
             if (ec) break;
@@ -476,8 +520,15 @@ asio::awaitable<void> Proxy::client_janitor() {
     }
 }
 
+void Proxy::notify_stopping(std::string_view what) {
+    if (stopping_notified_) return;
+    stopping_notified_ = true;
+    if (hooks_.stopping) hooks_.stopping(what);
+}
+
 void Proxy::shutdown_now() {
     if (stopped_) return;
+    notify_stopping("shutting down now");
     stopped_ = true;
     shutting_down_ = true;
     if (handoff_acceptor_) {

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <asio.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "admin/admin_backend.h"
@@ -46,6 +48,25 @@ class Proxy {
     void shutdown_graceful() { begin_shutdown(ShutdownMode::kWaitForServers); }
     // SIGQUIT / SHUTDOWN: stop now.
     void shutdown_now();
+
+    // What the process around the proxy is told of its lifecycle (cli: the service manager, sd_notify).
+    // Each may be empty. `reloaded` gets the reload's outcome; `stopping` is called once, when the first
+    // shutdown of any kind begins, with a short description of it; `stats` gets the log_stats line every
+    // stats_period.
+    struct LifecycleHooks {
+        std::function<void()> reloading;
+        std::function<void(const Status&)> reloaded;
+        std::function<void(std::string_view)> stopping;
+        std::function<void(std::string_view)> stats;
+    };
+    void set_lifecycle_hooks(LifecycleHooks hooks) { hooks_ = std::move(hooks); }
+    bool wants_stats_line() const { return static_cast<bool>(hooks_.stats); }
+    void stats_line(std::string_view line) {
+        if (hooks_.stats) hooks_.stats(line);
+    }
+    // The listeners were passed by the service manager (socket activation) instead of opened from
+    // listen_addr / unix_socket_dir, which are then ignored (as PgBouncer 1.25.2 does).
+    bool socket_activated() const { return socket_activated_; }
 
     const config::Config& config() const { return *config_; }
     pool::PoolManager& pools() { return *pools_; }
@@ -98,7 +119,11 @@ class Proxy {
     std::shared_ptr<const auth::AuthFiles> auth_files() const { return auth_files_; }
 
   private:
+    Status reload_config();
     Status open_listeners();
+    // Socket activation: adopts the sockets the service manager passed; false when it passed none.
+    Result<bool> adopt_passed_listeners();
+    void notify_stopping(std::string_view what);
     // Listener hand-off between instances sharing the port (so_reuseport; proxy_handoff.cpp).
     void open_handoff_listener();
     std::vector<pid_t> find_handoff_siblings() const;
@@ -141,6 +166,9 @@ class Proxy {
     bool shutting_down_ = false;
     ShutdownMode shutdown_mode_ = ShutdownMode::kNone;
     bool stopped_ = false;
+    bool socket_activated_ = false;
+    bool stopping_notified_ = false;
+    LifecycleHooks hooks_;
     std::set<std::string> paused_;  // "" = all databases
     std::set<std::string> disabled_;
     std::unique_ptr<AdminService> admin_;

@@ -245,12 +245,14 @@ pid_t PoolguardProcess::launch(std::string* error) {
     }
     o.argv.insert(o.argv.end(), flags_.begin(), flags_.end());
     o.argv.push_back(config_path());
+    o.argv.insert(o.argv.begin(), launcher_.begin(), launcher_.end());
     o.output_path = output_path();
     o.death_signal = SIGKILL;
     o.cwd = dir_;
     // Sanitizer builds: report leaks and errors into the log, which check_sanitizer_reports() reads.
     o.extra_env = {"ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1",
                    "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"};
+    o.extra_env.insert(o.extra_env.end(), extra_env_.begin(), extra_env_.end());
     return spawn(o, error);
 }
 

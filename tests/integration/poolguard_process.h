@@ -83,6 +83,10 @@ class PoolguardProcess {
 
     // Command-line flags put before the config file (`serve FLAGS FILE`, `pgbouncer FLAGS FILE`).
     void set_flags(std::vector<std::string> flags) { flags_ = std::move(flags); }
+    // A program the pooler's command line is given to (systemd-socket-activate -l ADDR ...), which execs it.
+    void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
+    // "NAME=value" added to the pooler's environment (NOTIFY_SOCKET=...).
+    void add_env(std::string assignment) { extra_env_.push_back(std::move(assignment)); }
     // stdout+stderr of the process only (without the logfile).
     std::string output_contents() const;
 
@@ -109,6 +113,8 @@ class PoolguardProcess {
     PoolerConfig config_;
     PoolerKind kind_;
     std::vector<std::string> flags_;
+    std::vector<std::string> launcher_;
+    std::vector<std::string> extra_env_;
     std::string dir_;
     int port_ = 0;
     bool port_fixed_ = false;

@@ -1,0 +1,22 @@
+// Owns the service manager notifications (sd_notify) of `poolguard serve`: READY, RELOADING with
+// MONOTONIC_USEC, STOPPING and STATUS, as a Type=notify / Type=notify-reload systemd unit expects them.
+#pragma once
+
+#include <string_view>
+
+namespace poolguard::systemd_notify {
+
+// True when NOTIFY_SOCKET is set (a service manager waits for our notifications). Every call below is a
+// no-op without it.
+bool wanted();
+// READY=1: the listeners are open and poolguard serves; `status` becomes STATUS= (systemctl status).
+void ready(std::string_view status);
+// RELOADING=1 with MONOTONIC_USEC=<CLOCK_MONOTONIC in µs>, as Type=notify-reload (systemd >= 253) requires;
+// follow with ready() once the reload is applied or has failed.
+void reloading();
+// STOPPING=1: a shutdown has begun.
+void stopping(std::string_view status);
+// STATUS= alone (the stats line every stats_period).
+void status(std::string_view status);
+
+}  // namespace poolguard::systemd_notify
