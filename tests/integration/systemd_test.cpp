@@ -244,7 +244,8 @@ TEST_F(Systemd, SocketActivatedTcpListenerServesClients) {
     cfg.set("listen_port", port);  // listen_addr = 127.0.0.1 too: ignored (binding it would fail: in use)
     PoolguardProcess pooler(cfg);
     // systemd-socket-activate passes on only PATH, TERM, USER and HOME, and what -E names.
-    pooler.set_launcher({kActivate, "-l", "127.0.0.1:" + std::to_string(port), "-E", notify.env()});
+    pooler.set_launcher({kActivate, "-l", "127.0.0.1:" + std::to_string(port), "-E", notify.env(), "-E",
+                         "ASAN_OPTIONS", "-E", "UBSAN_OPTIONS"});
     ASSERT_TRUE(pooler.start());  // the activator listens; the pooler is not running yet
     PgConn client(pooler.dsn(kApp), 15s);
     ASSERT_TRUE(client.ok()) << client.connect_error() << "\n" << describe(pooler, notify);
@@ -289,7 +290,8 @@ TEST_F(Systemd, SocketActivatedUnixListenerServesClientsAndStaysSystemds) {
     cfg.set("listen_port", port);
     cfg.set("unix_socket_mode", "0700");
     PoolguardProcess pooler(cfg);
-    pooler.set_launcher({kActivate, "-l", "127.0.0.1:" + std::to_string(port), "-l", sock});
+    pooler.set_launcher({kActivate, "-l", "127.0.0.1:" + std::to_string(port), "-l", sock, "-E",
+                         "ASAN_OPTIONS", "-E", "UBSAN_OPTIONS"});
     ASSERT_TRUE(pooler.start());
     struct stat before {};
     ASSERT_EQ(::stat(sock.c_str(), &before), 0) << "the activator made no socket at " << sock;
@@ -319,6 +321,21 @@ TEST_F(Systemd, SocketActivatedUnixListenerServesClientsAndStaysSystemds) {
     EXPECT_EQ(pooler.wait_exit(10s), std::optional<int>(0)) << pooler.log_contents();
     EXPECT_EQ(::stat(sock.c_str(), &after), 0) << "the passed socket's file is systemd's to remove";
     remove_tree(sock_dir);
+}
+
+// A passed descriptor that is not a listening socket (a unit's Sockets= naming a FIFO, say) refuses the start
+// with the descriptor named, instead of an accept loop failing on it. PgBouncer 1.25.2 takes it as it is.
+TEST_F(Systemd, PassedDescriptorThatIsNoListeningSocketRefusesTheStart) {
+    if (!poolguard()) GTEST_SKIP() << "PgBouncer 1.25.2 does not check what it is passed";
+    PoolguardProcess pooler(base_config("transaction", 2));
+    // The shell becomes poolguard (exec), so $$ is the LISTEN_PID poolguard sees; fd 3 is a plain file.
+    pooler.set_launcher({"/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\" 3</dev/null"});
+    EXPECT_EQ(pooler.run_until_exit(10s), std::optional<int>(1)) << pooler.log_contents();
+    EXPECT_NE(
+        pooler.log_contents().find("descriptor 3 passed by the service manager is not a listening TCP or "
+                                   "Unix stream socket"),
+        std::string::npos)
+        << pooler.log_contents();
 }
 
 // deploy/systemd/poolguard.{service,socket}: `systemd-analyze verify` accepts them without a word, in a root
