@@ -67,6 +67,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection> {
     asio::awaitable<Status> connect(const ServerTarget& target);
 
     // --- linking (all single-threaded on the pool's executor) ---
+    // Links `client`. A server that closed on its way to the client (a restart's FATAL arrived between the
+    // pool's hand-off and the waiter's resumption) stays closed and unlinked: callers check closed() after.
     void link(LinkedClient* client);
     void unlink() { client_ = nullptr; }
     LinkedClient* linked_client() const { return client_; }

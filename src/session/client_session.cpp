@@ -290,6 +290,13 @@ Status ClientSession::end_wait(Result<pool::ServerPtr> server) {
         pool_->release(*server, true);
         return fail("client closed the connection while waiting");
     }
+    if ((*server)->closed()) {
+        // Liveness (issue 15): the server handed over died between the hand-off and this resumption (a
+        // database restart's FATAL arrived while it was on its way, nobody linked to hear it). Nothing was
+        // sent to it yet: drop it; server_ stays empty and the caller waits for another.
+        pool_->release(*server, false);
+        return Status{};
+    }
     attach_server(std::move(*server));
     return Status{};
 }
@@ -398,14 +405,6 @@ asio::awaitable<void> ClientSession::relay() {
                         close_reason_ = st.error().message;
                         co_return;
                     }
-                }
-                // Liveness (issue 15): the server handed over may have died between the hand-off and this
-                // resumption (a database restart's FATAL arrived while it was on its way, nobody linked to
-                // hear it). Nothing was sent to it yet: drop it and get another.
-                if (server_ && server_->closed()) {
-                    auto dead = server_;
-                    server_ = nullptr;
-                    pool_->release(dead, false);
                 }
             }
         }

@@ -142,7 +142,8 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     asio::awaitable<void> admin_loop();
     asio::awaitable<Status> admin_login();
     // Around a wait for a server in relay(): begin_wait marks the client queued; end_wait records the wait
-    // and links the server, or queues the refusal for the client (relay flushes it) and fails.
+    // and links the server, or queues the refusal for the client (relay flushes it) and fails. A server that
+    // closed on its way is given back and server_ stays empty: the caller waits for another.
     void begin_wait();
     Status end_wait(Result<pool::ServerPtr> server);
     // Links the server handed out for this transaction (by the pool's wait or its fast path).
