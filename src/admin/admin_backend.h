@@ -162,6 +162,15 @@ struct PeerRow {
     int pool_size = 0;
 };
 
+// One peer that cancel requests were forwarded to (SHOW PEER_POOLS).
+struct PeerPoolRow {
+    int peer_id = 0;
+    int cl_active_cancel_req = 0;   // sent to the peer, not yet taken
+    int cl_waiting_cancel_req = 0;  // waiting for a connection to the peer
+    int sv_active_cancel = 0;       // connections to the peer carrying a request
+    int sv_login = 0;               // connections to the peer being opened
+};
+
 // One SHOW GUARD row: detectors, responders and their modes, and rows other components register
 // (priority classes, circuit breaker).
 struct GuardRow {
@@ -202,6 +211,8 @@ class AdminBackend {
     virtual std::vector<FdRow> listener_fds() { return {}; }
     // SHOW PEERS ([peers]).
     virtual std::vector<PeerRow> peers() { return {}; }
+    // SHOW PEER_POOLS: the peers cancel requests were forwarded to.
+    virtual std::vector<PeerPoolRow> peer_pools() { return {}; }
 
     // Control verbs. `database` empty = all databases. Errors carry a SQLSTATE and a message for the admin.
     virtual Status set(const std::string& key, const std::string& value) = 0;

@@ -321,6 +321,16 @@ bool show_peers(const Ctx& c) {
     return true;
 }
 
+bool show_peer_pools(const Ctx& c) {
+    std::vector<Row> rows;
+    for (const PeerPoolRow& p : c.backend.peer_pools())
+        rows.push_back({num(p.peer_id), num(p.cl_active_cancel_req), num(p.cl_waiting_cancel_req),
+                        num(p.sv_active_cancel), num(p.sv_login)});
+    c.result_set({"peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active_cancel", "sv_login"},
+                 rows);
+    return true;
+}
+
 // PgBouncer's internals with no equivalent in poolguard: the columns, no rows.
 bool show_empty(const Ctx& c, const Columns& columns) {
     c.result_set(columns, {});
@@ -575,9 +585,7 @@ bool run_show(const Ctx& c, const AdminCommand& cmd) {
     if (what == "fds") return show_fds(c);
     if (what == "sockets" || what == "active_sockets") return show_sockets(c);
     if (what == "peers") return show_peers(c);
-    if (what == "peer_pools")
-        return show_empty(
-            c, {"peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active_cancel", "sv_login"});
+    if (what == "peer_pools") return show_peer_pools(c);
     if (what == "mem") return show_empty(c, {"name", "size", "used", "free", "memtotal"});
     if (what == "dns_hosts") return show_empty(c, {"hostname", "ttl", "addrs"});
     if (what == "dns_zones") return show_empty(c, {"zonename", "serial", "count"});

@@ -183,10 +183,6 @@ class Loader {
             auto& peers = result_.config.peers;
             std::erase_if(peers, [&](const PeerConfig& p) { return p.peer_id == peer->peer_id; });
             peers.push_back(std::move(*peer));
-            if (!peers_warned_) {
-                peers_warned_ = true;
-                warn(entry, not_implemented("[peers]"));
-            }
         }
         result_.config.extra_sections[section].push_back(
             RawEntry{entry.key, entry.value, entry.file, entry.line});
@@ -633,7 +629,6 @@ class Loader {
     std::map<std::string, Origin> set_at_;  // parameter -> where it was last set
     std::map<std::string, Origin> db_origin_;
     std::map<std::string, Origin> user_origin_;
-    bool peers_warned_ = false;
     long order_ = 0;
 };
 

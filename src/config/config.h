@@ -90,7 +90,7 @@ struct Config {
 
     std::vector<DatabaseConfig> databases;  // in file order; "*" is the fallback (autodb) entry
     std::vector<UserConfig> users;
-    std::vector<PeerConfig> peers;  // [peers], validated (cancel forwarding itself is not implemented yet)
+    std::vector<PeerConfig> peers;  // [peers]: where cancel requests for other peers' clients go
 
     // [pgbouncer] — names, defaults and units follow PgBouncer 1.18.
     std::string logfile;
@@ -101,7 +101,7 @@ struct Config {
     int unix_socket_mode = 0777;
     std::string unix_socket_group;
     std::string user;  // drop privileges (accepted, not used)
-    int peer_id = 0;   // PgBouncer peering (accepted, not used)
+    int peer_id = 0;   // PgBouncer peering: cancel keys carry it; others' cancels go to [peers]
 
     AuthType auth_type = AuthType::kMd5;
     std::string auth_file;

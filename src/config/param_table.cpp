@@ -138,7 +138,7 @@ const std::vector<ParamSpec>& pgbouncer_params() {
         string_param("server_tls_ciphers", &C::server_tls_ciphers),
         string_param("client_tls13_ciphers", &C::client_tls13_ciphers),
         string_param("server_tls13_ciphers", &C::server_tls13_ciphers),
-        int_param("peer_id", &C::peer_id, 0, 16383, kNotYet),
+        int_param("peer_id", &C::peer_id, 0, 16383),
         int_param("max_prepared_statements", &C::max_prepared_statements),
     };
     return kParams;

@@ -376,7 +376,7 @@ std::vector<std::pair<std::string, int64_t>> AdminService::lists() {
             {"users", static_cast<int64_t>(users().size())},
             {"peers", static_cast<int64_t>(peers().size())},
             {"pools", static_cast<int64_t>(proxy_.pools().pools().size())},
-            {"peer_pools", 0},
+            {"peer_pools", static_cast<int64_t>(proxy_.peer_cancels().counters().size())},
             {"free_clients", 0},
             {"used_clients", used_clients},
             {"login_clients", login_clients},
@@ -560,6 +560,13 @@ std::vector<admin::PeerRow> AdminService::peers() {
     for (const auto& p : cfg.peers)
         rows.push_back(
             admin::PeerRow{p.peer_id, p.host, p.port, p.pool_size.value_or(cfg.default_pool_size)});
+    return rows;
+}
+
+std::vector<admin::PeerPoolRow> AdminService::peer_pools() {
+    std::vector<admin::PeerPoolRow> rows;
+    for (const auto& [id, n] : proxy_.peer_cancels().counters())
+        rows.push_back(admin::PeerPoolRow{id, n.active, n.waiting, n.active, n.login});
     return rows;
 }
 

@@ -35,6 +35,7 @@ class AdminService : public admin::AdminBackend {
     std::vector<admin::GuardRow> guard_rows() override;
     std::vector<admin::FdRow> listener_fds() override;
     std::vector<admin::PeerRow> peers() override;
+    std::vector<admin::PeerPoolRow> peer_pools() override;
 
     Status set(const std::string& key, const std::string& value) override;
     Status pause(const std::string& database) override;

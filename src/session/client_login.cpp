@@ -15,6 +15,7 @@
 #include "protocol/pg/userlist.h"
 #include "protocol/pg/wire.h"
 #include "session/auth_query.h"
+#include "session/cancel_key.h"
 #include "session/client_session.h"
 #include "session/proxy.h"
 #include "session/refusal_log.h"
@@ -106,12 +107,24 @@ asio::awaitable<Status> ClientSession::read_startup() {
                 if (!st) co_return fail(timed_out ? "client_login_timeout" : st.error().message);
                 continue;
             }
-            case pg::StartupKind::kCancel:
+            case pg::StartupKind::kCancel: {
                 logged_in_ = false;
+                const CancelKey key{sp->cancel_pid, sp->cancel_key};
+                if (auto peer = route_cancel(key, proxy_.config()); peer.forward) {
+                    // Peering: the key names another [peers] process (a load balancer sent the request
+                    // here); it goes there, with the TTL one lower (at most 3 hops).
+                    std::string why = std::move(peer.refusal);
+                    if (why.empty())
+                        why = co_await proxy_.peer_cancels().forward(key, std::move(peer.peer), peer.limit,
+                                                                     peer.timeout);
+                    if (!why.empty()) log_refusal(Rejection::kBadCancel, id_, peer_, peer_port_, why);
+                    co_return fail("");
+                }
                 if (!proxy_.forward_cancel(sp->cancel_pid, sp->cancel_key))
                     log_refusal(Rejection::kBadCancel, id_, peer_, peer_port_,
                                 "no client holds that cancel key");
                 co_return fail("");
+            }
             case pg::StartupKind::kStartup:
                 break;
         }

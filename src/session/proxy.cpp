@@ -18,6 +18,7 @@
 #include "net/systemd_sockets.h"
 #include "protocol/pg/userlist.h"
 #include "session/admin_service.h"
+#include "session/cancel_key.h"
 #include "session/client_session.h"
 #include "session/refusal_log.h"
 
@@ -336,26 +337,31 @@ void Proxy::start_client(net::Socket socket, bool admin_only) {
 }
 
 void Proxy::register_client(ClientSession* client, uint32_t& pid, uint32_t& key) {
+    // peer_id > 0: the key carries it, so a peer that receives this client's cancel request forwards it here.
+    const int peer_id = config().peer_id;
+    CancelKey k;
     do {
         std::array<uint32_t, 2> r{};
         if (!secure_random(std::span<uint8_t>(reinterpret_cast<uint8_t*>(r.data()), sizeof r)))
             r = {static_cast<uint32_t>(rng_()), static_cast<uint32_t>(rng_())};
-        pid = r[0];
-        key = r[1];
-    } while (pid == 0 || clients_.contains(pid));
-    clients_.emplace(pid, client);
+        k = CancelKey::make(r[0], r[1], peer_id);
+    } while (k.pid == 0 || clients_.contains(k.packed()));
+    pid = k.pid;
+    key = k.key;
+    clients_.emplace(k.packed(), client);
 }
 
 void Proxy::unregister_client(ClientSession* client) {
-    auto it = clients_.find(client->cancel_pid());
+    auto it = clients_.find(CancelKey{client->cancel_pid(), client->cancel_key()}.packed());
     if (it != clients_.end() && it->second == client) clients_.erase(it);
 }
 
 bool Proxy::forward_cancel(uint32_t pid, uint32_t key) {
-    auto it = clients_.find(pid);
+    const CancelKey k = CancelKey{pid, key}.stored_form(config().peer_id > 0);
+    auto it = clients_.find(k.packed());
     // Only the client's own key cancels, and only while that client holds a server: never someone else's
     // query.
-    if (it == clients_.end() || it->second->cancel_key() != key) return false;
+    if (it == clients_.end()) return false;
     it->second->cancel_running_query();
     return true;
 }

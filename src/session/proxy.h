@@ -22,6 +22,7 @@
 #include "pool/pool_manager.h"
 #include "protocol/pg/scram.h"
 #include "session/client_caps.h"
+#include "session/peer_cancel.h"
 
 namespace poolguard::session {
 
@@ -83,12 +84,15 @@ class Proxy {
     void register_client(ClientSession* client, uint32_t& pid, uint32_t& key);
     void unregister_client(ClientSession* client);
     size_t client_count() const { return clients_.size(); }
-    // False when no client holds that key (the caller logs the refusal).
+    // False when no client holds that key (the caller logs the refusal). With peering, a key that came
+    // through peers (a lower TTL) matches the key handed out.
     bool forward_cancel(uint32_t pid, uint32_t key);
     // Logged-in clients per database and per user (max_db/user_client_connections).
     ClientCaps& client_caps() { return client_caps_; }
+    // Cancel requests for clients of other [peers] processes (peer_id > 0).
+    PeerCancels& peer_cancels() { return peer_cancels_; }
 
-    const std::unordered_map<uint32_t, ClientSession*>& clients() const { return clients_; }
+    const std::unordered_map<uint64_t, ClientSession*>& clients() const { return clients_; }
     // The open listening sockets (SHOW FDS): descriptor, address ("unix" for the Unix socket), port.
     struct ListenerInfo {
         int fd = -1;
@@ -156,7 +160,8 @@ class Proxy {
     bool handoff_pending_ = false;
     std::string unix_socket_path_;
     unsigned long unix_socket_inode_ = 0;
-    std::unordered_map<uint32_t, ClientSession*> clients_;  // by cancel pid
+    std::unordered_map<uint64_t, ClientSession*> clients_;  // by cancel key (CancelKey::packed)
+    PeerCancels peer_cancels_;
     ClientCaps client_caps_;
     std::map<std::string, std::string> secrets_;
     std::shared_ptr<const auth::AuthFiles> auth_files_ = std::make_shared<const auth::AuthFiles>();

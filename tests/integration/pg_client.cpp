@@ -700,7 +700,14 @@ LoginOutcome raw_login(RawConn& conn, const std::string& user, const std::string
             out.ready = true;
             break;
         }
-        if (m->type != 'R' || m->payload.size() < 4) continue;  // ParameterStatus, BackendKeyData, notices
+        if (m->type == 'K' && m->payload.size() >= 8) {
+            uint32_t v[2];
+            std::memcpy(v, m->payload.data(), 8);
+            out.backend_pid = ntohl(v[0]);
+            out.backend_key = ntohl(v[1]);
+            continue;
+        }
+        if (m->type != 'R' || m->payload.size() < 4) continue;  // ParameterStatus, notices
         uint32_t code;
         std::memcpy(&code, m->payload.data(), 4);
         code = ntohl(code);

@@ -169,6 +169,8 @@ struct LoginOutcome {
     bool closed = false;  // the peer closed without (more) ErrorResponse
     bool timed_out = false;
     long long elapsed_ms = 0;
+    uint32_t backend_pid = 0;  // BackendKeyData: the cancel key the server (or pooler) gave
+    uint32_t backend_key = 0;
     std::string describe() const;
 };
 

@@ -164,6 +164,11 @@ std::string PoolguardProcess::render_ini() const {
     ini << "\n[users]\n";
     for (const auto& l : config_.users)
         ini << l << "\n";
+    if (!config_.peers.empty()) {
+        ini << "\n[peers]\n";
+        for (const auto& l : config_.peers)
+            ini << l << "\n";
+    }
     ini << "\n[pgbouncer]\n";
     PoolerConfig effective = config_;
     auto set_default = [&](const std::string& k, const std::string& v) {

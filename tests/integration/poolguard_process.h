@@ -25,6 +25,8 @@ struct PoolerConfig {
     std::vector<std::pair<std::string, std::string>> settings;  // "[pgbouncer]" key = value, in order
     std::vector<std::pair<std::string, std::string>> userlist;  // auth_file: "user" "password"
     std::vector<std::string> raw_pgbouncer_lines;               // appended verbatim to [pgbouncer]
+    std::vector<std::string> peers;                             // "[peers]" lines: "1 = host=... port=..."
+
 
     // Sets (or replaces) a [pgbouncer] parameter.
     PoolerConfig& set(const std::string& key, const std::string& value);

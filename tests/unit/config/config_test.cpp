@@ -574,20 +574,17 @@ TEST(ConfigLoader, NotImplementedWarnsOnlyWhenNotDefault) {
                               "dns_max_ttl = 30\n"                   // 4
                               "pkt_buf = 8192\n"                     // 5
                               "dns_nxdomain_ttl = 30\n"              // 6
-                              "peer_id = 3\n"                        // 7
-                              "resolv_conf = /etc/my-resolv.conf\n"  // 8
-                              "dns_zone_check_period = 60\n");       // 9
-    const char* expected[] = {"accepted, not implemented: sbuf_loopcnt",
-                              "accepted, not implemented: dns_max_ttl",
-                              "accepted, not implemented: pkt_buf",
-                              "accepted, not implemented: dns_nxdomain_ttl",
-                              "accepted, not implemented: peer_id",
-                              "accepted, not implemented: resolv_conf",
-                              "accepted, not implemented: dns_zone_check_period"};
-    for (int i = 0; i < 7; ++i)
+                              "resolv_conf = /etc/my-resolv.conf\n"  // 7
+                              "dns_zone_check_period = 60\n"         // 8
+                              "peer_id = 3\n");                      // 9: implemented (peering), no warning
+    const char* expected[] = {
+        "accepted, not implemented: sbuf_loopcnt", "accepted, not implemented: dns_max_ttl",
+        "accepted, not implemented: pkt_buf",      "accepted, not implemented: dns_nxdomain_ttl",
+        "accepted, not implemented: resolv_conf",  "accepted, not implemented: dns_zone_check_period"};
+    for (int i = 0; i < 6; ++i)
         EXPECT_TRUE(has_warning(loud, expected[i], i + 3)) << expected[i];
-    ASSERT_EQ(loud.warnings.size(), 7u) << all_warnings(loud);
-    for (int i = 0; i < 7; ++i)
+    ASSERT_EQ(loud.warnings.size(), 6u) << all_warnings(loud);
+    for (int i = 0; i < 6; ++i)
         EXPECT_EQ(loud.warnings[i].line, i + 3) << "warnings follow the file's order";
     EXPECT_EQ(loud.config.peer_id, 3);
 }
@@ -617,10 +614,11 @@ TEST(ConfigLoader, AuthTypeHbaLoadsQuietly) {
     EXPECT_TRUE(md5.warnings.empty()) << all_warnings(md5);
 }
 
-TEST(ConfigLoader, PeersSectionWarnsOnce) {
-    LoadResult r = load_ok(std::string(kAuth) + "[peers]\n1 = host=/tmp/a\n2 = host=/tmp/b\n");
-    EXPECT_TRUE(has_warning(r, "accepted, not implemented: [peers]", 4)) << all_warnings(r);
-    EXPECT_EQ(r.warnings.size(), 1u) << all_warnings(r);
+TEST(ConfigLoader, PeersSectionLoadsQuietly) {
+    LoadResult r = load_ok(std::string(kAuth) + "peer_id = 1\n[peers]\n1 = host=/tmp/a\n2 = host=/tmp/b\n");
+    EXPECT_TRUE(r.warnings.empty()) << all_warnings(r);
+    ASSERT_EQ(r.config.peers.size(), 2u);
+    EXPECT_EQ(r.config.peers[1].host, "/tmp/b");
     EXPECT_EQ(r.config.extra_sections["peers"].size(), 2u);
 }
 
