@@ -136,15 +136,14 @@ int serve(const ServeOptions& opt) {
         .reloading = [] { systemd_notify::reloading(); },
         .reloaded =
             [&proxy](const Status& st) {
+                // The error says "RELOAD failed, the old configuration stays in force: why".
                 systemd_notify::ready(st ? serving_status(proxy) + "; configuration reloaded"
-                                         : "reload failed, the old configuration stays in force: " +
-                                               st.error().message);
+                                         : st.error().message);
             },
         .stopping = [](std::string_view what) { systemd_notify::stopping(what); },
         // STATUS= of `systemctl status`: the stats line every stats_period, as PgBouncer 1.25.2.
-        .stats = systemd_notify::wanted() ? std::function<void(std::string_view)>(
-                                                [](std::string_view line) { systemd_notify::status(line); })
-                                          : nullptr,
+        .stats =
+            systemd_notify::wanted() ? std::function<void(std::string_view)>(systemd_notify::stats) : nullptr,
     });
     // Signals as PgBouncer 1.23+: SIGINT safe shutdown (transactions finish), SIGTERM super safe shutdown
     // (connected clients finish), either one again during a shutdown: immediate; SIGQUIT immediate; SIGHUP

@@ -53,4 +53,12 @@ void status(std::string_view status) {
     send(status_line(status));
 }
 
+void stats(std::string_view log_line) {
+    if (!wanted()) return;
+    std::string line(log_line);
+    for (size_t at = 0; (at = line.find(" us", at)) != std::string::npos; at += 3)
+        if (at + 3 == line.size() || line[at + 3] == ',') line.replace(at, 3, " \u03bcs");
+    send(status_line(line));
+}
+
 }  // namespace poolguard::systemd_notify

@@ -16,7 +16,10 @@ void ready(std::string_view status);
 void reloading();
 // STOPPING=1: a shutdown has begun.
 void stopping(std::string_view status);
-// STATUS= alone (the stats line every stats_period).
+// STATUS= alone.
 void status(std::string_view status);
+// STATUS= with the log_stats line, its durations in "μs" as PgBouncer 1.25.2 writes them there ("us" in
+// the log).
+void stats(std::string_view log_line);
 
 }  // namespace poolguard::systemd_notify

@@ -166,7 +166,9 @@ TEST_F(Systemd, NotifiesReadyReloadingAndStopping) {
     }
 
     // Every stats_period the stats line becomes STATUS= (systemctl status shows it).
-    EXPECT_TRUE(notify.wait_for_status("stats: ", 5s)) << describe(pooler, notify);
+    auto stats = notify.wait_for_status("stats: ", 5s);
+    ASSERT_TRUE(stats) << describe(pooler, notify);
+    EXPECT_TRUE(NotifySocket::field(*stats, "STATUS").ends_with(" \u03bcs")) << describe(pooler, notify);
 
     // SIGHUP (ExecReload=kill -HUP, or systemd itself under Type=notify-reload).
     const auto before = monotonic_usec();
@@ -189,7 +191,9 @@ TEST_F(Systemd, NotifiesReadyReloadingAndStopping) {
     auto after_failure = notify.wait_for("READY=1", 10s);
     ASSERT_TRUE(after_failure) << describe(pooler, notify);
     if (poolguard()) {
-        EXPECT_NE(NotifySocket::field(*after_failure, "STATUS").find("reload failed"), std::string::npos)
+        EXPECT_NE(NotifySocket::field(*after_failure, "STATUS")
+                      .find("RELOAD failed, the old configuration stays in force: "),
+                  std::string::npos)
             << describe(pooler, notify);
     }
     EXPECT_TRUE(client.exec("select 1").ok());
