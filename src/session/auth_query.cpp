@@ -161,7 +161,9 @@ asio::awaitable<Result<std::optional<std::string>>> lookup_secret(Proxy& proxy,
                                                                   const std::string& auth_user,
                                                                   const std::string& user,
                                                                   const std::string& query) {
-    const auto& cfg = proxy.config();
+    // Held across the awaits: a reload while the lookup waits for a server would free a reference's target.
+    const std::shared_ptr<const config::Config> cfg_snapshot = proxy.config_snapshot();
+    const config::Config& cfg = *cfg_snapshot;
     const std::string auth_secret = !database.password.empty() && database.user == auth_user
                                         ? database.password
                                         : proxy.secret_for(auth_user).value_or("");

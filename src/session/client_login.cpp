@@ -32,7 +32,11 @@ using detail::tracked;
 asio::awaitable<Status> ClientSession::read_startup() {
     // Login must finish within client_login_timeout, or a silent client would hold a slot forever.
     asio::steady_timer login_timer(socket_.get_executor());
-    const auto login_timeout = proxy_.config().client_login_timeout;
+    // One configuration for the whole login (issue 15): a RELOAD or admin SET during a slow SCRAM exchange or
+    // an auth_query replaces the proxy's, and a reference into it would then read freed memory.
+    const std::shared_ptr<const config::Config> cfg_snapshot = proxy_.config_snapshot();
+    const config::Config& cfg = *cfg_snapshot;
+    const auto login_timeout = cfg.client_login_timeout;
     // Shared so a handler that fires just as the login finishes never touches a dead frame.
     auto timed_out_flag = std::make_shared<bool>(false);
     auto login_done = std::make_shared<bool>(false);
@@ -138,7 +142,6 @@ asio::awaitable<Status> ClientSession::read_startup() {
             co_await flush_client_out();
             co_return st;
         }
-        const auto& cfg = proxy_.config();
         if (static_cast<int>(proxy_.client_count()) > cfg.max_client_conn) {
             {
                 queue_error(
@@ -212,7 +215,6 @@ asio::awaitable<Status> ClientSession::read_startup() {
         break;
     }
 
-    const auto& cfg = proxy_.config();
     if (database_ == "pgbouncer" || database_ == "poolguard") co_return co_await admin_login();
     if (admin_only_) {  // during a shutdown the Unix socket serves admin consoles only, as PgBouncer 1.23+
         queue_error(fatal(sqlstate::kAdminShutdown, "pooler is shutting down"));
@@ -328,7 +330,8 @@ asio::awaitable<Status> ClientSession::read_startup() {
 }
 
 asio::awaitable<Status> ClientSession::admin_login() {
-    const auto& cfg = proxy_.config();
+    const std::shared_ptr<const config::Config> cfg_snapshot = proxy_.config_snapshot();  // across the awaits
+    const config::Config& cfg = *cfg_snapshot;
     auto listed = [&](const std::vector<std::string>& users) {
         return std::find(users.begin(), users.end(), user_) != users.end();
     };

@@ -76,7 +76,8 @@ Status ClientSession::check_peer(const std::string& map, const auth::IdentMaps& 
 }
 
 asio::awaitable<Status> ClientSession::authenticate_login(const std::string& secret) {
-    const auto& cfg = proxy_.config();
+    const std::shared_ptr<const config::Config> cfg_snapshot = proxy_.config_snapshot();  // across the awaits
+    const config::Config& cfg = *cfg_snapshot;
     if (cfg.auth_type != config::AuthType::kHba) co_return co_await authenticate(secret, cfg.auth_type);
 
     const std::shared_ptr<const auth::AuthFiles> files = proxy_.auth_files();  // held across the awaits

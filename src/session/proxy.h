@@ -69,7 +69,10 @@ class Proxy {
     // listen_addr / unix_socket_dir, which are then ignored (as PgBouncer 1.25.2 does).
     bool socket_activated() const { return socket_activated_; }
 
+    // The configuration in force. RELOAD and admin SET replace it: code that suspends (co_await) while it
+    // uses the configuration holds config_snapshot() instead of this reference.
     const config::Config& config() const { return *config_; }
+    std::shared_ptr<const config::Config> config_snapshot() const { return config_; }
     pool::PoolManager& pools() { return *pools_; }
     // The TLS context for new client connections (null: client_tls_sslmode = disable). A reload replaces
     // it; sessions keep the one they started with.
