@@ -85,9 +85,19 @@ ClientSession::ClientSession(Proxy& proxy, net::Socket socket, uint64_t id)
       scanner_(static_cast<uint32_t>(std::max(proxy.config().max_packet_size, 5)), kMaxWholeClientMessage),
       connected_at_(std::chrono::steady_clock::now()) {
     peer_ = net::peer_address(socket_.socket(), &peer_port_);
+    proxy_.register_client(this, cancel_pid_, cancel_key_);
+    registered_ = true;
 }
 
-ClientSession::~ClientSession() = default;
+// Every exit path ends here: a session that did not get to finish() (an exception escaping run(), its
+// frames destroyed) leaves the registry and its server, which would otherwise keep pointers to freed memory.
+ClientSession::~ClientSession() {
+    if (server_ && server_->linked_client() == this) server_->unlink();
+    if (!registered_) return;  // finished, or the Proxy (and its pools) went first
+    if (server_ && pool_) pool_->release(server_, true);
+    server_ = nullptr;
+    proxy_.unregister_client(this);
+}
 
 void ClientSession::close_socket() {
     closing_ = true;
@@ -130,7 +140,6 @@ asio::awaitable<void> ClientSession::flush_client_out() {
 
 asio::awaitable<void> ClientSession::run() {
     auto self = shared_from_this();
-    proxy_.register_client(this, cancel_pid_, cancel_key_);
     auto st = co_await read_startup();
     if (st) {
         logged_in_ = true;
@@ -199,7 +208,10 @@ void ClientSession::finish() {
         if (pool_) pool_->release(s, true);
     }
     close_socket();
-    proxy_.unregister_client(this);
+    if (registered_) {
+        registered_ = false;
+        proxy_.unregister_client(this);
+    }
     client_slot_.release();
     if (logged_in_ && proxy_.config().log_disconnections) {
         const auto secs =

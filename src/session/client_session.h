@@ -59,6 +59,10 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     // A CancelRequest carrying this client's key arrived.
     void cancel_running_query();
 
+    // The Proxy is being destroyed before this session (main() destroys its io_context, and the sessions
+    // suspended in it, after the Proxy): the destructor must not reach the Proxy then.
+    void detach_proxy() { registered_ = false; }
+
     uint64_t id() const { return id_; }
     uint32_t cancel_pid() const { return cancel_pid_; }
     uint32_t cancel_key() const { return cancel_key_; }
@@ -198,6 +202,9 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     int pool_class_ = 0;
     pool::ServerPtr server_;
     bool logged_in_ = false;
+    // In the proxy's client registry: from the constructor until finish() or the destructor, whichever
+    // comes first, so no exit path (an exception unwinding run(), frames destroyed) leaves a dangling entry.
+    bool registered_ = false;
     bool admin_ = false;             // connected to the admin console database
     bool admin_only_ = false;        // see restrict_to_admin_console()
     bool admin_can_modify_ = false;  // in admin_users (else stats_users: SHOW only)

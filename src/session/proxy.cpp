@@ -94,6 +94,10 @@ void Proxy::apply_config(std::shared_ptr<const config::Config> config) {
 }
 
 Proxy::~Proxy() {
+    // Sessions still alive (suspended in the io_context, destroyed after this) must not reach back here.
+    for (auto& [pid, client] : clients_)
+        client->detach_proxy();
+    clients_.clear();
     remove_unix_socket();
 }
 
