@@ -1,6 +1,7 @@
 // Owns LinkedClient, the narrow view a server connection has of the client it is serving.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "net/stream.h"
@@ -15,6 +16,10 @@ namespace poolguard::pool {
 class LinkedClient {
   public:
     virtual ~LinkedClient() = default;
+    // A strong reference that keeps this client, its socket and its write gate alive while the server's
+    // relay is suspended on them (a client may end, and be freed, during that wait); null when the client is
+    // already being destroyed. Taken only before the relay suspends, never per message.
+    virtual std::shared_ptr<LinkedClient> keep_alive() = 0;
     virtual net::Stream& client_socket() = 0;
     // Taken around every write to client_socket(): poolguard's own answers (prepared-statement fakes) and
     // the relayed server bytes must never interleave.

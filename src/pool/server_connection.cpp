@@ -673,10 +673,20 @@ asio::awaitable<void> ServerConnection::relay() {
                 }
             }
             if (forward > 0 || !fakes_.empty()) {
+                // Liveness (issue 15): across each suspension below, `hold` keeps the client, its socket and
+                // its gate alive; after each one, `client_ == target` says whether it is still ours. Taken
+                // only when the relay suspends, so the usual write (gate free, room in the socket) costs no
+                // reference count.
+                std::shared_ptr<LinkedClient> hold;
                 auto& gate = target->client_write_gate();
-                while (gate.busy())
-                    co_await gate.wait();
-                if (state_ == State::kClosed || client_ != target) {
+                bool gone = false;  // keep_alive() is null only inside the client's destructor
+                if (gate.busy()) {
+                    hold = target->keep_alive();
+                    gone = !hold;
+                    while (!gone && gate.busy())
+                        co_await gate.wait();
+                }
+                if (gone || state_ == State::kClosed || client_ != target) {
                     // Unlinked while waiting for the gate: the client is gone; its bytes go nowhere.
                     fakes_.clear();
                     in_.consume(forward + drop);
@@ -689,10 +699,15 @@ asio::awaitable<void> ServerConnection::relay() {
                 std::error_code ec;
                 size_t n = net::send_available(target->client_socket(), bufs, ec);
                 if (!ec && net::bytes_left(bufs) > 0) {
-                    auto [wec, wn] =
-                        co_await asio::async_write(target->client_socket(), bufs, net::use_nothrow);
-                    ec = wec;
-                    n += wn;
+                    if (!hold) hold = target->keep_alive();
+                    if (hold) {
+                        auto [wec, wn] =
+                            co_await asio::async_write(target->client_socket(), bufs, net::use_nothrow);
+                        ec = wec;
+                        n += wn;
+                    } else {
+                        ec = asio::error::operation_aborted;  // the client is being destroyed
+                    }
                 }
                 fakes_.clear();
                 if (client_ == target) gate.unlock();

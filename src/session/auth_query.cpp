@@ -112,9 +112,10 @@ std::optional<std::vector<std::optional<std::string>>> parse_data_row(std::strin
 }
 
 // The lookup's side of the link: the server relays its reply into one end of a socket pair.
-class LookupClient final : public pool::LinkedClient {
+class LookupClient final : public pool::LinkedClient, public std::enable_shared_from_this<LookupClient> {
   public:
     explicit LookupClient(net::Socket socket) : socket_(std::move(socket)) {}
+    std::shared_ptr<pool::LinkedClient> keep_alive() override { return weak_from_this().lock(); }
     net::Stream& client_socket() override { return socket_; }
     net::WriteGate& client_write_gate() override { return gate_; }
     pg::ClientStatements* client_statements() override { return nullptr; }
@@ -173,7 +174,9 @@ asio::awaitable<Result<std::optional<std::string>>> lookup_secret(Proxy& proxy,
     auto pair = socket_pair(ex);
     if (!pair) co_return std::unexpected(pair.error());
     net::Socket reader = std::move(pair->second);
-    LookupClient client(std::move(pair->first));
+    // Shared, so that the server's relay can keep it alive while it waits on its socket (keep_alive).
+    const auto client_ptr = std::make_shared<LookupClient>(std::move(pair->first));
+    LookupClient& client = *client_ptr;
 
     auto server = co_await pool.acquire();
     if (!server) co_return std::unexpected(server.error());

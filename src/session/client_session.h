@@ -38,6 +38,7 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     bool parked() const { return parked_; }
 
     // pool::LinkedClient
+    std::shared_ptr<pool::LinkedClient> keep_alive() override { return weak_from_this().lock(); }
     net::Stream& client_socket() override { return socket_; }
     net::WriteGate& client_write_gate() override { return write_gate_; }
     protocol::pg::ClientStatements* client_statements() override { return &statements_; }

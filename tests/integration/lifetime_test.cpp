@@ -111,5 +111,192 @@ TEST_F(Lifetimes, ReloadStormDuringConcurrentSlowScramLogins) {
     EXPECT_TRUE(Ok(after.exec("select 1")));
 }
 
+// ---- clients that vanish in the middle of a relay ----
+
+// Ends the connection with a reset (SO_LINGER 0), as a crashed client or a dropped network path does.
+void reset_close(RawConn& c) {
+    if (c.fd() >= 0) {
+        linger l{1, 0};
+        ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    c.close();
+}
+
+std::string query_msg(const std::string& sql) {
+    return RawConn::message('Q', sql + std::string(1, '\0'));
+}
+std::string parse_msg(const std::string& name, const std::string& sql) {
+    return RawConn::message('P',
+                            name + std::string(1, '\0') + sql + std::string(1, '\0') + RawConn::int16(0));
+}
+std::string bind_execute_msgs(const std::string& name) {
+    return RawConn::message('B', std::string(1, '\0') + name + std::string(1, '\0') + RawConn::int16(0) +
+                                     RawConn::int16(0) + RawConn::int16(0)) +
+           RawConn::message('E', std::string(1, '\0') + RawConn::int32(0));
+}
+std::string close_msg(const std::string& name) {
+    return RawConn::message('C', "S" + name + std::string(1, '\0'));
+}
+std::string sync_msg() {
+    return RawConn::message('S', "");
+}
+
+// 40 MB of rows: far more than the socket buffers hold, so the relay waits on the client's socket.
+constexpr int kDelaysMs[] = {0, 1, 3, 10, 30};
+
+const std::string kLargeResult = "select repeat('x', 1000) from generate_series(1, 40000)";
+
+class RelayLifetimes : public PoolerTest, public ::testing::WithParamInterface<std::string> {
+  protected:
+    static void SetUpTestSuite() {
+        PoolerTest::SetUpTestSuite();
+        if (!server_->ok()) return;
+        server_->exec("CREATE TABLE lifetime_copy(x text); GRANT ALL ON lifetime_copy TO PUBLIC");
+    }
+
+    static PoolerConfig relay_config(const std::string& mode) {
+        PoolerConfig cfg = base_config(mode, 2);
+        cfg.set("max_prepared_statements", 10);
+        cfg.set("query_wait_timeout", 20);
+        return cfg;
+    }
+
+    // A raw client logged in as app, or a failed assertion.
+    static std::unique_ptr<RawConn> login(PoolguardProcess& pooler) {
+        auto c = std::make_unique<RawConn>();
+        EXPECT_TRUE(c->connect_tcp(pooler.host(), pooler.port()));
+        LoginOutcome o = raw_login(*c, kApp, "db", kAppPass);
+        EXPECT_TRUE(o.ready) << o.describe();
+        return c;
+    }
+
+    // A client sends, waits 0..30 ms and resets, five times; then the pooler must still serve.
+    static void reset_at_each_delay(PoolguardProcess& pooler, const std::string& what,
+                                    const std::function<void(RawConn&)>& send) {
+        for (int delay : kDelaysMs) {
+            auto c = login(pooler);
+            if (::testing::Test::HasFailure()) return;
+            send(*c);
+            std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+            reset_close(*c);
+        }
+        expect_serving(pooler, what);
+    }
+
+    // The pooler is up and serves a new client promptly (no server left stuck with a dead client).
+    static void expect_serving(PoolguardProcess& pooler, const std::string& what) {
+        ASSERT_TRUE(pooler.running()) << "poolguard died: " << what;
+        PgConn c(pooler.dsn(kApp, kAppPass), 20s);
+        ASSERT_TRUE(c.ok()) << what << ": " << c.connect_error();
+        EXPECT_TRUE(Ok(c.exec("select 1", 20s))) << what;
+    }
+};
+
+// Each way into a relay, the client reset after 0..30 ms: the server relay is caught in its write to the
+// client, its wait for the client's write gate, or its read from the server; the client's relay in its read,
+// its write to the server, or its wait for a server.
+TEST_P(RelayLifetimes, ClientResetAtEveryAwaitOfTheRelay) {
+    PoolguardProcess pooler(relay_config(GetParam()));
+    ASSERT_TRUE(pooler.start());
+    struct Case {
+        const char* name;
+        std::function<void(RawConn&)> send;
+    };
+    const std::vector<Case> cases = {
+        {"mid large result", [](RawConn& c) { c.send(query_msg(kLargeResult)); }},
+        {"mid query", [](RawConn& c) { c.send(query_msg("select pg_sleep(0.05), 1")); }},
+        {"mid COPY OUT", [](RawConn& c) { c.send(query_msg("COPY (" + kLargeResult + ") TO STDOUT")); }},
+        {"mid prepared pipeline",
+         [](RawConn& c) {
+             // Parse once, then Bind/Execute with Close + re-Parse of the known statement: poolguard answers
+             // those itself, so the client's own writes and the relayed rows take turns at the write gate.
+             std::string batch = parse_msg("s1", kLargeResult) + sync_msg();
+             for (int i = 0; i < 20; ++i)
+                 batch +=
+                     bind_execute_msgs("s1") + close_msg("s1") + parse_msg("s1", kLargeResult) + sync_msg();
+             c.send(batch);
+         }},
+    };
+    for (const auto& cs : cases)
+        reset_at_each_delay(pooler, cs.name, cs.send);
+    // While waiting for a server: every server held by a client inside a transaction.
+    {
+        std::vector<std::unique_ptr<PgConn>> holders;
+        for (int i = 0; i < 2; ++i) {
+            holders.push_back(std::make_unique<PgConn>(pooler.dsn(kApp, kAppPass)));
+            ASSERT_TRUE(holders.back()->ok());
+            ASSERT_TRUE(Ok(holders.back()->exec("begin; select 1")));
+        }
+        for (int delay : kDelaysMs) {
+            auto c = login(pooler);
+            c->send(query_msg("select 1"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+            reset_close(*c);
+        }
+        for (auto& h : holders)
+            EXPECT_TRUE(Ok(h->exec("commit")));
+    }
+    expect_serving(pooler, "while waiting for a server");
+}
+
+// The admin verbs that end a linked client or its server while rows are on their way to it.
+TEST_P(RelayLifetimes, KillKillClientAndReconnectWhileLinked) {
+    PoolerConfig cfg = relay_config(GetParam());
+    cfg.set("admin_users", kApp2);
+    PoolguardProcess pooler(cfg);
+    ASSERT_TRUE(pooler.start());
+    PgConn admin(pooler.dsn(kApp2, kApp2Pass, "pgbouncer"));
+    ASSERT_TRUE(admin.ok()) << admin.connect_error();
+    for (const char* verb : {"KILL db", "KILL_CLIENT", "RECONNECT db"}) {
+        for (int round = 0; round < 3; ++round) {
+            auto c = login(pooler);
+            if (::testing::Test::HasFailure()) return;
+            c->send(query_msg(kLargeResult));
+            std::this_thread::sleep_for(std::chrono::milliseconds(5 * round));
+            std::string sql = verb;
+            if (sql == "KILL_CLIENT") {
+                QueryResult clients = admin.exec("SHOW CLIENTS");
+                const auto id_col = std::find(clients.columns.begin(), clients.columns.end(), "id");
+                const auto user_col = std::find(clients.columns.begin(), clients.columns.end(), "user");
+                ASSERT_NE(id_col, clients.columns.end());
+                std::string id;
+                for (const auto& row : clients.rows)
+                    if (row[user_col - clients.columns.begin()] == kApp)
+                        id = row[id_col - clients.columns.begin()];
+                ASSERT_FALSE(id.empty());
+                sql += " " + id;
+            }
+            EXPECT_TRUE(Ok(admin.exec(sql))) << sql;
+            if (round == 0) {
+                (void)c->wait_closed(sql == "RECONNECT db" ? 2s : 10s);  // reads what is left, to the end
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20 * (round - 1)));
+                reset_close(*c);  // and the client goes too, right after the verb
+            }
+            // KILL also holds new clients of the database (as PgBouncer does) until RESUME.
+            if (sql == "KILL db") {
+                EXPECT_TRUE(Ok(admin.exec("RESUME db")));
+            }
+        }
+        expect_serving(pooler, verb);
+    }
+}
+
+// Found by this suite and left to the owner of the client relay's drained wait: in session mode, clients
+// reset in the middle of a COPY FROM STDIN were never noticed by poolguard (2 sessions left, holding both
+// servers; the next client waited until the breaker refused it). No sanitizer report. Enable once fixed.
+TEST_P(RelayLifetimes, DISABLED_ClientResetMidCopyIn) {
+    PoolguardProcess pooler(relay_config(GetParam()));
+    ASSERT_TRUE(pooler.start());
+    reset_at_each_delay(pooler, "mid COPY IN", [](RawConn& c) {
+        c.send(query_msg("COPY lifetime_copy FROM STDIN"));
+        (void)c.read_message(2s);  // CopyInResponse
+        c.send(RawConn::message('d', std::string(4000, 'y') + "\n") + RawConn::message('d', "partial"));
+    });
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RelayLifetimes, ::testing::Values("transaction", "session"),
+                         [](const auto& info) { return info.param; });
+
 }  // namespace
 }  // namespace itest
