@@ -711,12 +711,19 @@ asio::awaitable<void> ServerConnection::relay() {
                 }
                 fakes_.clear();
                 if (client_ == target) gate.unlock();
+                if (ec && ec != asio::error::operation_aborted && client_ == target) {
+                    // The client is gone (reset, closed). Its session's own wait may never learn it: a
+                    // drained wait (net::async_wait_drained) whose readiness edge came with the client's last
+                    // bytes sees no new one, and the session held this server for good (clients reset right
+                    // after a query, issue 15). Closing its socket ends that wait and the session tears down.
+                    std::error_code ignored;
+                    target->client_socket().close(ignored);
+                }
                 if (state_ == State::kClosed) co_return;
                 if (!ec && client_ == target) {
                     target->on_bytes_to_client(n);
                     if (pool_) pool_->stats().bytes_sent += n;
                 }
-                // A failed write means the client is gone; its session notices on its own read and cleans up.
             }
             in_.consume(forward + drop);
             if (client_fatal && state_ != State::kClosed) {
