@@ -50,7 +50,7 @@ TEST(ClientRegistry, SessionWhoseFramesAreDestroyedMidLoginLeavesTheRegistry) {
         io.run_for(100ms);  // run() starts (and takes its own reference), then waits for a startup packet
         session.reset();    // held by its frames only, as Proxy::start_client leaves it
         ASSERT_EQ(proxy.client_count(), 1u);
-        pid = proxy.clients().begin()->first;
+        pid = proxy.clients().begin()->second->cancel_pid();
         key = proxy.clients().begin()->second->cancel_key();
     }  // the io_context goes: the suspended frames are destroyed without finish()
     EXPECT_EQ(proxy.client_count(), 0u);
