@@ -13,6 +13,7 @@ namespace {
 class FakeClient : public LinkedClient {
   public:
     explicit FakeClient(asio::io_context& io) : socket_(net::Socket(io)) {}
+    std::shared_ptr<LinkedClient> keep_alive() override { return {}; }  // no relay runs in these tests
     net::Stream& client_socket() override { return socket_; }
     net::WriteGate& client_write_gate() override { return gate_; }
     protocol::pg::ClientStatements* client_statements() override { return nullptr; }
