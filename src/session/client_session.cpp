@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/dataplane_counters.h"
@@ -343,6 +344,7 @@ asio::awaitable<void> ClientSession::relay() {
                 reading_ = true;
                 std::error_code wec;
                 if (drained && net::can_wait_drained(socket_)) {
+                    in_drained_wait_ = true;
                     auto [e] = co_await net::async_wait_drained(socket_, net::use_nothrow);
                     wec = e;
                 } else {
@@ -352,9 +354,17 @@ asio::awaitable<void> ClientSession::relay() {
                 drained = false;
                 awaiting_input_ = false;
                 reading_ = false;
+                in_drained_wait_ = false;
                 const bool park = park_requested_;
                 park_requested_ = false;
+                const bool rearm = rearm_requested_;
+                rearm_requested_ = false;
                 if (wec) {
+                    // The janitor found input (bytes, EOF or a reset) the drained wait missed: asio's
+                    // async_wait re-arms the descriptor, which reports it at once.
+                    if (rearm && !park && wec == asio::error::operation_aborted && !closing_ &&
+                        socket_.is_open())
+                        continue;
                     if (park && wec == asio::error::operation_aborted && !closing_ && socket_.is_open()) {
                         parked_exit_ = true;  // run() or resume_relay() parks the session
                         co_return;
@@ -571,6 +581,24 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
         }
     } else {
         idle_checks_ = 0;
+    }
+    // The drained wait waits for a new readiness edge. Input whose edge was consumed before relay() read
+    // what came with it (a reset right behind a client's last bytes, as in a client killed mid COPY FROM
+    // STDIN) never raises another one, and the session would hold its server for good. After a second in
+    // the same drained wait, one non-blocking peek: anything waiting means the wait missed it.
+    if (in_drained_wait_ && reads_ == reads_at_last_check_ && !park_requested_) {
+        if (++drained_checks_ >= kParkAfterChecks) {
+            drained_checks_ = 0;
+            unsigned char byte;
+            const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                rearm_requested_ = true;
+                std::error_code ignored;
+                socket_.cancel(ignored);
+            }
+        }
+    } else {
+        drained_checks_ = 0;
     }
     const auto& cfg = proxy_.config();
     // Stopped in the middle of a message (issue 15): relay() waits for the rest and nothing came.

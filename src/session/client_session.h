@@ -180,7 +180,12 @@ class ClientSession : public pool::LinkedClient, public std::enable_shared_from_
     uint64_t reads_at_last_check_ = 0;
     uint8_t idle_checks_ = 0;      // janitor passes in a row with no read while waiting for input
     bool park_requested_ = false;  // the janitor cancelled relay()'s wait to park the session
-    bool parked_exit_ = false;     // relay() ended because of that request
+    // relay() is in a drained wait (net::async_wait_drained), which misses a reset or the last bytes whose
+    // readiness edge came with the bytes it just read; the janitor looks once a second (check_timeouts).
+    bool in_drained_wait_ = false;
+    bool rearm_requested_ = false;  // the janitor cancelled a drained wait that missed input: wait again
+    uint8_t drained_checks_ = 0;    // janitor passes in a row with relay() in the same drained wait
+    bool parked_exit_ = false;      // relay() ended because of that request
     bool parked_ = false;
     protocol::pg::FrameScanner scanner_;
 
