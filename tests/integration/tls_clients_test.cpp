@@ -13,25 +13,13 @@
 namespace itest {
 namespace {
 
-class TlsClients : public PoolerTest {
+class TlsClients : public TlsPoolerTest {
   protected:
     static void SetUpTestSuite() {
-        pki_ = new Pki("tls_clients");
         TempPostgresOptions o;
-        o.settings = {"ssl=on", "ssl_cert_file=" + (*pki_)("pg.crt"), "ssl_key_file=" + (*pki_)("pg.key"),
-                      "ssl_ca_file=" + (*pki_)("ca.crt")};
         // TLS only: app must present a certificate with CN=app, everyone else any TLS connection.
         o.hba_tcp_lines = {"hostssl all app 127.0.0.1/32 cert", "hostssl all all 127.0.0.1/32 trust"};
-        start_server(o);
-    }
-    static void TearDownTestSuite() {
-        PoolerTest::TearDownTestSuite();
-        delete pki_;
-        pki_ = nullptr;
-    }
-    void SetUp() override {
-        PoolerTest::SetUp();
-        ASSERT_TRUE(pki_->ok) << "openssl could not make the test certificates";
+        start_tls_server("tls_clients", o, {{"ssl_ca_file", "ca.crt"}});
     }
 
     // Clients: `client_mode` with the pooler's certificate; servers: verify-full against the test CA with
@@ -53,10 +41,7 @@ class TlsClients : public PoolerTest {
     static std::string client_cert() {
         return " sslcert=" + (*pki_)("app.crt") + " sslkey=" + (*pki_)("app.key");
     }
-
-    static Pki* pki_;
 };
-Pki* TlsClients::pki_ = nullptr;
 
 const char* kServerSsl =
     "select ssl::text || ' ' || coalesce(client_dn, '') from pg_stat_ssl where pid = pg_backend_pid()";

@@ -264,4 +264,26 @@ void TlsRawConn::close() {
     fd_ = -1;
 }
 
+Pki* TlsPoolerTest::pki_ = nullptr;
+
+void TlsPoolerTest::start_tls_server(const std::string& tag, TempPostgresOptions options,
+                                     const std::vector<std::pair<std::string, std::string>>& extra_files) {
+    pki_ = new Pki(tag);
+    options.settings = {"ssl=on", "ssl_cert_file=" + (*pki_)("pg.crt"), "ssl_key_file=" + (*pki_)("pg.key")};
+    for (const auto& [setting, file] : extra_files)
+        options.settings.push_back(setting + "=" + (*pki_)(file));
+    start_server(options);
+}
+
+void TlsPoolerTest::TearDownTestSuite() {
+    PoolerTest::TearDownTestSuite();
+    delete pki_;
+    pki_ = nullptr;
+}
+
+void TlsPoolerTest::SetUp() {
+    PoolerTest::SetUp();
+    ASSERT_TRUE(pki_->ok) << "openssl could not make the test certificates";
+}
+
 }  // namespace itest

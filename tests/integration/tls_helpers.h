@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "fixtures.h"
 #include "pg_client.h"
 
 namespace itest {
@@ -29,6 +30,20 @@ struct Pki {
 
     // Makes <name>.key and <name>.crt signed by ca.crt (CN `cn`, extension line `ext`, serial `serial`).
     bool issue(const std::string& name, const std::string& cn, const std::string& ext, long serial);
+};
+
+// A suite against one PostgreSQL with ssl=on: the suite's certificates (pki_, tag `tag`) are made before
+// the server starts with them and removed after it; `extra_files` adds settings naming files of pki_
+// ({"ssl_ca_file", "ca.crt"}) and `options` sets the rest (HBA lines). Each test checks that openssl made
+// the certificates.
+class TlsPoolerTest : public PoolerTest {
+  protected:
+    static void start_tls_server(const std::string& tag, TempPostgresOptions options,
+                                 const std::vector<std::pair<std::string, std::string>>& extra_files = {});
+    static void TearDownTestSuite();
+    void SetUp() override;
+
+    static Pki* pki_;
 };
 
 // The extension line of the pooler's certificate (for issuing rotated ones).

@@ -22,23 +22,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TlsOps : public PoolerTest {
+class TlsOps : public TlsPoolerTest {
   protected:
     static void SetUpTestSuite() {
-        pki_ = new Pki("tls_ops");
         TempPostgresOptions o;
-        o.settings = {"ssl=on", "ssl_cert_file=" + (*pki_)("pg.crt"), "ssl_key_file=" + (*pki_)("pg.key")};
         o.hba_tcp_lines = {"hostssl all all 127.0.0.1/32 trust"};
-        start_server(o);
-    }
-    static void TearDownTestSuite() {
-        PoolerTest::TearDownTestSuite();
-        delete pki_;
-        pki_ = nullptr;
-    }
-    void SetUp() override {
-        PoolerTest::SetUp();
-        ASSERT_TRUE(pki_->ok) << "openssl could not make the test certificates";
+        start_tls_server("tls_ops", o);
     }
 
     // Clients: `client_mode` with the pooler's certificate (its own copy in `dir`, to rotate); servers:
@@ -56,10 +45,7 @@ class TlsOps : public PoolerTest {
         return c;
     }
     static std::string verify_full() { return "sslmode=verify-full sslrootcert=" + (*pki_)("ca.crt"); }
-
-    static Pki* pki_;
 };
-Pki* TlsOps::pki_ = nullptr;
 
 // Issues a pooler certificate with `serial` and moves it over `key`/`cert` (rename: a reload never reads a
 // half-written file).

@@ -12,23 +12,9 @@
 namespace itest {
 namespace {
 
-class Tls : public PoolerTest {
+class Tls : public TlsPoolerTest {
   protected:
-    static void SetUpTestSuite() {
-        pki_ = new Pki();
-        TempPostgresOptions o;
-        o.settings = {"ssl=on", "ssl_cert_file=" + (*pki_)("pg.crt"), "ssl_key_file=" + (*pki_)("pg.key")};
-        start_server(o);
-    }
-    static void TearDownTestSuite() {
-        PoolerTest::TearDownTestSuite();
-        delete pki_;
-        pki_ = nullptr;
-    }
-    void SetUp() override {
-        PoolerTest::SetUp();
-        ASSERT_TRUE(pki_->ok) << "openssl could not make the test certificates";
-    }
+    static void SetUpTestSuite() { start_tls_server("tls", TempPostgresOptions{}); }
 
     // Clients: require with the pooler's certificate; servers: verify-full against the test CA.
     static PoolerConfig tls_config(const std::string& client_mode = "require") {
@@ -44,10 +30,7 @@ class Tls : public PoolerTest {
         return c;
     }
     static std::string verify_full() { return "sslmode=verify-full sslrootcert=" + (*pki_)("ca.crt"); }
-
-    static Pki* pki_;
 };
-Pki* Tls::pki_ = nullptr;
 
 TEST_F(Tls, RequireServesTlsBothSidesAndRefusesPlainClients) {
     PoolguardProcess pooler(tls_config());
