@@ -26,12 +26,7 @@ class TlsClients : public TlsPoolerTest {
     // app's certificate (PostgreSQL's `cert` line for app).
     static PoolerConfig config(const std::string& client_mode, const std::string& pool_mode = "session") {
         PoolerConfig c = base_config(pool_mode, 2);
-        c.set("client_tls_sslmode", client_mode);
-        c.set("client_tls_key_file", (*pki_)("pooler.key"));
-        c.set("client_tls_cert_file", (*pki_)("pooler.crt"));
-        c.set("client_tls_ca_file", (*pki_)("ca.crt"));
-        c.set("server_tls_sslmode", "verify-full");
-        c.set("server_tls_ca_file", (*pki_)("ca.crt"));
+        set_tls(c, client_mode);
         c.set("server_tls_key_file", (*pki_)("app.key"));
         c.set("server_tls_cert_file", (*pki_)("app.crt"));
         c.set("query_wait_timeout", 5);

@@ -281,6 +281,15 @@ void TlsPoolerTest::TearDownTestSuite() {
     pki_ = nullptr;
 }
 
+void TlsPoolerTest::set_tls(PoolerConfig& c, const std::string& client_mode) {
+    c.set("client_tls_sslmode", client_mode);
+    c.set("client_tls_key_file", (*pki_)("pooler.key"));
+    c.set("client_tls_cert_file", (*pki_)("pooler.crt"));
+    c.set("client_tls_ca_file", (*pki_)("ca.crt"));
+    c.set("server_tls_sslmode", "verify-full");
+    c.set("server_tls_ca_file", (*pki_)("ca.crt"));
+}
+
 void TlsPoolerTest::SetUp() {
     PoolerTest::SetUp();
     ASSERT_TRUE(pki_->ok) << "openssl could not make the test certificates";

@@ -42,6 +42,8 @@ class TlsPoolerTest : public PoolerTest {
                                  const std::vector<std::pair<std::string, std::string>>& extra_files = {});
     static void TearDownTestSuite();
     void SetUp() override;
+    // Clients: `client_mode` with the pooler's certificate and the test CA; servers: verify-full against it.
+    static void set_tls(PoolerConfig& c, const std::string& client_mode);
 
     static Pki* pki_;
 };

@@ -20,12 +20,7 @@ class Tls : public TlsPoolerTest {
     static PoolerConfig tls_config(const std::string& client_mode = "require") {
         PoolerConfig c = base_config("transaction", 2);
         c.database("wrongname", "host=localhost port=" + std::to_string(pg().port()) + " dbname=postgres");
-        c.set("client_tls_sslmode", client_mode);
-        c.set("client_tls_key_file", (*pki_)("pooler.key"));
-        c.set("client_tls_cert_file", (*pki_)("pooler.crt"));
-        c.set("client_tls_ca_file", (*pki_)("ca.crt"));
-        c.set("server_tls_sslmode", "verify-full");
-        c.set("server_tls_ca_file", (*pki_)("ca.crt"));
+        set_tls(c, client_mode);
         c.set("query_wait_timeout", 5);
         return c;
     }
