@@ -27,7 +27,6 @@ struct PoolerConfig {
     std::vector<std::string> raw_pgbouncer_lines;               // appended verbatim to [pgbouncer]
     std::vector<std::string> peers;                             // "[peers]" lines: "1 = host=... port=..."
 
-
     // Sets (or replaces) a [pgbouncer] parameter.
     PoolerConfig& set(const std::string& key, const std::string& value);
     PoolerConfig& set(const std::string& key, long long value) { return set(key, std::to_string(value)); }
