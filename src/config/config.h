@@ -321,6 +321,20 @@ std::vector<ParameterDescription> describe_parameters(const Config& config);
 // the loader does. Errors carry a SQLSTATE for the admin client.
 Status set_parameter(Config& config, const std::string& key, const std::string& value);
 
+// server_connect_timeout, 15 s when it is 0: a server login's budget.
+inline std::chrono::milliseconds server_connect_budget(const Config& c) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(c.server_connect_timeout.count() > 0
+                                                                     ? c.server_connect_timeout
+                                                                     : std::chrono::microseconds(15'000'000));
+}
+// cancel_wait_timeout, server_connect_budget when it is 0: how long delivering a cancel request may take
+// (to a server, or to a [peers] process).
+inline std::chrono::milliseconds cancel_budget(const Config& c) {
+    return c.cancel_wait_timeout.count() > 0
+               ? std::chrono::duration_cast<std::chrono::milliseconds>(c.cancel_wait_timeout)
+               : server_connect_budget(c);
+}
+
 // Parses the same format from a string (for tests); `name` is used as the file name in messages.
 Result<LoadResult> parse_config(const std::string& text, const std::string& name);
 

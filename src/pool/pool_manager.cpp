@@ -78,12 +78,8 @@ PoolSettings PoolManager::settings_for(const config::DatabaseConfig& db, const s
     s.target.tls = server_tls_;
     s.server_check_query = c.server_check_query;
     s.server_check_delay = c.server_check_delay;
-    s.target.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-        c.server_connect_timeout.count() > 0 ? c.server_connect_timeout
-                                             : std::chrono::microseconds(15'000'000));
-    s.cancel_timeout = c.cancel_wait_timeout.count() > 0
-                           ? std::chrono::duration_cast<std::chrono::milliseconds>(c.cancel_wait_timeout)
-                           : s.target.connect_timeout;
+    s.target.connect_timeout = config::server_connect_budget(c);
+    s.cancel_timeout = config::cancel_budget(c);
     if (!db.client_encoding.empty())
         s.target.startup_params.emplace_back("client_encoding", db.client_encoding);
     if (!db.datestyle.empty()) s.target.startup_params.emplace_back("datestyle", db.datestyle);

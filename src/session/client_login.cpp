@@ -114,7 +114,7 @@ asio::awaitable<Status> ClientSession::read_startup() {
             case pg::StartupKind::kCancel: {
                 logged_in_ = false;
                 const CancelKey key{sp->cancel_pid, sp->cancel_key};
-                if (auto peer = route_cancel(key, proxy_.config()); peer.forward) {
+                if (auto peer = route_cancel(key, cfg); peer.forward) {
                     // Peering: the key names another [peers] process (a load balancer sent the request
                     // here); it goes there, with the TTL one lower (at most 3 hops).
                     std::string why = std::move(peer.refusal);

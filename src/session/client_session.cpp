@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "common/dataplane_counters.h"
@@ -589,9 +588,7 @@ void ClientSession::check_timeouts(std::chrono::steady_clock::time_point now) {
     if (in_drained_wait_ && reads_ == reads_at_last_check_ && !park_requested_) {
         if (++drained_checks_ >= kParkAfterChecks) {
             drained_checks_ = 0;
-            unsigned char byte;
-            const ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-            if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            if (net::has_pending_input(socket_.socket())) {
                 rearm_requested_ = true;
                 std::error_code ignored;
                 socket_.cancel(ignored);

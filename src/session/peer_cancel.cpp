@@ -30,11 +30,7 @@ CancelRoute route_cancel(const CancelKey& key, const config::Config& config) {
     }
     r.peer = *it;
     r.limit = it->pool_size.value_or(config.default_pool_size);
-    // The same budget as a cancel to a server: cancel_wait_timeout, else server_connect_timeout.
-    const auto budget = config.cancel_wait_timeout.count() > 0      ? config.cancel_wait_timeout
-                        : config.server_connect_timeout.count() > 0 ? config.server_connect_timeout
-                                                                    : std::chrono::microseconds(15'000'000);
-    r.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(budget);
+    r.timeout = config::cancel_budget(config);  // the same budget as a cancel to a server
     return r;
 }
 
