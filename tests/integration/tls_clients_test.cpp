@@ -132,6 +132,13 @@ RunResult run_tool(std::vector<std::string> argv, std::chrono::milliseconds time
     return r;
 }
 
+// Debian's python3 (the one with python3-psycopg2 / python3-asyncpg; a pyenv python3 on PATH has neither)
+// can import `module`.
+bool debian_python_has(const std::string& module) {
+    return ::access("/usr/bin/python3", X_OK) == 0 &&
+           run_tool({"/usr/bin/python3", "-c", "import " + module}).exit_code == 0;
+}
+
 const char* kPsycopg2 = R"X(
 import sys, psycopg2
 c = psycopg2.connect(sys.argv[1])
@@ -141,8 +148,7 @@ print("ssl_in_use=%s server_ssl=%s" % (c.info.ssl_in_use, cur.fetchone()[0]))
 )X";
 
 TEST_F(TlsClients, Psycopg2VerifyFullWithChannelBinding) {
-    if (::access("/usr/bin/python3", X_OK) != 0 ||
-        run_tool({"/usr/bin/python3", "-c", "import psycopg2"}).exit_code != 0)
+    if (!debian_python_has("psycopg2"))
         GTEST_SKIP() << "python3-psycopg2 is not installed (scripts/deps installs it)";
     PoolerConfig c = config("require");
     c.set("auth_type", "scram-sha-256");
@@ -175,8 +181,7 @@ asyncio.run(main())
 )X";
 
 TEST_F(TlsClients, AsyncpgWithAnSslContextAndDirectTls) {
-    if (::access("/usr/bin/python3", X_OK) != 0 ||
-        run_tool({"/usr/bin/python3", "-c", "import asyncpg"}).exit_code != 0)
+    if (!debian_python_has("asyncpg"))
         GTEST_SKIP() << "python3-asyncpg is not installed (scripts/deps installs it)";
     PoolerConfig c = config("require");
     c.set("auth_type", "scram-sha-256");
